@@ -1,0 +1,33 @@
+# Set-up and entry points. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test smoke test-slow clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0          # the CPU wheel on disk; an unpinned torch pulls a CUDA build
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps kronfluence==1.0.1  # declares torchvision, which it never imports
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/mda-curate demo --output demo-output
+
+test: install
+	$(BIN)/pytest -q -m "not slow"
+
+smoke: install
+	$(BIN)/mda-curate demo --quick --output .cache/smoke
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) .cache demo-output

@@ -1,0 +1,47 @@
+"""The ``mda-curate`` command line: one entry point, one module per subcommand under ``commands/``.
+
+Each ``mda_curate.commands.<name>`` module defines ``register(subparsers)``, which adds its parser and
+sets ``func`` to a handler taking the parsed ``argparse.Namespace``. Handlers import heavy libraries
+(torch, transformers, datatrove) lazily so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from mda_curate import __version__
+from mda_curate.errors import UserError
+
+COMMANDS = ["corpus", "tokenizer", "units", "train", "demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mda-curate",
+        description="Mechanistic Data Attribution for pretraining-data curation.",
+    )
+    parser.add_argument("--version", action="version", version=f"mda-curate {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"mda_curate.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserError as err:
+        print(f"mda-curate {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mda-curate {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""``mda-curate demo``: the closed loop on the shipped sample corpus (grows as capabilities land)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help="run the end-to-end loop on the shipped sample corpus")
+    parser.add_argument("--output", default="demo-output", help="folder for every stage's outputs (default demo-output)")
+    parser.add_argument("--quick", action="store_true", help="a few-minute version for CI")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mda_curate.demo import run_demo
+
+    run_demo(args.output, quick=args.quick)
+    return 0

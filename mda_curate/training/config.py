@@ -1,0 +1,173 @@
+"""Settings of a training run as validated dataclasses: model presets and the training recipe.
+
+Every validation error is a :class:`~mda_curate.errors.UserError` naming the field, e.g.
+``train config: lr must be > 0 (got -1.0)``. CLI flags mirror the field names (``batch_size`` is
+``--batch-size``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from mda_curate.errors import UserError
+
+LR_SCHEDULES = ("constant", "cosine")
+DTYPES = ("float32", "bfloat16")
+LOG_SPACED_CHECKPOINTS = tuple(2**k for k in range(10))  # 1, 2, 4, ..., 512 as Pythia
+RUNTIME_FIELDS = ("device", "threads", "log_every")  # may change on --resume without changing the result
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """A GPT-NeoX shape; ``vocab_size=None`` takes the tokenizer's vocabulary."""
+
+    name: str
+    num_layers: int
+    hidden_size: int
+    num_heads: int
+    context_length: int
+    rotary_pct: float
+    parallel_residual: bool
+    vocab_size: int | None = None
+
+    def build_config(self, vocab_size: int | None = None, context_length: int | None = None):
+        """The ``GPTNeoXConfig`` of this preset; ``vocab_size``/``context_length`` override the preset's."""
+        from transformers import GPTNeoXConfig
+
+        vocab = vocab_size or self.vocab_size
+        if vocab is None:
+            raise UserError(f"preset {self.name!r}: needs a vocab_size (the tokenizer's)")
+        return GPTNeoXConfig(
+            vocab_size=vocab,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            intermediate_size=4 * self.hidden_size,
+            max_position_embeddings=context_length or self.context_length,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": self.rotary_pct},
+            use_parallel_residual=self.parallel_residual,
+            tie_word_embeddings=False,
+            attention_dropout=0.0,
+            hidden_dropout=0.0,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+
+
+PRESETS = {
+    preset.name: preset
+    for preset in (
+        # The verified CPU formation-window model (REFERENCE.md): sequential residual, full rotary.
+        ModelPreset("cpu-tiny", 2, 128, 4, 128, rotary_pct=1.0, parallel_residual=False),
+        # Pythia's shapes (Biderman et al. 2023): GPT-NeoX-20B vocabulary padded to 50304.
+        ModelPreset("pythia-14m", 6, 128, 4, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
+        ModelPreset("pythia-70m", 6, 512, 8, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
+        ModelPreset("pythia-160m", 12, 768, 12, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe. Defaults are the model and optimiser side of REFERENCE.md's verified CPU
+    formation-window recipe; its data side is ``catalyst_share=0.6`` with
+    ``mix={"prose": 15, "code": 10, "latex": 7.5, "markup": 7.5}``.
+
+    ``mix`` gives relative weights of corpus domains (``None``: natural proportions by token count;
+    domains left out are not used); ``catalyst_share`` is the absolute share of synthetic
+    ``repeated_spans`` samples, the domains sharing the rest. Checkpoints are saved at step 0, at the
+    log-spaced steps 1, 2, 4, ..., 512, every ``checkpoint_every`` steps and at the last step.
+    """
+
+    preset: str = "cpu-tiny"
+    context_length: int | None = None  # None: the preset's (128 for cpu-tiny, 2048 for Pythia)
+    vocab_size: int | None = None  # None: the preset's, or the tokenizer's for cpu-tiny
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    lr_schedule: str = "constant"  # constant after warm-up, or cosine down to 10% of lr at the last step
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    mix: dict[str, float] | None = None
+    catalyst_share: float = 0.0
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    device: str = "cpu"
+    dtype: str = "float32"  # bfloat16: autocast around the forward pass, float32 master weights
+    threads: int | None = None  # CPU threads; None: torch's default (OMP_NUM_THREADS, else the physical cores)
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            _fail("preset", f"must be one of {', '.join(PRESETS)}", self.preset)
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            _require(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
+        for name in ("context_length", "vocab_size", "threads"):
+            value = getattr(self, name)
+            _require(name, value, lambda v: v is None or (isinstance(v, int) and v > 0), "a positive integer")
+        _require("warmup_steps", self.warmup_steps, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+        _require("lr", self.lr, lambda v: v > 0, "> 0")
+        _require("weight_decay", self.weight_decay, lambda v: v >= 0, ">= 0")
+        _require("grad_clip", self.grad_clip, lambda v: v > 0, "> 0")
+        _require("catalyst_share", self.catalyst_share, lambda v: 0 <= v <= 1, "in [0, 1]")
+        _require("betas", self.betas, lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            _fail("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}", self.lr_schedule)
+        if self.dtype not in DTYPES:
+            _fail("dtype", f"must be one of {', '.join(DTYPES)}", self.dtype)
+        if self.mix is not None:
+            for domain, share in self.mix.items():
+                _require(f"mix[{domain}]", share, lambda v: v >= 0, ">= 0")
+            _require("mix", self.mix, lambda m: sum(m.values()) > 0, "a mix with a positive share")
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    @property
+    def model_preset(self) -> ModelPreset:
+        return PRESETS[self.preset]
+
+    @property
+    def ctx(self) -> int:
+        """Tokens per training sequence (inputs); windows hold ``ctx + 1`` tokens."""
+        return self.context_length or self.model_preset.context_length
+
+    def checkpoint_steps(self) -> set[int]:
+        """The steps (optimizer updates done) after which a checkpoint is saved."""
+        regular = range(0, self.steps + 1, self.checkpoint_every)
+        return {s for s in (*LOG_SPACED_CHECKPOINTS, *regular, self.steps) if s <= self.steps}
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"train config: unknown field {unknown[0]!r}")
+        return cls(**values)
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """Fields (other than runtime ones) whose values differ, as ``name: old -> new``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [
+            f"{name}: {mine[name]!r} -> {theirs[name]!r}"
+            for name in mine
+            if name not in RUNTIME_FIELDS and mine[name] != theirs[name]
+        ]
+
+
+def _require(name: str, value, ok, expectation: str) -> None:
+    try:
+        valid = ok(value)
+    except TypeError:
+        valid = False
+    if not valid:
+        _fail(name, f"must be {expectation}", value)
+
+
+def _fail(name: str, message: str, value) -> None:
+    raise UserError(f"train config: {name} {message} (got {value!r})")
