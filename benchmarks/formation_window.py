@@ -1,6 +1,6 @@
 """Formation step of the induction head vs catalyst share, on the CPU formation-window recipe.
 
-For every (catalyst share, seed) it trains the demo's recipe (``mda_curate.demo.FORMATION_RECIPE``) on the
+For every (catalyst share, seed) it trains the ``cpu-formation`` recipe (``mda_curate.training.config.RECIPES``) on the
 shipped sample corpus, scores every checkpoint (``mda_curate.units``) and records the interpolated
 formation step (``mda_curate.units.formation``). Runs resume after a kill; finished runs are reused.
 Writes ``benchmarks/formation_window.json`` and ``benchmarks/formation_window.png``.
@@ -80,7 +80,7 @@ def run_result(share, seed, config, steps, seconds, run_dir) -> dict:
 
 def write(results: list[dict], args) -> None:
     out = {
-        "what": "formation step of the induction head vs catalyst (repeated-span) share; recipe = mda_curate.demo.FORMATION_RECIPE",
+        "what": "formation step of the induction head vs catalyst (repeated-span) share; recipe = RECIPES['cpu-formation'] (mda_curate.training.config)",
         "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} nats, interpolated",
         "recipe": asdict(FORMATION_RECIPE),
         "command": "python benchmarks/formation_window.py " + " ".join(

@@ -14,19 +14,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from mda_curate.console import console, table
-from mda_curate.training.config import TrainConfig
+from mda_curate.training.config import RECIPES, TrainConfig
 
-# REFERENCE.md's verified CPU formation-window recipe: 60% synthetic repeated-span samples (the known
-# catalyst share) and natural prose, code, LaTeX and markup; cpu-tiny model, lr 1e-3, 100 warm-up steps.
-FORMATION_RECIPE = TrainConfig(
-    preset="cpu-tiny",
-    steps=7000,
-    catalyst_share=0.6,
-    mix={"prose": 15, "code": 10, "latex": 7.5, "markup": 7.5},
-    checkpoint_every=250,
-    log_every=50,
-    seed=1,
-)
+FORMATION_RECIPE = RECIPES["cpu-formation"]
 QUICK_RECIPE = replace(FORMATION_RECIPE, steps=300, checkpoint_every=50)
 
 

@@ -41,6 +41,7 @@ def load_tokenizer(model: str, revision: str | None = None):
     """Return the tokenizer stored with ``model`` (folder or hub id)."""
     from transformers import AutoTokenizer
 
+    _require_existing_path(model)
     if Path(model).is_dir() and not has_tokenizer(model):
         raise UserError(f"{model}: no tokenizer here (tokenizer.json or tokenizer_config.json is needed)")
     return _hub_call(AutoTokenizer.from_pretrained, model, revision, what="tokenizer")
@@ -66,14 +67,19 @@ def has_tokenizer(folder: str | Path) -> bool:
 
 def _check_local_folder(model: str, revision: str | None) -> None:
     path = Path(model)
+    _require_existing_path(model)
     if not path.exists():
-        if model.startswith(("/", ".", "~")):
-            raise UserError(f"{model}: no such folder")
         return  # a hub id
     if revision is not None:
         raise UserError(f"{model}: --revision applies to hub ids, not to local folders")
     if not path.is_dir() or not has_model(path):
         raise UserError(f"{model}: no model here (a folder with config.json and model weights is needed)")
+
+
+def _require_existing_path(model: str) -> None:
+    """A name that can only be a path (not a hub id) must exist."""
+    if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+        raise UserError(f"{model}: no such folder")
 
 
 def _hub_call(loader, model: str, revision: str | None, what: str = "model", **kwargs):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mda_curate.errors import UserError
-
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -15,6 +13,7 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     _register_build(actions)
     _register_stats(actions)
+    _register_tokenize(actions)
 
 
 def _register_build(actions) -> None:
@@ -52,6 +51,20 @@ def _register_stats(actions) -> None:
     stats.set_defaults(func=run_stats)
 
 
+def _register_tokenize(actions) -> None:
+    tokenize = actions.add_parser(
+        "tokenize",
+        help="tokenize JSONL/parquet documents into the project's tokenized format",
+        description="Write a tokenized folder (tokens.bin, docs.parquet with doc_id/domain/offset/length, "
+        "meta.json) that training and influence read by memory map.",
+    )
+    tokenize.add_argument("files", nargs="+", metavar="FILE", help="JSONL or parquet files with a 'text' field")
+    tokenize.add_argument("--tokenizer", required=True, metavar="DIR", help="HF tokenizer folder or hub id")
+    tokenize.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    tokenize.add_argument("--skip-bad", action="store_true", help="count and skip malformed lines instead of failing")
+    tokenize.set_defaults(func=run_tokenize)
+
+
 def run_build(args: argparse.Namespace) -> int:
     from mda_curate.console import console, progress, table
     from mda_curate.data.sample_corpus import DOMAINS, download_debs, load_manifest, verify_debs, write_corpus
@@ -81,7 +94,9 @@ def run_stats(args: argparse.Namespace) -> int:
     from mda_curate.data.corpus_stats import domain_stats, total
     from mda_curate.data.documents import ReadStats, read_documents
 
-    tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
+    from mda_curate.models import load_tokenizer
+
+    tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else None
     read = ReadStats()
     with console.status("reading documents"):
         stats = domain_stats(read_documents(args.files, skip_bad=args.skip_bad, stats=read), tokenizer)
@@ -102,12 +117,24 @@ def _stats_row(name: str, entry, tokenizer) -> list[object]:
     return row
 
 
-def _load_tokenizer(folder: str):
-    if not Path(folder).is_dir():
-        raise UserError(f"{folder}: no such tokenizer folder")
-    from transformers import AutoTokenizer
+def run_tokenize(args: argparse.Namespace) -> int:
+    from mda_curate.console import console, table
+    from mda_curate.data.documents import ReadStats, read_documents
+    from mda_curate.data.tokenized import tokenize_documents
+    from mda_curate.models import load_tokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as err:
-        raise UserError(f"{folder}: not a loadable tokenizer ({err})") from None
+    tokenizer = load_tokenizer(args.tokenizer)
+    read = ReadStats()
+    with console.status(f"tokenizing into {args.out}"):
+        corpus = tokenize_documents(read_documents(args.files, skip_bad=args.skip_bad, stats=read), tokenizer, args.out)
+    skipped = read.kept - len(corpus)
+    rows = [
+        ["records read", read.read],
+        ["rejected (malformed)", read.total_rejected],
+        ["skipped (no tokens)", skipped],
+        ["documents", len(corpus)],
+        ["tokens (EOS included)", int(corpus.tokens.size)],
+        ["saved to", args.out],
+    ]
+    console.print(table("corpus tokenize", ["", "value"], rows))
+    return 0

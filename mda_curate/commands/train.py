@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from mda_curate.errors import UserError
-from mda_curate.training.config import LR_SCHEDULES, PRESETS, TrainConfig
+from mda_curate.training.config import LR_SCHEDULES, PRESETS, RECIPES, TrainConfig
 
 DEFAULTS = TrainConfig()
+CONFIG_FLAGS = (  # TrainConfig fields set by flags; a flag left out keeps the recipe's (or the default) value
+    "preset", "context_length", "vocab_size", "steps", "batch_size", "lr", "warmup_steps", "lr_schedule",
+    "weight_decay", "grad_clip", "seed", "mix", "catalyst_share", "checkpoint_every", "log_every", "device",
+    "dtype", "threads",
+)
 
 
 def register(subparsers) -> None:
@@ -24,26 +30,31 @@ def register(subparsers) -> None:
     parser.add_argument("--data", nargs="*", default=[], metavar="PATH", help="tokenized corpus folders, or JSONL/parquet files (tokenized into OUT/tokenized)")
     parser.add_argument("--tokenizer", required=True, metavar="DIR", help="the HF tokenizer folder the data was (or is to be) tokenized with")
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder: config, data order, log and step_<N> checkpoints")
-    parser.add_argument("--preset", default=DEFAULTS.preset, choices=list(PRESETS), help=f"model shape (default {DEFAULTS.preset})")
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        help="start from a named recipe (cpu-formation: the CPU formation-window recipe, see the README); other flags override it",
+    )
+    parser.add_argument("--preset", choices=list(PRESETS), help=f"model shape (default {DEFAULTS.preset})")
     parser.add_argument("--context-length", type=int, metavar="N", help="tokens per sample (default: the preset's; 128 for cpu-tiny)")
     parser.add_argument("--vocab-size", type=int, metavar="N", help="model vocabulary (default: the preset's; the tokenizer's for cpu-tiny)")
-    parser.add_argument("--steps", type=int, default=DEFAULTS.steps, help=f"optimizer steps (default {DEFAULTS.steps})")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help=f"samples per step (default {DEFAULTS.batch_size})")
-    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"peak learning rate (default {DEFAULTS.lr})")
-    parser.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps, help=f"linear warm-up steps (default {DEFAULTS.warmup_steps})")
-    parser.add_argument("--lr-schedule", default=DEFAULTS.lr_schedule, choices=LR_SCHEDULES, help="after warm-up: constant, or cosine to 10%% of --lr (default constant)")
-    parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay, help=f"AdamW weight decay (default {DEFAULTS.weight_decay})")
-    parser.add_argument("--grad-clip", type=float, default=DEFAULTS.grad_clip, help=f"gradient-norm clip (default {DEFAULTS.grad_clip})")
+    parser.add_argument("--steps", type=int, help=f"optimizer steps (default {DEFAULTS.steps})")
+    parser.add_argument("--batch-size", type=int, help=f"samples per step (default {DEFAULTS.batch_size})")
+    parser.add_argument("--lr", type=float, help=f"peak learning rate (default {DEFAULTS.lr})")
+    parser.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (default {DEFAULTS.warmup_steps})")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="after warm-up: constant, or cosine to 10%% of --lr (default constant)")
+    parser.add_argument("--weight-decay", type=float, help=f"AdamW weight decay (default {DEFAULTS.weight_decay})")
+    parser.add_argument("--grad-clip", type=float, help=f"gradient-norm clip (default {DEFAULTS.grad_clip})")
     parser.add_argument("--mix", type=_mix, metavar="DOMAIN=W,...", help="relative weights of the data's domains, e.g. prose=15,code=10 (default: proportional to tokens; unnamed domains are left out)")
-    parser.add_argument("--catalyst-share", type=float, default=DEFAULTS.catalyst_share, metavar="F", help="share of synthetic repeated-span samples (default 0)")
+    parser.add_argument("--catalyst-share", type=float, metavar="F", help="share of synthetic repeated-span samples (default 0)")
     parser.add_argument("--schedule", metavar="FILE", help="JSON interventions: mask, duplicate, insert (see mda_curate/training/schedule.py)")
     parser.add_argument("--init-from", metavar="CKPT", help="start from a checkpoint folder (with its optimizer state and step when it has a trainer_state.pt): arms branch from a shared checkpoint")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint, exactly")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"seed of the data order, the catalyst and the initialisation (default {DEFAULTS.seed})")
-    parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every, metavar="N", help=f"checkpoint every N steps, besides steps 0, 1, 2, 4, ..., 512 and the last (default {DEFAULTS.checkpoint_every})")
-    parser.add_argument("--log-every", type=int, default=DEFAULTS.log_every, metavar="N", help=f"log the mean loss every N steps (default {DEFAULTS.log_every})")
-    parser.add_argument("--device", default=DEFAULTS.device, help="torch device: cpu or cuda (default cpu)")
-    parser.add_argument("--dtype", default=DEFAULTS.dtype, choices=["float32", "bfloat16"], help="float32, or bfloat16 autocast (default float32)")
+    parser.add_argument("--seed", type=int, help=f"seed of the data order, the catalyst and the initialisation (default {DEFAULTS.seed})")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N", help=f"checkpoint every N steps, besides steps 0, 1, 2, 4, ..., 512 and the last (default {DEFAULTS.checkpoint_every})")
+    parser.add_argument("--log-every", type=int, metavar="N", help=f"log the mean loss every N steps (default {DEFAULTS.log_every})")
+    parser.add_argument("--device", help="torch device: cpu or cuda (default cpu)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="float32, or bfloat16 autocast (default float32)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's, i.e. OMP_NUM_THREADS or the physical cores; on a shared machine fewer threads than cores avoids a collapse)")
     parser.set_defaults(func=run)
 
@@ -58,13 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and args.init_from:
         raise UserError("--resume and --init-from exclude each other (an arm is a new run folder)")
-    config = TrainConfig(
-        preset=args.preset, context_length=args.context_length, vocab_size=args.vocab_size, steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, lr_schedule=args.lr_schedule,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, mix=args.mix,
-        catalyst_share=args.catalyst_share, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        device=args.device, dtype=args.dtype, threads=args.threads,
-    )
+    config = train_config(args)
     schedule = Schedule.load(args.schedule, config.steps, config.batch_size) if args.schedule else Schedule()
     transformers_logging.disable_progress_bar()  # one rich bar, not one tqdm bar per checkpoint
     tokenizer = load_tokenizer(args.tokenizer)
@@ -85,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
     ]
     console.print(table(f"train {config.preset}", ["", "value"], rows))
     return 0
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The named ``--recipe`` (or the defaults) with every flag given on the command line applied."""
+    base = RECIPES[args.recipe] if args.recipe else DEFAULTS
+    overrides = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
+    return replace(base, **overrides)
 
 
 def _intervention_counts(schedule) -> str:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mda_curate.errors import UserError
 
-DEFAULT_ICL_DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "heldout.parquet"
 METRIC_COLUMNS = ("induction", "previous_token", "duplicate_token")
 
 
@@ -52,7 +51,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--icl-data", metavar="FILE",
-        help=f"JSONL/parquet held-out text for the ICL score (default {DEFAULT_ICL_DATA} when it exists)",
+        help="JSONL/parquet held-out text for the ICL score (default: the shipped sample corpus's heldout.parquet)",
     )
     parser.add_argument("--no-icl", action="store_true", help="skip the ICL score")
     parser.add_argument(
@@ -159,9 +158,12 @@ def _icl_texts(args) -> tuple[list[str] | None, str | None]:
         return None, "skipped (--no-icl)"
     if args.icl_data:
         return _read_texts(args.icl_data), None
-    if DEFAULT_ICL_DATA.is_file():
-        return _read_texts(str(DEFAULT_ICL_DATA)), None
-    return None, f"no held-out text: pass --icl-data FILE ({DEFAULT_ICL_DATA} does not exist)"
+    from mda_curate.resources import sample_corpus_dir
+
+    heldout = sample_corpus_dir() / "heldout.parquet"
+    if heldout.is_file():
+        return _read_texts(str(heldout)), None
+    return None, f"no held-out text: pass --icl-data FILE ({heldout} does not exist)"
 
 
 def _print_summary(report: dict, top: int) -> None:

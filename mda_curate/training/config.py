@@ -171,3 +171,20 @@ def _require(name: str, value, ok, expectation: str) -> None:
 
 def _fail(name: str, message: str, value) -> None:
     raise UserError(f"train config: {name} {message} (got {value!r})")
+
+
+# Named recipes (``mda-curate train --recipe NAME``; flags given explicitly override them).
+# ``cpu-formation``: the CPU formation-window recipe (REFERENCE.md's verified setup; measured on the
+# shipped sample corpus in benchmarks/formation_window.json): 60% synthetic repeated-span samples, the
+# known catalyst share, and natural prose, code, LaTeX and markup; cpu-tiny, lr 1e-3 after 100 warm-up steps.
+RECIPES = {
+    "cpu-formation": TrainConfig(
+        preset="cpu-tiny",
+        steps=8000,
+        catalyst_share=0.6,
+        mix={"prose": 15, "code": 10, "latex": 7.5, "markup": 7.5},
+        checkpoint_every=250,
+        log_every=50,
+        seed=1,
+    ),
+}

@@ -44,3 +44,15 @@ def test_reopen_checks_token_count(tmp_path, tokenizer):
 def test_not_a_tokenized_folder(tmp_path):
     with pytest.raises(UserError, match="no meta.json"):
         TokenizedCorpus.open(tmp_path)
+
+
+def test_corpus_tokenize_command_writes_the_format(tmp_path, tokenizer, capsys):
+    from mda_curate.cli import main
+
+    tokenizer.save_pretrained(tmp_path / "tok")
+    data = tmp_path / "docs.jsonl"
+    data.write_text('{"id": "a", "text": "alpha beta", "domain": "prose"}\n{"id": "b", "text": "<a>1</a>"}\n')
+    assert main(["corpus", "tokenize", str(data), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "tk")]) == 0
+    corpus = TokenizedCorpus.open(tmp_path / "tk")
+    assert corpus.doc_ids == ["a", "b"] and list(corpus.domains) == ["prose", "unknown"]
+    assert tokenizer.decode(corpus.document(1)) == "<a>1</a>"

@@ -7,11 +7,6 @@ from mda_curate.cli import main
 from .conftest import documents
 
 
-@pytest.fixture(autouse=True)
-def only_the_train_command(monkeypatch):
-    monkeypatch.setattr("mda_curate.cli.COMMANDS", ["train"])  # independent of the other commands' state
-
-
 def test_train_command_tokenizes_jsonl_trains_and_resumes(tmp_path, tokenizer, capsys):
     data = tmp_path / "docs.jsonl"
     data.write_text("".join(json.dumps({"id": d.doc_id, "text": d.text, "domain": d.domain}) + "\n" for d in documents()))
@@ -36,3 +31,18 @@ def test_bad_mix_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--tokenizer", "t", "--out", str(tmp_path), "--mix", "prose"])
     assert "'prose' is not DOMAIN=WEIGHT" in capsys.readouterr().err
+
+
+def test_recipe_flag_sets_the_recipe_and_explicit_flags_override_it():
+    from mda_curate.cli import build_parser
+    from mda_curate.commands.train import train_config
+    from mda_curate.training.config import RECIPES
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--tokenizer", "t", "--out", "o", "--recipe", "cpu-formation", "--steps", "5"])
+    config = train_config(args)
+    assert config.steps == 5
+    assert config.catalyst_share == RECIPES["cpu-formation"].catalyst_share == 0.6
+    assert config.mix == {"prose": 15, "code": 10, "latex": 7.5, "markup": 7.5}
+    plain = train_config(parser.parse_args(["train", "--tokenizer", "t", "--out", "o"]))
+    assert plain.catalyst_share == 0.0 and plain.steps == 1000

@@ -10,12 +10,6 @@ from mda_curate import cli
 FAST = ["--sequences", "4", "--seq-len", "8-12", "--no-icl"]
 
 
-@pytest.fixture(autouse=True)
-def only_units_command(monkeypatch):
-    """Build the parser with this command alone, so other commands' imports cannot affect these tests."""
-    monkeypatch.setattr(cli, "COMMANDS", ["units"])
-
-
 @pytest.fixture
 def saved_model(neox, tmp_path):
     folder = tmp_path / "tiny-neox"
