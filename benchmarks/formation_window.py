@@ -2,10 +2,12 @@
 
 For every (catalyst share, seed) it trains the ``cpu-formation`` recipe (``mda_curate.training.config.RECIPES``) on the
 shipped sample corpus, scores every checkpoint (``mda_curate.units``) and records the interpolated
-formation step (``mda_curate.units.formation``). Runs resume after a kill; finished runs are reused.
-Writes ``benchmarks/formation_window.json`` and ``benchmarks/formation_window.png``.
+formation step (``mda_curate.units.formation``). Runs resume after a kill; finished runs are reused. Each run leaves ``result.json`` in its folder, and
+after every run the script collects all results under ``--work`` into ``benchmarks/formation_window.json``
+and ``.png``, so several processes (one per seed, ``OMP_NUM_THREADS=1``) can share the work.
 
-    python benchmarks/formation_window.py --shares 0.3 0.45 0.6 0.75 0.9 --seeds 0 1 --steps 8000 --work runs/formation
+    OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares 0.6 0.9 0.3 0.75 0.45 --seeds 1 --work runs/formation &
+    OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares 0.6 0.9 0.3 0.75 0.45 --seeds 0 --work runs/formation
 """
 
 from __future__ import annotations
@@ -41,18 +43,24 @@ def main() -> None:
 
     corpus, tokenizer = sample_corpus_dir(), sample_tokenizer_dir()
     heldout = [d.text for d in read_documents([corpus / "heldout.parquet"]) if d.domain == "prose"]
-    results = []
     for share in args.shares:
         for seed in args.seeds:
             config = replace(FORMATION_RECIPE, catalyst_share=share, seed=seed, steps=args.steps)
             run_dir = Path(args.work) / f"share{share}_seed{seed}"
-            started = time.perf_counter()
-            train_base_run(config, corpus / "train.parquet", tokenizer, run_dir)
-            seconds = time.perf_counter() - started
-            rows, _, _ = score_checkpoints(run_dir, run_dir / "unit_scores", icl_texts=heldout)
-            steps = summarize_steps(rows)
-            results.append(run_result(share, seed, config, steps, seconds, run_dir))
-            write(results, args)
+            if not (run_dir / "result.json").is_file():
+                started = time.perf_counter()
+                train_base_run(config, corpus / "train.parquet", tokenizer, run_dir)
+                seconds = time.perf_counter() - started
+                rows, _, _ = score_checkpoints(run_dir, run_dir / "unit_scores", icl_texts=heldout)
+                result = run_result(share, seed, config, summarize_steps(rows), seconds, run_dir)
+                (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+            write(collect(Path(args.work)), args)
+
+
+def collect(work: Path) -> list[dict]:
+    """Every finished run's result under ``work``, by share and seed."""
+    results = [json.loads(p.read_text()) for p in work.glob("*/result.json")]
+    return sorted(results, key=lambda r: (r["catalyst_share"], r["seed"]))
 
 
 def run_result(share, seed, config, steps, seconds, run_dir) -> dict:
@@ -83,14 +91,15 @@ def write(results: list[dict], args) -> None:
         "what": "formation step of the induction head vs catalyst (repeated-span) share; recipe = RECIPES['cpu-formation'] (mda_curate.training.config)",
         "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} nats, interpolated",
         "recipe": asdict(FORMATION_RECIPE),
-        "command": "python benchmarks/formation_window.py " + " ".join(
-            f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if k != "out"
-        ),
+        "command": "OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares S... --seeds SEED --steps "
+        f"{args.steps} --work {args.work}  (one process per seed, run side by side)",
         "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
         "runs": results,
     }
-    Path(args.out + ".json").write_text(json.dumps(out, indent=2) + "\n")
+    partial = Path(args.out + f".json.{os.getpid()}")
+    partial.write_text(json.dumps(out, indent=2) + "\n")
+    partial.replace(args.out + ".json")  # atomic: processes sharing the work never leave a torn file
     plot(results, Path(args.out + ".png"))
 
 
