@@ -42,7 +42,8 @@ def build_model(config: TrainConfig, vocab_size: int):
     """A freshly initialised GPT-NeoX of the config's preset (seed it with ``torch.manual_seed`` first)."""
     from transformers import GPTNeoXForCausalLM
 
-    model_config = config.model_preset.build_config(config.vocab_size or vocab_size, config.ctx)
+    vocab = config.vocab_size or config.model_preset.vocab_size or vocab_size  # as TrainConfig documents
+    model_config = config.model_preset.build_config(vocab, config.ctx)
     return GPTNeoXForCausalLM(model_config)
 
 

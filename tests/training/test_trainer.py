@@ -131,3 +131,22 @@ def test_bfloat16_autocast_trains(tmp_path, tokenizer, corpus_dir):
     summary = trainer.train(show_progress=False)
     assert summary["steps"] == 2 and 0 < summary["final_loss"] < 10
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # float32 master weights
+
+
+def test_the_real_pythia_14m_shape_trains_with_the_same_code(tmp_path, tokenizer, corpus_dir):
+    """The Pythia-14m preset (6 layers, d=128, rotary 0.25, parallel residual, vocab 50304) runs unchanged;
+    only the context is shortened for CPU. Two steps must lower the loss on the batch they saw."""
+    config = tiny_config(preset="pythia-14m", steps=2, lr=1e-2, warmup_steps=0)
+    trainer = Trainer(config, tmp_path / "p14m", tokenizer, [corpus_dir])
+    assert trainer.model.config.vocab_size == 50304 and trainer.model.config.num_hidden_layers == 6
+    batch = trainer.batch(0)
+    from mda_curate.training.trainer import weighted_loss
+
+    tokens, weights = torch.from_numpy(batch.tokens), torch.from_numpy(batch.weights)
+    with torch.no_grad():
+        before = weighted_loss(trainer.model, tokens, weights, tokens.numel())[1]
+    trainer.train(show_progress=False)
+    with torch.no_grad():
+        after = weighted_loss(trainer.model, tokens, weights, tokens.numel())[1]
+    assert after < before
+    assert (tmp_path / "p14m" / "step_2" / "config.json").is_file()
