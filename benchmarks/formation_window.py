@@ -1,13 +1,14 @@
 """Formation step of the induction head vs catalyst share, on the CPU formation-window recipe.
 
-For every (catalyst share, seed) it trains the ``cpu-formation`` recipe (``mda_curate.training.config.RECIPES``) on the
-shipped sample corpus, scores every checkpoint (``mda_curate.units``) and records the interpolated
-formation step (``mda_curate.units.formation``). Runs resume after a kill; finished runs are reused. Each run leaves ``result.json`` in its folder, and
-after every run the script collects all results under ``--work`` into ``benchmarks/formation_window.json``
-and ``.png``, so several processes (one per seed, ``OMP_NUM_THREADS=1``) can share the work.
+For every (catalyst share, seed) it trains the ``cpu-formation`` recipe (``mda_curate.training.config.RECIPES``)
+on the shipped sample corpus, scores every checkpoint (``mda_curate.units``) and records the interpolated
+formation step (``mda_curate.units.formation``). Runs resume after a kill; finished runs are reused. Each
+run leaves ``result.json`` in its folder, and after every run the script collects all results under
+``--work`` into ``benchmarks/formation_window.json`` and ``.png``, so several processes (one per seed,
+``OMP_NUM_THREADS=1``) can share the work. These are the exact commands behind the committed results:
 
-    OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares 0.6 0.9 0.3 0.75 0.45 --seeds 1 --work runs/formation &
-    OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares 0.6 0.9 0.3 0.75 0.45 --seeds 0 --work runs/formation
+    OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares 0.6 0.9 0.3 0.75 0.45 --seeds 1 --steps 8000 --work runs/formation &
+    OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares 0.6 0.9 0.3 0.75 0.45 --seeds 0 --steps 8000 --work runs/formation
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -91,8 +93,8 @@ def write(results: list[dict], args) -> None:
         "what": "formation step of the induction head vs catalyst (repeated-span) share; recipe = RECIPES['cpu-formation'] (mda_curate.training.config)",
         "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} nats, interpolated",
         "recipe": asdict(FORMATION_RECIPE),
-        "command": "OMP_NUM_THREADS=1 python benchmarks/formation_window.py --shares S... --seeds SEED --steps "
-        f"{args.steps} --work {args.work}  (one process per seed, run side by side)",
+        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/formation_window.py "
+        + " ".join(sys.argv[1:]) + "  (results of every process sharing --work are collected; see the docstring)",
         "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
         "runs": results,

@@ -93,7 +93,6 @@ def run_stats(args: argparse.Namespace) -> int:
     from mda_curate.console import console, table
     from mda_curate.data.corpus_stats import domain_stats, total
     from mda_curate.data.documents import ReadStats, read_documents
-
     from mda_curate.models import load_tokenizer
 
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else None

@@ -5,7 +5,7 @@ import torch
 
 from mda_curate.errors import UserError
 from mda_curate.training.schedule import Schedule
-from mda_curate.training.trainer import STATE_FILE, Trainer
+from mda_curate.training.trainer import STATE_FILE, Trainer, weighted_loss
 
 from .conftest import tiny_config
 
@@ -140,8 +140,6 @@ def test_the_real_pythia_14m_shape_trains_with_the_same_code(tmp_path, tokenizer
     trainer = Trainer(config, tmp_path / "p14m", tokenizer, [corpus_dir])
     assert trainer.model.config.vocab_size == 50304 and trainer.model.config.num_hidden_layers == 6
     batch = trainer.batch(0)
-    from mda_curate.training.trainer import weighted_loss
-
     tokens, weights = torch.from_numpy(batch.tokens), torch.from_numpy(batch.weights)
     with torch.no_grad():
         before = weighted_loss(trainer.model, tokens, weights, tokens.numel())[1]
