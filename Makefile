@@ -7,11 +7,11 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test smoke test-slow clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0          # the CPU wheel on disk; an unpinned torch pulls a CUDA build
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray]'
 	$(BIN)/pip install -q --no-deps kronfluence==1.0.1  # declares torchvision, which it never imports
 	touch $@
 

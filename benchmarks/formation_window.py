@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.3, 0.45, 0.6, 0.75, 0.9])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=FORMATION_RECIPE.steps)
+    parser.add_argument("--margin", type=int, default=1000, help="steps to train past a formed checkpoint (default 1000)")
     parser.add_argument("--work", default="runs/formation", help="folder for the training runs")
     parser.add_argument("--out", default=str(HERE / "formation_window"), help="output prefix (.json, .png)")
     args = parser.parse_args()
@@ -51,12 +52,33 @@ def main() -> None:
             run_dir = Path(args.work) / f"share{share}_seed{seed}"
             if not (run_dir / "result.json").is_file():
                 started = time.perf_counter()
-                train_base_run(config, corpus / "train.parquet", tokenizer, run_dir)
+                train_until_formed(config, corpus / "train.parquet", tokenizer, run_dir, args.margin)
                 seconds = time.perf_counter() - started
                 rows, _, _ = score_checkpoints(run_dir, run_dir / "unit_scores", icl_texts=heldout)
                 result = run_result(share, seed, config, summarize_steps(rows), seconds, run_dir)
                 (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
             write(collect(Path(args.work)), args)
+
+
+def train_until_formed(config, data: Path, tokenizer: Path, run_dir: Path, margin: int, chunk: int = 500) -> None:
+    """Train in chunks; once a chunk's last checkpoint has formed, train ``margin`` more steps and stop."""
+    stop, step = config.steps, 0
+    while step < stop:
+        step = min(step + chunk, stop)
+        train_base_run(config, data, tokenizer, run_dir, until=step)
+        if stop == config.steps and has_formed(run_dir / f"step_{step}"):
+            stop = min(config.steps, step + margin)
+
+
+def has_formed(checkpoint: Path) -> bool:
+    """Both formation criteria (``units.formation``) hold at this one checkpoint."""
+    from mda_curate.models import load_causal_lm
+    from mda_curate.units.scoring import score_model
+
+    model, tokenizer = load_causal_lm(str(checkpoint))
+    heads = score_model(model, tokenizer).heads
+    drop = heads.induction_loss_first - heads.induction_loss_second
+    return float(heads.induction.max()) >= SCORE_THRESHOLD and drop >= DROP_THRESHOLD
 
 
 def collect(work: Path) -> list[dict]:
@@ -72,6 +94,7 @@ def run_result(share, seed, config, steps, seconds, run_dir) -> dict:
         "catalyst_share": share,
         "seed": seed,
         "steps": config.steps,
+        "steps_trained": steps[-1].step,
         "formation_step": formed,
         "formation_tokens": None if formed is None else formed * config.batch_size * config.ctx,
         "final_best_induction": steps[-1].best_induction,

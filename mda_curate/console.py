@@ -18,8 +18,8 @@ from rich.table import Table
 console = Console(stderr=True)
 
 
-def progress() -> Progress:
-    """A progress bar with count, elapsed and remaining time, drawn on stderr."""
+def progress(disable: bool = False) -> Progress:
+    """A progress bar with count, elapsed and remaining time, drawn on stderr (``disable``: draw nothing)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -28,6 +28,7 @@ def progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        disable=disable,
     )
 
 

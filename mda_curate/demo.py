@@ -1,52 +1,102 @@
-"""The closed loop on the shipped sample corpus, stage by stage; each stage leaves a folder its own
-command can reuse (``mda-curate train --resume``, ``mda-curate units --checkpoints``).
+"""The closed loop on the shipped sample corpus, from a unit to a validated curated mix.
 
-Stages so far: (1) train the base run on the CPU formation-window recipe, (2) score every head of every
-checkpoint and find when the induction head forms, (3) write ``summary.json`` and plots. Influence,
-classifier, curation and validation stages join as those capabilities land.
+Stages, each leaving a folder under the output that its own command reuses (and that a rerun skips):
+
+1. ``run/``         train the base run (``mda-curate train``, the CPU formation-window recipe);
+2. ``units/``       score every head of every checkpoint; find the induction head and when it forms;
+3. ``influence/``   influence of the formation window's samples on that head (``mda-curate influence``);
+4. ``classifier/``  a catalyst classifier trained on those influence labels (``mda-curate classifier train``);
+5. ``curated/``     the sample corpus upsampled by the classifier with datatrove (``mda-curate curate upsample``);
+6. ``augment/``     the top samples' motifs and synthetic documents built from them (``mda-curate augment``);
+7. ``validation/``  arms branched at the window: baseline, targeted and random removal, classifier
+                    upsampling, synthetic insertion (``mda-curate validate``).
+
+``summary.json`` gathers every stage's result; the plots are ``units/trajectory.png`` and
+``validation/*.png``. ``--quick`` runs the same stages on a 300-step run in a few minutes (CI's smoke run).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, replace
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mda_curate.console import console, table
+from mda_curate.errors import UserError
 from mda_curate.training.config import RECIPES, TrainConfig
 
 FORMATION_RECIPE = RECIPES["cpu-formation"]
-QUICK_RECIPE = replace(FORMATION_RECIPE, steps=300, checkpoint_every=50)
+ARMS = ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """The demo's sizes: the recipe, the influence window, and how far the arms train past it."""
+
+    recipe: TrainConfig
+    window_steps: int  # the influence window: this many steps, ending before the formation step
+    arm_steps: int  # arms train this many steps from the window start (capped at the run's end)
+    arm_checkpoint_every: int
+    factor_samples: int
+    workers: int = 2
+
+
+FULL = DemoPlan(FORMATION_RECIPE, window_steps=250, arm_steps=750, arm_checkpoint_every=50, factor_samples=2000)
+QUICK = DemoPlan(
+    replace(FORMATION_RECIPE, steps=300, checkpoint_every=50), window_steps=50, arm_steps=100, arm_checkpoint_every=25,
+    factor_samples=512,
+)
 
 
 def run_demo(output: str | Path, quick: bool = False) -> dict:
-    """Run every available stage into ``output``; returns (and writes) ``summary.json``."""
+    """Run every stage into ``output``; returns (and writes) ``summary.json``."""
     from mda_curate.resources import sample_corpus_dir, sample_tokenizer_dir
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    config = QUICK_RECIPE if quick else FORMATION_RECIPE
+    plan = QUICK if quick else FULL
     corpus, tokenizer_dir = sample_corpus_dir(), sample_tokenizer_dir()
-    started = time.perf_counter()
-    run_dir = train_base_run(config, corpus / "train.parquet", tokenizer_dir, output / "run")
-    units = score_trajectory(run_dir, corpus / "heldout.parquet", output / "units")
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "train"):
+        run_dir = train_base_run(plan.recipe, corpus / "train.parquet", tokenizer_dir, output / "run")
+    with _timed(seconds, "units"):
+        units = score_trajectory(run_dir, corpus / "heldout.parquet", output / "units")
+    window = influence_window(plan, units["formation_step"])
+    unit = "%d.%d" % tuple(units["induction"]["head"])
+    with _timed(seconds, "influence"):
+        influence = window_influence(run_dir, window, unit, plan, output / "influence")
+    with _timed(seconds, "classifier"):
+        classifier = train_window_classifier(run_dir, window, influence["scores"], output / "classifier")
+    with _timed(seconds, "curate"):
+        curated = curate_corpus(corpus / "train.parquet", classifier["path"], output / "curated")
+    with _timed(seconds, "augment"):
+        augment = synthesize(run_dir, window, influence["scores"], tokenizer_dir, plan, output / "augment")
+    with _timed(seconds, "validate"):
+        validation = validate(run_dir, window, unit, plan, influence, classifier, augment, output / "validation")
     summary = {
         "quick": quick,
         "corpus": str(corpus),
-        "tokenizer": str(tokenizer_dir),
-        "recipe": asdict(config),
-        "stages": {"train": str(run_dir), "units": units.pop("files")},
-        **units,
-        "seconds": round(time.perf_counter() - started, 1),
+        "recipe": asdict(plan.recipe),
+        **{k: v for k, v in units.items() if k != "files"},
+        "unit": unit,
+        "window": list(window),
+        "influence": influence,
+        "classifier": classifier,
+        "curated": curated,
+        "augment": augment,
+        "validation": validation,
+        "plots": [units["files"]["plot"], *validation.pop("plots")],
+        "seconds": {**seconds, "total": round(sum(seconds.values()), 1)},
     }
-    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (output / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print_summary(summary)
     return summary
 
 
-def train_base_run(config: TrainConfig, data: Path, tokenizer_dir: Path, run_dir: Path) -> Path:
-    """Train (or resume, after a kill) the base run of ``config`` on ``data``."""
+def train_base_run(config: TrainConfig, data: Path, tokenizer_dir: Path, run_dir: Path, until: int | None = None) -> Path:
+    """Train (or resume, after a kill) the base run of ``config`` on ``data``, to its end or step ``until``."""
     from transformers.utils import logging as transformers_logging
 
     from mda_curate.models import load_tokenizer
@@ -56,8 +106,8 @@ def train_base_run(config: TrainConfig, data: Path, tokenizer_dir: Path, run_dir
     resume = (run_dir / "config.json").is_file() and any(run_dir.glob("step_*/trainer_state.pt"))
     console.rule(f"[bold]1. train: {config.preset}, {config.steps} steps, catalyst share {config.catalyst_share}")
     trainer = Trainer(config, run_dir, load_tokenizer(str(tokenizer_dir)), [data], resume=resume)
-    if trainer.step < config.steps:
-        trainer.train()
+    if trainer.step < (config.steps if until is None else min(until, config.steps)):
+        trainer.train(until=until)
     return run_dir
 
 
@@ -86,7 +136,117 @@ def score_trajectory(run_dir: Path, heldout: Path, out_dir: Path) -> dict:
     }
 
 
+def influence_window(plan: DemoPlan, formation: float | None) -> tuple[int, int]:
+    """``window_steps`` steps starting at a checkpoint and ending before the formation step (before the
+    run's last ``arm_steps`` steps when the head has not formed)."""
+    every = plan.recipe.checkpoint_every
+    latest_end = formation if formation is not None else plan.recipe.steps - plan.arm_steps + plan.window_steps
+    start = max(0, int(latest_end - plan.window_steps) // every * every)
+    return start, start + plan.window_steps
+
+
+def window_influence(run_dir: Path, window: tuple[int, int], unit: str, plan: DemoPlan, out_dir: Path) -> dict:
+    """Influence of every sample of the window on the unit's induction probe, at the window's first checkpoint."""
+    console.rule(f"[bold]3. influence: steps {window[0]}:{window[1]} on head {unit}")
+    scores = out_dir / "window.parquet"
+    if not scores.is_file():
+        _command([
+            "influence", "--model", str(run_dir / f"step_{window[0]}"), "--train", str(run_dir),
+            "--steps", f"{window[0]}:{window[1]}", "--unit", unit, "--factor-samples", str(plan.factor_samples),
+            "--batch-size", "32", "--top", "5", "--out", str(scores),
+        ])
+    summary = json.loads((out_dir / "window.influence" / "summary.json").read_text())
+    return {"scores": str(scores), **summary}
+
+
+def train_window_classifier(run_dir: Path, window: tuple[int, int], scores: str, out_dir: Path) -> dict:
+    """The catalyst classifier, trained on the window's samples (decoded) labelled by influence."""
+    console.rule("[bold]4. classifier: catalyst classifier from the influence labels")
+    samples = out_dir / "window_samples.jsonl"
+    if not (out_dir / "model" / "card.json").is_file():
+        write_window_samples(run_dir, window, samples)
+        _command(["classifier", "train", "--data", str(samples), "--scores", scores, "--out", str(out_dir / "model")])
+    card = json.loads((out_dir / "model" / "card.json").read_text())
+    return {"path": str(out_dir / "model"), "metrics": card.get("metrics", {})}
+
+
+def write_window_samples(run_dir: Path, window: tuple[int, int], path: Path) -> None:
+    """The window's samples as a JSONL corpus: ``id`` = the influence ``doc_id``, decoded ``text``, ``domain``."""
+    from mda_curate.influence.samples import open_samples
+    from mda_curate.models import load_tokenizer
+
+    samples = open_samples(run_dir, steps=window)
+    tokenizer = load_tokenizer(str(run_dir / f"step_{window[0]}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as out:
+        for i in range(len(samples)):
+            sample = samples[i]
+            text = tokenizer.decode(sample.tokens.tolist())
+            out.write(json.dumps({"id": sample.doc_id, "text": text, "domain": sample.domain}) + "\n")
+
+
+def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:
+    """Upsample the corpus's catalyst documents with the datatrove pipeline (3 copies above score 0.8)."""
+    console.rule("[bold]5. curate: upsample the sample corpus with the classifier (datatrove)")
+    if not (out_dir / "stats.json").is_file():
+        _command(["curate", "upsample", str(corpus), "--output", str(out_dir), "--classifier", classifier, "--factor", "0.8:3"])
+    stats = json.loads((out_dir / "stats.json").read_text())
+    return {key: stats[key] for key in ("lines_read", "kept", "dropped", "rejected", "upsampled") if key in stats}
+
+
+def synthesize(run_dir: Path, window: tuple[int, int], scores: str, tokenizer_dir: Path, plan: DemoPlan, out_dir: Path) -> dict:
+    """Mine the motifs of the window's top samples and generate as many synthetic tokens as the top 10% hold."""
+    console.rule("[bold]6. augment: motifs of the top samples, synthetic documents with them")
+    profile, synthetic = out_dir / "profile.json", out_dir / "synthetic.jsonl"
+    if not profile.is_file():
+        _command(["augment", "mine", "--scores", scores, "--run", str(run_dir), "--steps", f"{window[0]}:{window[1]}",
+                  "--out", str(profile)])
+    budget = int(0.1 * (window[1] - window[0]) * plan.recipe.batch_size * plan.recipe.ctx)
+    if not synthetic.is_file():
+        _command(["augment", "generate", "--profile", str(profile), "--tokens", str(budget), "--tokenizer",
+                  str(tokenizer_dir), "--out", str(synthetic)])
+    return {"profile": str(profile), "synthetic": str(synthetic), "token_budget": budget}
+
+
+def validate(run_dir, window, unit, plan: DemoPlan, influence, classifier, augment, out_dir: Path) -> dict:
+    """Retrain the arms from the window start and compare their formation with the baseline's."""
+    console.rule("[bold]7. validate: arms branched at the window start")
+    until = min(plan.recipe.steps, window[0] + plan.arm_steps)
+    spec = out_dir.parent / "validation.toml"
+    spec.write_text(validation_spec(run_dir, window, unit, until, plan, influence, classifier, augment))
+    _command(["validate", str(spec), "--out", str(out_dir), "--workers", str(plan.workers)])
+    summary = json.loads((out_dir / "summary.json").read_text())
+    return {**summary, "spec": str(spec), "plots": sorted(str(p) for p in out_dir.glob("*.png"))}
+
+
+def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, classifier, augment) -> str:
+    """The demo's experiment as a ``mda-curate validate`` spec (one seed: the demo's own base run)."""
+    return "\n".join([
+        'name = "demo"',
+        'recipe = "cpu-formation"',
+        f"unit = {json.dumps(unit)}",
+        "[train]",
+        f"steps = {plan.recipe.steps}",
+        f"checkpoint_every = {plan.recipe.checkpoint_every}",
+        "threads = 1",
+        "[arms]",
+        f"run = {json.dumps(list(ARMS))}",
+        "k = 0.1",
+        f"checkpoint_every = {plan.arm_checkpoint_every}",
+        f"classifier = {json.dumps(str(Path(classifier['path']).resolve()))}",
+        f"synthetic = {json.dumps(str(Path(augment['synthetic']).resolve()))}",
+        "[[seeds]]",
+        f"seed = {plan.recipe.seed}",
+        f"run = {json.dumps(str(Path(run_dir).resolve()))}",
+        f"window = [{window[0]}, {window[1]}]",
+        f"until = {until}",
+        f"scores = {json.dumps(str(Path(influence['scores']).resolve()))}",
+        "",
+    ])
+
+
 def print_summary(summary: dict) -> None:
+    validation = summary["validation"]["arms"]
     rows = [
         ["formation step", summary["formation_step"] if summary["formation_step"] is not None else "not yet"],
         *[
@@ -95,12 +255,39 @@ def print_summary(summary: dict) -> None:
         ],
         ["induction-loss drop (nats)", _change(summary["induction_loss_drop"])],
         ["ICL score (nats)", _change(summary["icl_score"])],
-        ["seconds", summary["seconds"]],
+        ["influence: top 10% share of positive influence", _percent(summary["influence"].get("top_share_of_positive_influence"))],
+        ["classifier validation AUROC", _number(summary["classifier"]["metrics"].get("auroc"))],
+        ["curated: documents read / upsampled copies", f"{summary['curated'].get('lines_read')} / {summary['curated'].get('upsampled')}"],
+        *[[f"speed-up: {arm}", _number(stats.get("speedup", {}).get("mean"))] for arm, stats in validation.items()],
+        ["seconds", summary["seconds"]["total"]],
     ]
     console.print(table("mda-curate demo", ["", "value"], rows))
+
+
+@contextmanager
+def _timed(seconds: dict, name: str):
+    started = time.perf_counter()
+    yield
+    seconds[name] = round(time.perf_counter() - started, 1)
+
+
+def _command(argv: list[str]) -> None:
+    """Run one stage through its own CLI command; a failing stage stops the demo with its message."""
+    from mda_curate.cli import main
+
+    if main(argv) != 0:
+        raise UserError(f"stage `mda-curate {' '.join(argv[:2])}` failed (see above)")
 
 
 def _change(values: dict) -> str:
     if values["first"] is None or values["last"] is None:
         return "-"
     return f"{values['first']:.3f} → {values['last']:.3f}"
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -49,6 +49,7 @@ def register(subparsers) -> None:
     parser.add_argument("--catalyst-share", type=float, metavar="F", help="share of synthetic repeated-span samples (default 0)")
     parser.add_argument("--schedule", metavar="FILE", help="JSON interventions: mask, duplicate, insert (see mda_curate/training/schedule.py)")
     parser.add_argument("--init-from", metavar="CKPT", help="start from a checkpoint folder (with its optimizer state and step when it has a trainer_state.pt): arms branch from a shared checkpoint")
+    parser.add_argument("--until", type=int, metavar="STEP", help="stop after step STEP with a checkpoint (continue later with --resume); the data order still spans --steps")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint, exactly")
     parser.add_argument("--seed", type=int, help=f"seed of the data order, the catalyst and the initialisation (default {DEFAULTS.seed})")
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help=f"checkpoint every N steps, besides steps 0, 1, 2, 4, ..., 512 and the last (default {DEFAULTS.checkpoint_every})")
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.tokenizer)
     with console.status("preparing the run (tokenizing, building the data order)"):
         trainer = Trainer(config, args.out, tokenizer, args.data, schedule, args.init_from, args.resume)
-    summary = trainer.train()
+    summary = trainer.train(until=args.until)
     sources = trainer.order.sources
     counts = [int((trainer.order.order[:, 0] == i).sum()) for i in range(len(sources))]
     rows = [

@@ -144,12 +144,14 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return mean
 
-    def train(self, show_progress: bool = True) -> dict:
-        """Train from the current step to ``config.steps``; returns a summary of this session."""
+    def train(self, show_progress: bool = True, until: int | None = None) -> dict:
+        """Train from the current step to ``config.steps`` (or stop after step ``until``, with a checkpoint
+        there, to resume later); returns a summary of this session."""
         from mda_curate.console import progress
 
         config, start = self.config, self.step
-        checkpoints = config.checkpoint_steps()
+        end = config.steps if until is None else min(until, config.steps)
+        checkpoints = config.checkpoint_steps() | {end}
         if start == 0:
             self.save_checkpoint()
         self.model.train()
@@ -158,13 +160,13 @@ class Trainer:
         bar = progress()
         bar.disable = not show_progress  # no live display (nor its refresh thread) when hidden
         with bar, open(self.run_dir / "log.jsonl", "a") as log:
-            task = bar.add_task("train", total=config.steps, completed=start)
-            for step in range(start, config.steps):
+            task = bar.add_task("train", total=end, completed=start)
+            for step in range(start, end):
                 batch = self.batch(step)
                 losses.append(self.train_step(step, batch))
                 interval_tokens += batch.tokens.shape[0] * config.ctx
                 self.step = step + 1
-                if self.step % config.log_every == 0 or self.step == config.steps:
+                if self.step % config.log_every == 0 or self.step == end:
                     now = time.perf_counter()
                     logged = {
                         "step": step,

@@ -148,3 +148,15 @@ def test_the_real_pythia_14m_shape_trains_with_the_same_code(tmp_path, tokenizer
         after = weighted_loss(trainer.model, tokens, weights, tokens.numel())[1]
     assert after < before
     assert (tmp_path / "p14m" / "step_2" / "config.json").is_file()
+
+
+def test_until_stops_with_a_checkpoint_and_resumes_to_the_same_weights(tmp_path, tokenizer, corpus_dir):
+    config = tiny_config(steps=7)
+    straight = Trainer(config, tmp_path / "straight", tokenizer, [corpus_dir])
+    straight.train(show_progress=False)
+    stopped = Trainer(config, tmp_path / "stopped", tokenizer, [corpus_dir])
+    stopped.train(show_progress=False, until=3)
+    assert stopped.step == 3 and (tmp_path / "stopped" / "step_3" / STATE_FILE).is_file()
+    resumed = Trainer(config, tmp_path / "stopped", tokenizer, [corpus_dir], resume=True)
+    resumed.train(show_progress=False)
+    assert_bitwise_equal(parameters(straight.model), parameters(resumed.model))

@@ -1,4 +1,4 @@
-"""Tiny GPT-NeoX builders for the unit-score tests: a word-level tokenizer, random models and a
+"""Tiny GPT-NeoX builders shared by the test folders: a word-level tokenizer, random models and a
 hand-built model with exactly planted heads (see REFERENCE.md). Tests get them via the ``neox`` fixture."""
 
 from __future__ import annotations

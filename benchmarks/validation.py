@@ -1,0 +1,70 @@
+"""The CPU-scale validation experiment: every arm of ``examples/validation/cpu-formation.toml`` on the
+formation runs of seeds 0 and 1, via the harness (``mda_curate.validation``).
+
+Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
+versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
+``benchmarks/validation.md``; the arm-runs and ``results.parquet`` stay in ``--work``. Resumable: rerun
+the same command after a kill. The synthetic documents are generated first when missing. Command:
+
+    python benchmarks/validation.py --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SPEC = HERE.parent / "examples" / "validation" / "cpu-formation.toml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default=str(SPEC))
+    parser.add_argument("--work", default="runs/validation/cpu-formation", help="the harness's output folder")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--arms", help="a,b,...: only these arms (default: the spec's)")
+    parser.add_argument("--out", default=str(HERE / "validation"), help="output prefix (.json, .md, _scores.png, _formation.png)")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+
+    from mda_curate.validation import load_spec, run_experiment
+    from mda_curate.validation.spec import parse_arms
+
+    spec = load_spec(args.spec)
+    if spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
+        sys.path.insert(0, str(HERE))
+        from validation_synthetic import generate
+
+        spec.arms.synthetic.parent.mkdir(parents=True, exist_ok=True)
+        spec.arms.synthetic.write_text("".join(json.dumps(d) + "\n" for d in generate(4000, seed=0)))
+    started = time.perf_counter()
+    summary = run_experiment(spec, args.work, parse_arms(args.arms) if args.arms else None, args.workers)
+    work = Path(args.work)
+    result = {
+        "what": "validation harness on the CPU formation-window runs: formation step, speed-up and unit induction per arm",
+        "spec": Path(args.spec).read_text(),
+        "command": f"python benchmarks/validation.py {' '.join(sys.argv[1:])}".strip(),
+        "seconds_this_session": round(time.perf_counter() - started, 1),
+        "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
+        **summary,
+    }
+    Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
+    report = (work / "report.md").read_text()
+    for name in ("scores", "formation"):
+        shutil.copyfile(work / f"{name}.png", f"{args.out}_{name}.png")
+        report = report.replace(f"({name}.png)", f"({Path(args.out).name}_{name}.png)")
+    Path(args.out + ".md").write_text(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""datatrove steps and pipelines for catalyst curation: score, filter, upsample and mix.
+
+Steps (usable in any datatrove pipeline): :class:`AccountedReader` (JSONL/parquet; bad lines become
+rejections with reasons), :class:`CatalystScorer`, :class:`CatalystFilter`, :class:`CatalystUpsampler`,
+:class:`SourceMixer`. Plans and runner: :mod:`mda_curate.pipelines.recipes`, :mod:`mda_curate.pipelines.run`.
+"""
+
+from mda_curate.pipelines.reader import AccountedReader, find_input_files
+from mda_curate.pipelines.steps import (
+    CatalystFilter,
+    CatalystScorer,
+    CatalystUpsampler,
+    Deferred,
+    Resampler,
+    SourceMixer,
+    load_scorer,
+)
+
+__all__ = [
+    "AccountedReader",
+    "CatalystFilter",
+    "CatalystScorer",
+    "CatalystUpsampler",
+    "Deferred",
+    "Resampler",
+    "SourceMixer",
+    "find_input_files",
+    "load_scorer",
+]

@@ -1,0 +1,181 @@
+"""A datatrove reader that accounts for every input line: bad lines become rejections, not skips.
+
+datatrove's own JsonlReader logs and skips malformed JSON, silently drops documents without text and
+stops a file at the first invalid UTF-8 byte. :class:`AccountedReader` reads JSONL (plain, ``.gz``,
+``.zst``) and parquet from local paths or any fsspec URL and counts each line (or parquet row) once in
+its stats, as a document or as a rejection with a reason; rejections go to its exclusion writer with
+the file and line number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseReader
+from datatrove.pipeline.writers.disk_base import DiskWriter
+
+from mda_curate.errors import UserError
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
+PARQUET_SUFFIXES = (".parquet",)
+SOURCE_KEY = "mix_source"  # metadata key naming the input a document came from (set when sources are given)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A line that is not a document: ``reason`` is a stat-friendly slug, ``detail`` says what was wrong."""
+
+    reason: str
+    detail: str = ""
+
+
+def find_input_files(inputs: Sequence[str]) -> list[tuple[str, str]]:
+    """Expand INPUT paths, folders, globs or fsspec URLs to ``(url, label)`` pairs of JSONL/parquet files.
+
+    Folders are searched recursively; the order is sorted within each input, so sharding is deterministic.
+    ``label`` (the path relative to its input's folder, or the file name) names documents without an id.
+    """
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
+    found = []
+    for spec in inputs:
+        fs, path = fsspec.core.url_to_fs(spec)
+        if fs.isdir(path):
+            root = path.rstrip("/")
+            files = [f for f in sorted(fs.find(root)) if f.endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES)]
+            labels = [f[len(root) + 1 :] for f in files]
+        else:
+            files = sorted(fs.glob(path)) if fsspec.core.has_magic(path) else [path] if fs.isfile(path) else []
+            labels = [f.rsplit("/", 1)[-1] for f in files]
+        if not files:
+            raise UserError(f"{spec}: no such file, or no .jsonl/.json(.gz|.zst)/.parquet files in it")
+        local = isinstance(fs, LocalFileSystem)
+        found += [(f if local else fs.unstrip_protocol(f), label) for f, label in zip(files, labels)]
+    return found
+
+
+class AccountedReader(BaseReader):
+    """Read JSONL/parquet ``files`` (``(url, label)`` pairs, see :func:`find_input_files`), rank ``r`` taking
+    ``files[r::world_size]``. Every line counts in ``lines_read``; valid ones become documents
+    (``documents``), the rest ``rejected`` and ``rejected_<reason>``, written to ``exclusion_writer`` with
+    ``metadata = {filter_reason, detail, file, line}`` (lines are 1-based; parquet rows count as lines).
+
+    Reasons: ``blank_line``, ``invalid_utf8``, ``malformed_json``, ``not_an_object``, ``missing_text``
+    (absent or null), ``non_string_text``, ``empty_text``. ``sources`` (parallel to ``files``) tags each
+    document's ``metadata["mix_source"]``. Documents without ``id_key`` get the id ``<label>/<line>``.
+    """
+
+    name = "🧾 Accounted JSONL/parquet"
+
+    def __init__(
+        self,
+        files: Sequence[tuple[str, str]],
+        exclusion_writer: DiskWriter | None = None,
+        sources: Sequence[str] | None = None,
+        text_key: str = "text",
+        id_key: str = "id",
+        parquet_batch_size: int = 1000,
+    ):
+        super().__init__(text_key=text_key, id_key=id_key)
+        self.files = list(files)
+        self.sources = list(sources) if sources is not None else None
+        self.exclusion_writer = exclusion_writer
+        self.parquet_batch_size = parquet_batch_size
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
+            for index in range(rank, len(self.files), world_size):
+                url, label = self.files[index]
+                source = self.sources[index] if self.sources is not None else None
+                self.stat_update("input_files")
+                for line, record, raw in self._records(url):
+                    self.stat_update("lines_read")
+                    with self.track_time():
+                        document = self._to_document(record, label, line, source)
+                    if isinstance(document, Rejection):
+                        raw = raw if raw is not None else _row_text(record)
+                        self._reject(writer, document, raw, url, label, line, rank)
+                        continue
+                    self.stat_update("documents")
+                    self.update_doc_stats(document)
+                    yield document
+
+    def _records(self, url: str) -> Iterator[tuple[int, object, str | None]]:
+        """``(line, parsed value or Rejection, raw text of an unparsable line)`` for every line of ``url``."""
+        return _parquet_rows(url, self.parquet_batch_size) if url.endswith(PARQUET_SUFFIXES) else _jsonl_lines(url)
+
+    def _to_document(self, record, label: str, line: int, source: str | None) -> Document | Rejection:
+        problem = record if isinstance(record, Rejection) else _check_record(record, self.text_key)
+        if problem:
+            return problem
+        document = self.get_document_from_dict(record, label, line)  # never None: the text is not empty
+        if source is not None:
+            document.metadata[SOURCE_KEY] = source
+        return document
+
+    def _reject(self, writer, rejection: Rejection, raw: str, url: str, label: str, line: int, rank: int) -> None:
+        self.stat_update("rejected", f"rejected_{rejection.reason}")
+        if writer:
+            metadata = {"filter_reason": rejection.reason, "detail": rejection.detail, "file": url, "line": line}
+            writer.write(Document(text=raw, id=f"{label}/{line}", metadata=metadata), rank)
+
+
+def _check_record(record, text_key: str) -> Rejection | None:
+    if not isinstance(record, dict):
+        return Rejection("not_an_object", f"a JSON {type(record).__name__}")
+    text = record.get(text_key)
+    if text is None:
+        return Rejection("missing_text", f"no {text_key!r}" if text_key not in record else f"{text_key!r} is null")
+    if not isinstance(text, str):
+        return Rejection("non_string_text", f"{text_key!r} is {type(text).__name__}")
+    if not text:
+        return Rejection("empty_text")
+    return None
+
+
+def _jsonl_lines(url: str) -> Iterator[tuple[int, object, str | None]]:
+    import fsspec
+    import orjson
+
+    with fsspec.open(url, "rb", compression="infer") as handle:
+        for line, raw in enumerate(handle, start=1):
+            raw = raw.rstrip(b"\r\n")
+            try:
+                yield line, orjson.loads(raw), None
+            except orjson.JSONDecodeError as err:
+                yield line, _classify_bad_line(raw, err), raw.decode("utf-8", errors="replace")
+
+
+def _classify_bad_line(raw: bytes, err: Exception) -> Rejection:
+    if not raw.strip():
+        return Rejection("blank_line")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return Rejection("invalid_utf8", f"byte offset {bad.start}")
+    return Rejection("malformed_json", str(err))
+
+
+def _parquet_rows(url: str, batch_size: int) -> Iterator[tuple[int, dict, None]]:
+    import fsspec
+    import pyarrow.parquet as pq
+
+    with fsspec.open(url, "rb") as handle, pq.ParquetFile(handle) as parquet:
+        line = 0
+        for batch in parquet.iter_batches(batch_size=batch_size):
+            for row in batch.to_pylist():
+                line += 1
+                yield line, row, None
+
+
+def _row_text(record) -> str:
+    """The raw form of a rejected parquet row or JSON value, for the exclusion output."""
+    import orjson
+
+    return orjson.dumps(record, default=str).decode()

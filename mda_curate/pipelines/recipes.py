@@ -1,0 +1,187 @@
+"""The score, filter, upsample and mix pipelines, as plans of datatrove passes.
+
+A :class:`Plan` is one or three passes over the same inputs. One-pass plans (score; filter by
+threshold; upsample by factor) read, score, act and write. Plans that need a value over all ranks
+(top fraction, target share, mix) first scan (read, score, record), then reduce the records in one
+task, then run the one-pass pipeline with the reduced value (so scoring runs twice, and no
+intermediate copy of the data is written). Layout of ``output``:
+
+- ``<rank>.jsonl`` / ``<rank>.parquet``: the kept documents (with upsampled copies);
+- ``excluded/rejected_<rank>.jsonl``: unreadable lines (``filter_reason``, ``detail``, ``file``, ``line``);
+- ``excluded/dropped_<rank>.jsonl``: dropped documents (``filter_reason``, ``catalyst_score``);
+- ``logs/<pass>/``: datatrove's logs, per-rank stats and completions; ``logs/reduce/result.json``;
+- ``stats.json``: the accounting, written by :func:`mda_curate.pipelines.run.run_plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from mda_curate.pipelines.reader import AccountedReader, find_input_files
+from mda_curate.pipelines.scan import Reduce, ScanLog, mix_rates, target_share_bands, top_fraction_cutoff
+from mda_curate.pipelines.steps import (
+    CatalystFilter,
+    CatalystScorer,
+    CatalystUpsampler,
+    Deferred,
+    SourceMixer,
+)
+
+SCAN, REDUCE, MAIN = "scan", "reduce", "main"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a plan writes (see the module docstring); ``fmt`` is ``jsonl`` or ``parquet``, ``compression``
+    ``None``, ``gzip`` or ``zstd`` (JSONL only; exclusions are always JSONL)."""
+
+    output: str
+    fmt: str = "jsonl"
+    compression: str | None = None
+
+    def logs(self, pass_name: str) -> str:
+        return f"{self.output}/logs/{pass_name}"
+
+    @property
+    def scan_records(self) -> str:
+        return f"{self.logs(SCAN)}/records"
+
+    @property
+    def reduced(self) -> str:
+        return f"{self.logs(REDUCE)}/result.json"
+
+    def writer(self):
+        from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+
+        if self.fmt == "parquet":
+            return ParquetWriter(self.output, output_filename="${rank}.parquet")
+        return JsonlWriter(self.output, output_filename="${rank}.jsonl", compression=self.compression)
+
+    def excluded(self, kind: str):
+        from datatrove.pipeline.writers import JsonlWriter
+
+        folder = f"{self.output}/excluded"
+        return JsonlWriter(folder, output_filename=f"{kind}_${{rank}}.jsonl", compression=self.compression)
+
+
+@dataclass
+class Pass:
+    name: str
+    pipeline: list
+    tasks: int
+
+
+@dataclass
+class Plan:
+    """The passes of one pipeline run and the settings recorded with its stats."""
+
+    pipeline: str
+    layout: Layout
+    passes: list[Pass]
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> int:
+        return self.passes[-1].tasks
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Input files (see :func:`find_input_files`) and, for a mix, the INPUT each came from."""
+
+    files: list[tuple[str, str]]
+    sources: list[str] | None = None
+
+    @classmethod
+    def find(cls, specs: Sequence[str], tag_sources: bool = False) -> Inputs:
+        groups = [find_input_files([spec]) for spec in specs]
+        files = [f for group in groups for f in group]
+        sources = [spec for spec, group in zip(specs, groups) for _ in group] if tag_sources else None
+        return cls(files, sources)
+
+    def reader(self, layout: Layout | None = None) -> AccountedReader:
+        """A reader; with ``layout``, rejected lines go to its exclusion output."""
+        excluded = layout.excluded("rejected") if layout else None
+        return AccountedReader(self.files, exclusion_writer=excluded, sources=self.sources)
+
+
+def score_plan(inputs: Inputs, layout: Layout, classifier: str | None = None, tasks: int | None = None) -> Plan:
+    """Keep every valid document, annotated with ``catalyst_score``."""
+    steps = [inputs.reader(layout), CatalystScorer(classifier), layout.writer()]
+    return Plan("score", layout, [Pass(MAIN, steps, tasks or len(inputs.files))], {"classifier": classifier})
+
+
+def filter_plan(
+    inputs: Inputs,
+    layout: Layout,
+    classifier: str | None = None,
+    threshold: float | None = None,
+    top_fraction: float | None = None,
+    tasks: int | None = None,
+) -> Plan:
+    """Keep documents scoring at least ``threshold``, or exactly the ``top_fraction`` best over all ranks."""
+    tasks = tasks or len(inputs.files)
+    settings = {"classifier": classifier, "threshold": threshold, "top_fraction": top_fraction}
+    dropped = layout.excluded("dropped")
+    if top_fraction is None:
+        step = CatalystFilter(threshold, exclusion_writer=dropped)
+        return Plan("filter", layout, [_main(inputs, layout, classifier, step, tasks)], settings)
+    step = CatalystFilter(Deferred(layout.reduced, "threshold"), Deferred(layout.reduced, "tie_key"), dropped)
+    scorer = CatalystScorer(classifier)
+    passes = _scan_and_reduce(inputs, layout, [scorer], tasks, top_fraction_cutoff, fraction=top_fraction)
+    return Plan("filter", layout, passes + [_main(inputs, layout, classifier, step, tasks)], settings)
+
+
+def upsample_plan(
+    inputs: Inputs,
+    layout: Layout,
+    classifier: str | None = None,
+    bands: Sequence[tuple[float, float]] | None = None,
+    target_share: float | None = None,
+    threshold: float = 0.5,
+    seed: int = 0,
+    tasks: int | None = None,
+) -> Plan:
+    """Repeat documents by score band (``bands = [(min_score, factor), ...]``), or repeat the documents
+    scoring at least ``threshold`` until they make ``target_share`` of the output's characters."""
+    tasks = tasks or len(inputs.files)
+    settings = {"classifier": classifier, "bands": bands, "target_share": target_share, "threshold": threshold}
+    settings["seed"] = seed
+    dropped = layout.excluded("dropped")
+    if target_share is None:
+        step = CatalystUpsampler(bands, seed=seed, exclusion_writer=dropped)
+        return Plan("upsample", layout, [_main(inputs, layout, classifier, step, tasks)], settings)
+    step = CatalystUpsampler(Deferred(layout.reduced, "bands"), seed=seed, exclusion_writer=dropped)
+    scorer = CatalystScorer(classifier)
+    reduce = dict(share=target_share, threshold=threshold)
+    passes = _scan_and_reduce(inputs, layout, [scorer], tasks, target_share_bands, **reduce)
+    return Plan("upsample", layout, passes + [_main(inputs, layout, classifier, step, tasks)], settings)
+
+
+def mix_plan(
+    inputs: Inputs,
+    layout: Layout,
+    weights: dict[str, float],
+    size: int | None = None,
+    seed: int = 0,
+    tasks: int | None = None,
+) -> Plan:
+    """Resample each source (``inputs.sources``) so that it makes ``weights[source]`` of the output's
+    characters; ``size`` is the output's size in characters (default: the largest mix that repeats nothing)."""
+    tasks = tasks or len(inputs.files)
+    step = SourceMixer(Deferred(layout.reduced, "rates"), seed=seed, exclusion_writer=layout.excluded("dropped"))
+    passes = _scan_and_reduce(inputs, layout, [], tasks, mix_rates, weights=weights, size=size)
+    main = Pass(MAIN, [inputs.reader(layout), step, layout.writer()], tasks)
+    return Plan("mix", layout, passes + [main], {"weights": weights, "size": size, "seed": seed})
+
+
+def _main(inputs: Inputs, layout: Layout, classifier: str | None, step, tasks: int) -> Pass:
+    return Pass(MAIN, [inputs.reader(layout), CatalystScorer(classifier), step, layout.writer()], tasks)
+
+
+def _scan_and_reduce(inputs: Inputs, layout: Layout, steps: list, tasks: int, function, **settings) -> list[Pass]:
+    """A scan pass (read, ``steps``, record) and a 1-task pass writing ``function(records, **settings)``."""
+    scan = Pass(SCAN, [inputs.reader(), *steps, ScanLog(layout.scan_records)], tasks)
+    reduce = Pass(REDUCE, [Reduce(layout.scan_records, layout.reduced, function, **settings)], 1)
+    return [scan, reduce]

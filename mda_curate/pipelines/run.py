@@ -1,0 +1,198 @@
+"""Run a :class:`~mda_curate.pipelines.recipes.Plan` on datatrove's executors and account for every line.
+
+``local``, ``ray`` and ``slurm`` map to datatrove's ``LocalPipelineExecutor``, ``RayPipelineExecutor``
+(connects with ``ray.init()``: ``RAY_ADDRESS`` or a local instance) and ``SlurmPipelineExecutor``
+(passes chained with ``depends=``; the command returns once the jobs are queued, and running it again
+after they finish writes ``stats.json``). The one-task reduce pass runs in-process except on slurm.
+Completed ranks (datatrove completions) are skipped on a re-run, which must use the same plan.
+
+The accounting (``stats.json``) sums the main pass's per-rank stats over all ranks, including ranks
+completed by an earlier run: ``lines_read`` and ``rejected`` from the reader, ``dropped`` and
+``upsampled`` from the steps, ``written`` from the writer, and ``kept = written - upsampled``, which
+must satisfy ``kept + dropped + rejected == lines_read``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mda_curate.errors import UserError
+from mda_curate.pipelines.recipes import MAIN, REDUCE, Pass, Plan
+
+EXECUTORS = ("local", "slurm", "ray")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to run: ``executor`` (local, ray, slurm), concurrent ``workers`` (default: one per CPU, at most
+    one per task) and, for slurm, SlurmPipelineExecutor arguments (``partition`` and ``time`` at least)."""
+
+    executor: str = "local"
+    workers: int | None = None
+    slurm: dict = field(default_factory=dict)
+    show_progress: bool = True
+
+
+def run_plan(plan: Plan, launch: Launch = Launch()) -> dict | None:
+    """Run every pass and write ``stats.json``; ``None`` while slurm jobs are still to finish."""
+    _check_same_plan(plan)
+    if launch.executor == "slurm":
+        return _run_slurm(plan, launch)
+    if launch.executor == "ray":
+        _init_ray()
+    for pass_ in plan.passes:
+        executor = _executor(plan, pass_, launch)
+        with _progress(plan, pass_, executor, launch.show_progress):
+            executor.run()
+        if incomplete := executor.get_incomplete_ranks(skip_completed=True):
+            logs = f"{executor.logging_dir.path}/logs"
+            raise UserError(f"{plan.pipeline} {pass_.name} pass: ranks {incomplete} failed; see {logs}")
+    return write_summary(plan)
+
+
+def _executor(plan: Plan, pass_: Pass, launch: Launch, depends=None):
+    logging_dir = plan.layout.logs(pass_.name)
+    if pass_.name == REDUCE and launch.executor != "slurm":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(pass_.pipeline, tasks=1, workers=1, logging_dir=logging_dir)
+    workers = launch.workers or min(pass_.tasks, os.cpu_count() or 1)
+    if launch.executor == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(pass_.pipeline, tasks=pass_.tasks, workers=workers, logging_dir=logging_dir)
+    if launch.executor == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        return RayPipelineExecutor(pass_.pipeline, tasks=pass_.tasks, workers=workers, logging_dir=logging_dir)
+    from datatrove.executor import SlurmPipelineExecutor
+
+    return SlurmPipelineExecutor(
+        pass_.pipeline, tasks=pass_.tasks, workers=launch.workers or -1, logging_dir=logging_dir,
+        depends=depends, job_name=f"mda-{plan.pipeline}-{pass_.name}", **launch.slurm,
+    )
+
+
+def _run_slurm(plan: Plan, launch: Launch) -> dict | None:
+    executors = []
+    for pass_ in plan.passes:
+        executors.append(_executor(plan, pass_, launch, depends=executors[-1] if executors else None))
+    executors[-1].run()
+    if any(executor.get_incomplete_ranks(skip_completed=True) for executor in executors):
+        return None
+    return write_summary(plan)
+
+
+def _init_ray() -> None:
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs the [ray] extra: pip install 'mda-curate[ray]'") from None
+    if not ray.is_initialized():
+        ray.init()
+
+
+@contextlib.contextmanager
+def _progress(plan: Plan, pass_: Pass, executor, show: bool):
+    """A rich bar of completed ranks, polled from the pass's completions folder."""
+    if not show:
+        yield
+        return
+    from mda_curate.console import progress
+
+    def completed() -> int:
+        return pass_.tasks - len(executor.get_incomplete_ranks(skip_completed=True))
+
+    stop = threading.Event()
+    with progress() as bar:
+        task = bar.add_task(f"{plan.pipeline}: {pass_.name} pass (ranks)", total=pass_.tasks, completed=completed())
+
+        def poll() -> None:
+            while not stop.wait(0.5):
+                bar.update(task, completed=completed())
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            bar.update(task, completed=completed())
+
+
+def _check_same_plan(plan: Plan) -> None:
+    """A re-run into the same output must use the same pipeline, settings and task count."""
+    from datatrove.io import get_datafolder
+
+    layout = {"format": plan.layout.fmt, "compression": plan.layout.compression}
+    record = {"pipeline": plan.pipeline, "tasks": plan.tasks, "settings": plan.settings, "output": layout}
+    record = json.loads(json.dumps(record))  # tuples -> lists, as read back
+    folder = get_datafolder(plan.layout.logs(""))
+    if folder.isfile("plan.json"):
+        with folder.open("plan.json", "rt") as handle:
+            previous = json.load(handle)
+        if previous != record:
+            raise UserError(
+                f"{plan.layout.output} holds a different run ({previous}); use the same options or a new --output"
+            )
+        return
+    with folder.open("plan.json", "wt") as handle:
+        json.dump(record, handle, indent=2)
+
+
+def write_summary(plan: Plan) -> dict:
+    """Sum the main pass's stats over all ranks into the accounting and write ``output/stats.json``."""
+    from datatrove.io import get_datafolder
+
+    steps = _merged_step_stats(plan.layout.logs(MAIN), plan.tasks)
+    reader, middle, writer = steps[0], steps[1:-1], steps[-1]
+    summary = {
+        "pipeline": plan.pipeline,
+        "tasks": plan.tasks,
+        "settings": plan.settings,
+        "lines_read": reader["lines_read"],
+        "kept": writer["total"] - sum(step["upsampled"] for step in middle),
+        "dropped": sum(step["dropped"] for step in middle),
+        "rejected": reader["rejected"],
+        "upsampled": sum(step["upsampled"] for step in middle),
+        "written": writer["total"],
+        "rejected_by_reason": _by_reason(reader, "rejected_"),
+        "dropped_by_reason": _by_reason(sum(middle, Counter()), "dropped_"),
+    }
+    if len(plan.passes) > 1:
+        with get_datafolder(plan.layout.logs(REDUCE)).open("result.json", "rt") as handle:
+            summary["reduced"] = json.load(handle)
+    if summary["kept"] + summary["dropped"] + summary["rejected"] != summary["lines_read"]:
+        raise RuntimeError(f"accounting does not add up (a bug): {summary}")
+    with get_datafolder(plan.layout.output).open("stats.json", "wt") as handle:
+        json.dump(summary, handle, indent=2)
+    return summary
+
+
+def _merged_step_stats(logging_dir: str, tasks: int) -> list[Counter]:
+    """Per pipeline step, the totals of its stats summed over ranks ``0..tasks-1``."""
+    from datatrove.io import get_datafolder
+
+    folder = get_datafolder(logging_dir)
+    merged: list[Counter] = []
+    for rank in range(tasks):
+        with folder.open(f"stats/{rank:05d}.json", "rt") as handle:
+            steps = json.load(handle)
+        merged = merged or [Counter() for _ in steps]
+        for total, step in zip(merged, steps):
+            total.update({name: _total(value) for name, value in step["stats"].items()})
+    return merged
+
+
+def _total(value) -> int:
+    return int(value["total"] if isinstance(value, dict) else value)
+
+
+def _by_reason(stats: Counter, prefix: str) -> dict[str, int]:
+    return {name[len(prefix) :]: count for name, count in sorted(stats.items()) if name.startswith(prefix)}

@@ -1,0 +1,161 @@
+"""Each arm as a training schedule over one seed's formation window.
+
+Every arm branches from the base run's checkpoint at the window start and reads the identical data
+order; the arms differ only in their schedule (``mda_curate.training.schedule``):
+
+* ``baseline``: nothing changes;
+* ``targeted_removal`` / ``random_removal``: the k highest-influence samples of the window, or k drawn
+  uniformly from it, are masked (zero loss weight, the paper's deletion);
+* ``targeted_augmentation`` / ``random_augmentation``: the same k samples are duplicated in their own
+  step (``copies`` extra rows each);
+* ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier scores
+  highest are duplicated (no influence needed at curation time);
+* ``synthetic_augmentation``: documents from ``arms.synthetic`` are inserted as extra rows during the
+  window, by default ``ceil(k * copies / window steps)`` per step (the augmentation arms' budget).
+
+Random arms draw their k samples from ``(arms.random_seed, seed)``, so removal and augmentation use the
+same random set within a seed, and every seed its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mda_curate.errors import UserError
+from mda_curate.validation.spec import ExperimentSpec, SeedSpec
+
+
+def window_indices(seed: SeedSpec, batch_size: int) -> np.ndarray:
+    """Global sample indices ``g = step * batch_size + row`` of the window's steps."""
+    start, end = seed.window
+    return np.arange(start * batch_size, end * batch_size, dtype=np.int64)
+
+
+def top_k(indices: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
+    """The ``k`` indices with the highest scores (ties: the lower index first), sorted by index."""
+    order = np.lexsort((indices, -np.asarray(scores, dtype=np.float64)))
+    return sorted(int(g) for g in indices[order[:k]])
+
+
+def random_k(indices: np.ndarray, k: int, random_seed: int, seed: int) -> list[int]:
+    """``k`` indices drawn uniformly without replacement, seeded by ``(random_seed, seed)``."""
+    generator = np.random.default_rng([random_seed, seed])
+    return sorted(int(g) for g in generator.choice(indices, size=k, replace=False))
+
+
+def influence_top_k(spec: ExperimentSpec, seed: SeedSpec, k: int) -> list[int]:
+    """The window's ``k`` highest-influence samples, after checking the scores belong to this run and window."""
+    import pyarrow.parquet as pq
+
+    name = f"seeds[{spec.seeds.index(seed)}].scores"
+    if seed.scores is None:
+        raise UserError(f"{spec.source}: {name} is required by the targeted arms ({shlex.join(influence_argv(seed))})")
+    check_scores_provenance(seed, name)
+    table = pq.read_table(seed.scores, columns=["sample_index", "score", "skipped"]).to_pydict()
+    expected = window_indices(seed, spec.train.batch_size)
+    indices = np.sort(np.asarray(table["sample_index"], dtype=np.int64))
+    if not np.array_equal(indices, expected):
+        raise UserError(
+            f"{seed.scores}: sample_index spans {indices.min()}..{indices.max()} ({len(indices)} rows), not the window's "
+            f"{expected[0]}..{expected[-1]} ({len(expected)} samples of steps {seed.window[0]}:{seed.window[1]}); "
+            "scores of another run or window are refused"
+        )
+    scored = [(g, s) for g, s, skipped in zip(table["sample_index"], table["score"], table["skipped"]) if s is not None and not skipped]
+    if len(scored) < k:
+        raise UserError(f"{seed.scores}: only {len(scored)} samples have a score, fewer than k = {k}")
+    return top_k(np.array([g for g, _ in scored]), np.array([s for _, s in scored]), k)
+
+
+def check_scores_provenance(seed: SeedSpec, name: str) -> None:
+    """The scores' ``arguments.json`` must name this run's samples of this window, and this unit."""
+    arguments_path = seed.scores.with_name(seed.scores.stem + ".influence") / "arguments.json"
+    if not seed.scores.is_file():
+        raise UserError(f"{name}: {seed.scores}: no such file (compute it: {shlex.join(influence_argv(seed))})")
+    if not arguments_path.is_file():
+        raise UserError(f"{name}: {arguments_path}: missing, so the scores' run and window cannot be checked")
+    arguments = json.loads(arguments_path.read_text())
+    expected = f"{seed.run.resolve()} steps {seed.window[0]}:{seed.window[1]}"
+    if arguments.get("train") != expected:
+        raise UserError(f"{name}: {seed.scores} scores {arguments.get('train')!r}, not this seed's run and window {expected!r}")
+    if arguments.get("unit") != seed.unit:
+        raise UserError(f"{name}: {seed.scores} scores unit {arguments.get('unit')!r}, not this seed's unit {seed.unit!r}")
+
+
+def influence_argv(seed: SeedSpec) -> list[str]:
+    """The ``mda-curate influence`` command that scores this seed's window (without extra settings)."""
+    start, end = seed.window
+    return [
+        "mda-curate", "influence", "--model", str(seed.run / f"step_{start}"), "--train", str(seed.run),
+        "--steps", f"{start}:{end}", "--unit", seed.unit, "--out", str(seed.scores or "SCORES.parquet"),
+    ]
+
+
+def sample_texts(order, tokenizer, indices: Sequence[int]) -> list[str]:
+    """The decoded text of each global sample index of a run's ``DataOrder``."""
+    return [tokenizer.decode(order.sample(int(g)).tolist()) for g in indices]
+
+
+def classifier_top_k(texts: Sequence[str], indices: np.ndarray, k: int, score: Callable[[list[str]], np.ndarray]) -> list[int]:
+    """The ``k`` indices whose texts ``score`` rates highest."""
+    return top_k(indices, score(list(texts)), k)
+
+
+def catalyst_scorer(path: Path | None) -> Callable[[list[str]], np.ndarray]:
+    """The catalyst classifier's ``score`` (``arms.classifier``, default: the package's classifier)."""
+    try:
+        from mda_curate.classifier import load_classifier
+    except ImportError as err:
+        raise UserError(f"classifier_upsampling: the catalyst classifier is not available ({err})") from None
+    return load_classifier(path).score
+
+
+def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], order=None, tokenizer=None) -> dict[str, dict]:
+    """The schedule (as a dict for ``Schedule.from_dict``) of every arm in ``arms`` for one seed.
+
+    ``order`` and ``tokenizer`` (the base run's data order and tokenizer) are needed only by
+    ``classifier_upsampling``."""
+    settings, batch_size = spec.arms, spec.train.batch_size
+    window = window_indices(seed, batch_size)
+    k = settings.count(len(window))
+    if k > len(window):
+        raise UserError(f"{spec.source}: arms.k ({k}) exceeds the {len(window)} samples of seed {seed.seed}'s window")
+    chosen: dict[str, list[int]] = {}
+    if set(arms) & {"targeted_removal", "targeted_augmentation"}:
+        chosen["targeted"] = influence_top_k(spec, seed, k)
+    if set(arms) & {"random_removal", "random_augmentation"}:
+        chosen["random"] = random_k(window, k, settings.random_seed, seed.seed)
+    if "classifier_upsampling" in arms:
+        score = catalyst_scorer(settings.classifier)
+        chosen["classifier"] = classifier_top_k(sample_texts(order, tokenizer, window), window, k, score)
+
+    def duplicate(samples: list[int]) -> dict:
+        return {"duplicate": [{"samples": samples, "copies": settings.copies}]}
+
+    builders = {
+        "baseline": lambda: {},
+        "targeted_removal": lambda: {"mask": chosen["targeted"]},
+        "random_removal": lambda: {"mask": chosen["random"]},
+        "targeted_augmentation": lambda: duplicate(chosen["targeted"]),
+        "random_augmentation": lambda: duplicate(chosen["random"]),
+        "classifier_upsampling": lambda: duplicate(chosen["classifier"]),
+        "synthetic_augmentation": lambda: synthetic_insert(spec, seed, k),
+    }
+    return {arm: builders[arm]() for arm in arms}
+
+
+def synthetic_insert(spec: ExperimentSpec, seed: SeedSpec, k: int) -> dict:
+    """Insert ``arms.synthetic`` documents during the window, by default at the augmentation arms' budget."""
+    path = spec.arms.synthetic
+    if path is None:
+        raise UserError(f"{spec.source}: arms.synthetic is required by the synthetic_augmentation arm (a JSONL/parquet file)")
+    if not path.exists():
+        raise UserError(f"{spec.source}: arms.synthetic: {path}: no such file (see benchmarks/validation_synthetic.py)")
+    start, end = seed.window
+    rows = spec.arms.synthetic_rows_per_step or math.ceil(k * spec.arms.copies / (end - start))
+    return {"insert": [{"path": str(path.resolve()), "start": start, "end": end, "rows_per_step": rows}]}

@@ -1,0 +1,177 @@
+"""The experiment's report: ``results.parquet``, ``summary.json``, plots, ``report.md`` and a terminal table.
+
+``results.parquet`` holds one row per (arm, seed, checkpoint, head): the head's ``induction``,
+``previous_token`` and ``duplicate_token`` scores, ``is_unit`` (the seed's unit), and the checkpoint's
+``induction_loss_first/second/drop``, ``icl_score`` and ``heldout_loss_<domain>``; ``steps_since_window``
+aligns seeds whose windows differ. ``summary.json`` follows the contract::
+
+    {"arms": {NAME: {"formation_step": {"mean", "ci"}, "speedup": {"mean", "ci"}, "seeds": n, ...}},
+     "icl_vs_induction_r": r, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from mda_curate.console import console, table
+from mda_curate.validation.spec import ExperimentSpec
+from mda_curate.validation.stats import CENSORING, FORMATION_RULE, run_result, summarize
+
+PLOTTED = (("induction", "unit induction score"), ("induction_loss_drop", "induction-loss drop (nats)"), ("icl_score", "ICL score (nats)"))
+
+
+def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
+    """Collect every finished arm-run of ``runs`` and write the report files into ``out``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, results = [], []
+    for run in runs:
+        run_rows = pq.read_table(run.metrics_path).to_pylist()
+        unit = run.seed.layer_head
+        for row in run_rows:
+            row["is_unit"] = (row["layer"], row["head"]) == unit
+            row["steps_since_window"] = row["step"] - run.seed.window[0]
+        rows.extend(run_rows)
+        results.append(run_result(run.arm, run.seed, run_rows))
+    pq.write_table(pa.Table.from_pylist(rows), out / "results.parquet")
+    summary = {
+        "experiment": spec.name,
+        **summarize(results, rows, spec.metrics),
+        "runs": [r.to_json() for r in results],
+        "formation_rule": FORMATION_RULE,
+        "censoring": CENSORING,
+        "bootstrap": {"resamples": spec.metrics.bootstrap_resamples, "confidence": spec.metrics.confidence, "over": "seeds"},
+        "seeds": [
+            {"seed": s.seed, "run": str(s.run), "window": list(s.window), "until": s.until, "unit": s.unit,
+             "k": spec.arms.count((s.window[1] - s.window[0]) * spec.train.batch_size)}
+            for s in spec.seeds
+        ],
+        "files": {"results": "results.parquet", "report": "report.md", "plots": ["scores.png", "formation.png"], "spec": "spec.toml"},
+    }
+    (out / "summary.json").write_text(json.dumps(_finite(summary), indent=2) + "\n")
+    plot_scores(rows, out / "scores.png")
+    plot_formation(summary, out / "formation.png")
+    (out / "report.md").write_text(markdown(spec, summary))
+    console.print(table(f"validation: {spec.name}", COLUMNS, table_rows(summary)))
+    console.print(f"wrote {out / 'summary.json'}, {out / 'report.md'}, results.parquet and plots in {out}")
+    return summary
+
+
+COLUMNS = ["arm", "seeds", "formation step [CI]", "censored", "speed-up [CI]", "delay (steps)", "unit induction [CI]"]
+
+
+def table_rows(summary: dict) -> list[list[str]]:
+    return [
+        [
+            arm,
+            str(a["seeds"]),
+            _interval(a["formation_step"], "{:,.0f}"),
+            str(a["censored"]),
+            _interval(a["speedup"], "{:.3f}"),
+            _interval(a["formation_delay"], "{:+,.0f}"),
+            _interval(a["unit_induction"], "{:.3f}"),
+        ]
+        for arm, a in summary["arms"].items()
+    ]
+
+
+def markdown(spec: ExperimentSpec, summary: dict) -> str:
+    """``report.md``: the setup, the table and how to read it."""
+    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+    body = "".join("| " + " | ".join(row) + " |\n" for row in table_rows(summary))
+    seeds = "\n".join(
+        f"- seed {s['seed']}: `{s['run']}`, window steps {s['window'][0]}–{s['window'][1] - 1}, arms to step {s['until']}, "
+        f"unit L{s['unit'].replace('.', 'H')}, k = {s['k']}"
+        for s in summary["seeds"]
+    )
+    r = summary["icl_vs_induction_r"]
+    return (
+        f"# Validation: {spec.name}\n\n"
+        f"Spec: `spec.toml` ({spec.train.preset}, batch {spec.train.batch_size}, ctx {spec.train.ctx}; arms checkpoint "
+        f"every {spec.arms.checkpoint_every} steps).\n\n{seeds}\n\n{header}{body}\n"
+        f"Formation: {FORMATION_RULE}. Censoring: {CENSORING}. Speed-up = baseline formation step / arm formation "
+        f"step (> 1 is faster), mean of per-seed ratios; intervals: {spec.metrics.confidence:.0%} percentile bootstrap "
+        f"over seeds ({spec.metrics.bootstrap_resamples} resamples). Unit induction: mean of the unit's prefix-matching "
+        "score over the arm's checkpoints after the window start.\n\n"
+        f"ICL score vs unit induction score, over every arm, seed and checkpoint: r = "
+        f"{'n/a' if r is None else f'{r:.3f}'} ({summary['icl_vs_induction_points']} points; negative = ICL improves "
+        "with induction).\n\n![scores](scores.png)\n\n![formation](formation.png)\n"
+    )
+
+
+def plot_scores(rows: list[dict], path: Path) -> None:
+    """Unit score vs steps since the window start, one line per arm (mean over seeds) with a min-max band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    unit_rows = [r for r in rows if r["is_unit"]]
+    arms = list(dict.fromkeys(r["arm"] for r in unit_rows))
+    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(5 * len(PLOTTED), 4))
+    for ax, (metric, label) in zip(axes, PLOTTED):
+        for arm in arms:
+            by_step: dict[int, list[float]] = {}
+            for r in unit_rows:
+                if r["arm"] == arm and r[metric] is not None:
+                    by_step.setdefault(r["steps_since_window"], []).append(r[metric])
+            steps = sorted(by_step)
+            values = [np.asarray(by_step[s]) for s in steps]
+            (line,) = ax.plot(steps, [v.mean() for v in values], label=arm)
+            ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], color=line.get_color(), alpha=0.2)
+        ax.set(xlabel="steps since the window start", ylabel=label, title=label)
+    axes[0].legend(fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_formation(summary: dict, path: Path) -> None:
+    """Bars: formation step and speed-up per arm, with their bootstrap intervals and the per-seed values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = list(summary["arms"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in ((axes[0], "formation_step", "formation step"), (axes[1], "speedup", "speed-up vs baseline")):
+        means = [summary["arms"][a][key]["mean"] or 0.0 for a in arms]
+        cis = [summary["arms"][a][key]["ci"] for a in arms]
+        errors = [[m - (ci[0] if ci[0] is not None else m) for m, ci in zip(means, cis)],
+                  [(ci[1] if ci[1] is not None else m) - m for m, ci in zip(means, cis)]]
+        ax.bar(range(len(arms)), means, yerr=errors, capsize=4, color="lightsteelblue")
+        if key == "formation_step":
+            for run in summary["runs"]:
+                marker = "^" if run["censored"] else "o"
+                ax.scatter(arms.index(run["arm"]), run["formation_step"], marker=marker, color="black", s=14, zorder=3)
+            ax.set_ylim(min(r["formation_step"] for r in summary["runs"]) * 0.95, None)
+        else:
+            ax.axhline(1.0, color="grey", linestyle=":")
+        ax.set_xticks(range(len(arms)), arms, rotation=30, ha="right", fontsize="small")
+        ax.set(ylabel=label, title=label + (" (▲ censored)" if key == "formation_step" else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _interval(stat: dict, fmt: str) -> str:
+    if stat["mean"] is None:
+        return "-"
+    lo, hi = stat["ci"]
+    return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def _finite(value):
+    """NaN and infinities as null: ``summary.json`` stays strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,309 @@
+"""Run an experiment: base runs and influence scores checked (or made), every arm-run trained and scored.
+
+The output folder holds::
+
+    spec.toml, spec.json         the spec as given and as resolved (a rerun must use the same spec)
+    seed<S>/<arm>/schedule.json  the arm's intervention (``mda_curate.training.schedule``)
+    seed<S>/<arm>/run/           the arm's training run, branched from the base run's window-start checkpoint
+    seed<S>/<arm>/metrics.parquet  every head's metrics at every checkpoint: written last, marks the arm-run done
+
+A killed harness resumes: finished arm-runs (with ``metrics.parquet``) are skipped, a partial one
+resumes from its last checkpoint (bit-identically, at the same thread count). Once an arm-run is scored,
+the optimizer states of its checkpoints but the last are deleted (the weights stay). Run one harness
+per output folder at a time (``--workers`` parallelises within it); arm-runs finished by an earlier
+``--arms`` selection stay in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mda_curate.console import console, progress
+from mda_curate.errors import UserError
+from mda_curate.validation.spec import ARMS, TARGETED, ExperimentSpec, SeedSpec
+
+STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
+
+
+@dataclass(frozen=True)
+class ArmRun:
+    """One arm of one seed, in its folder under the output directory."""
+
+    seed: SeedSpec
+    arm: str
+    folder: Path
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder / "run"
+
+    @property
+    def schedule_path(self) -> Path:
+        return self.folder / "schedule.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.folder / "metrics.parquet"
+
+    @property
+    def done(self) -> bool:
+        return self.metrics_path.is_file()
+
+
+def run_experiment(
+    spec: ExperimentSpec, out: str | Path, arms: tuple[str, ...] | None = None, workers: int = 1, show_progress: bool = True
+) -> dict:
+    """Run (or resume) ``arms`` (default: the spec's; the baseline is always included) into ``out``;
+    write the report and return ``summary.json``'s content."""
+    from mda_curate.validation.report import write_report
+
+    if workers < 1:
+        raise UserError(f"--workers {workers}: must be at least 1")
+    out = Path(out)
+    save_spec(spec, out)
+    arms = tuple(a for a in ARMS if a == "baseline" or a in (arms or spec.arms.run))
+    runs = plan(spec, out, arms, show_progress)
+    pending = [run for run in runs if not run.done]
+    if len(pending) < len(runs):
+        console.print(f"{len(runs) - len(pending)} of {len(runs)} arm-runs already done; skipping them")
+    execute(spec, pending, workers, show_progress)
+    everything = sorted(runs + finished_elsewhere(spec, out, arms), key=lambda r: (spec.seeds.index(r.seed), ARMS.index(r.arm)))
+    return write_report(spec, out, everything)
+
+
+def finished_elsewhere(spec: ExperimentSpec, out: Path, arms: tuple[str, ...]) -> list[ArmRun]:
+    """Finished arm-runs of arms not run now (an earlier ``--arms``): the report covers them too."""
+    runs = [ArmRun(seed, arm, out / f"seed{seed.seed}" / arm) for seed in spec.seeds for arm in ARMS if arm not in arms]
+    return [run for run in runs if run.done]
+
+
+def save_spec(spec: ExperimentSpec, out: Path) -> None:
+    """Write ``spec.toml`` and ``spec.json``; refuse a folder holding another experiment."""
+    resolved = spec.to_dict()
+    comparable = {**resolved, "arms": {**resolved["arms"], "run": None}, "source": None}
+    saved_path = out / "spec.json"
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text())
+        changed = _first_difference({**saved, "arms": {**saved["arms"], "run": None}, "source": None}, comparable)
+        if changed:
+            raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    saved_path.write_text(json.dumps(resolved, indent=2) + "\n")
+    shutil.copyfile(spec.source, out / "spec.toml")
+
+
+def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: bool = True) -> list[ArmRun]:
+    """Check (or train) each seed's base run, check (or compute) its influence scores, and write every
+    arm's schedule; returns the arm-runs in seed, arm order."""
+    from mda_curate.models import load_tokenizer
+    from mda_curate.training.data import DataOrder
+    from mda_curate.validation.arms import arm_schedules
+
+    tokenizer = load_tokenizer(str(spec.tokenizer))
+    runs = []
+    for i, seed in enumerate(spec.seeds):
+        prepare_base_run(spec, seed, f"seeds[{i}]", tokenizer, show_progress)
+        if set(arms) & set(TARGETED):
+            ensure_scores(spec, seed, f"seeds[{i}]")
+        order = DataOrder.load(seed.run) if "classifier_upsampling" in arms else None
+        for arm, schedule in arm_schedules(spec, seed, arms, order, tokenizer).items():
+            runs.append(write_schedule(ArmRun(seed, arm, out / f"seed{seed.seed}" / arm), schedule, spec))
+    return runs
+
+
+def prepare_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str, tokenizer, show_progress: bool = True) -> None:
+    """Check the base run was trained with the spec's recipe and data; train it up to the window start
+    when it has no checkpoint (with optimizer state) there."""
+    from mda_curate.training.trainer import Trainer
+
+    start = seed.window[0]
+    if (seed.run / "config.json").is_file():
+        check_base_run(spec, seed, name)
+    if (seed.run / f"step_{start}" / STATE_FILE).is_file():
+        return
+    trained = _checkpoint_steps(seed.run)
+    if trained and max(trained) > start:
+        raise UserError(f"{name}.window: {seed.run} has no checkpoint at step {start} (it has {sorted(trained)})")
+    console.print(f"seed {seed.seed}: training the base run {seed.run} up to the window start, step {start}")
+    trainer = Trainer(spec.config(seed), seed.run, tokenizer, list(spec.data), resume=bool(trained))
+    trainer.train(show_progress=show_progress, until=start)
+
+
+def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
+    """The base run must be a plain run of the spec's recipe (with this seed), data and tokenizer."""
+    from mda_curate.training.config import TrainConfig
+
+    saved = json.loads((seed.run / "config.json").read_text())
+    differences = TrainConfig.from_dict(saved["train"]).differences(spec.config(seed))
+    if differences:
+        raise UserError(f"{name}.run: {seed.run} was trained with another config than the spec's ({differences[0]})")
+    if [Path(p).resolve() for p in saved["data"]] != [p.resolve() for p in spec.data]:
+        raise UserError(f"{name}.run: {seed.run} was trained on {saved['data']}, not the spec's data")
+    if Path(saved["tokenizer"]).resolve() != spec.tokenizer.resolve():
+        raise UserError(f"{name}.run: {seed.run} was trained with the tokenizer {saved['tokenizer']}, not {spec.tokenizer}")
+    if saved["init_from"] or any(saved["schedule"].values()):
+        raise UserError(f"{name}.run: {seed.run} is itself an arm (it has a schedule or init_from), not a base run")
+
+
+def ensure_scores(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
+    """With ``[influence] compute = true``, run ``mda-curate influence`` for a missing scores file."""
+    from mda_curate.validation.arms import influence_argv
+
+    if seed.scores is None or seed.scores.is_file() or not spec.influence.compute:
+        return  # the targeted arms' own checks explain what is missing
+    argv = [sys.executable, "-m", "mda_curate.cli", *influence_argv(seed)[1:], *spec.influence.args]
+    if "--device" not in spec.influence.args:
+        argv += ["--device", spec.train.device]
+    console.print(f"seed {seed.seed}: computing influence scores: {shlex.join(argv)}")
+    seed.scores.parent.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(argv).returncode != 0:
+        raise UserError(f"{name}.scores: `mda-curate influence` failed for {seed.scores} (see its output above)")
+
+
+def write_schedule(run: ArmRun, schedule: dict, spec: ExperimentSpec) -> ArmRun:
+    """Write the arm's schedule, validated; an existing, different one means the inputs changed."""
+    from mda_curate.training.schedule import Schedule
+
+    config = spec.arm_config(run.seed)
+    validated = Schedule.from_dict(schedule, config.steps, config.batch_size, source=f"{run.arm} schedule").to_dict()
+    text = json.dumps(validated, indent=1) + "\n"
+    if run.schedule_path.is_file() and run.schedule_path.read_text() != text:
+        raise UserError(
+            f"{run.schedule_path}: differs from the schedule computed now (the influence scores, classifier or "
+            f"synthetic file changed); remove {run.folder} to rerun this arm"
+        )
+    run.folder.mkdir(parents=True, exist_ok=True)
+    run.schedule_path.write_text(text)
+    return run
+
+
+def execute(spec: ExperimentSpec, runs: list[ArmRun], workers: int, show_progress: bool = True) -> None:
+    """Train and score ``runs``, ``workers`` at a time in separate processes (in this one for 1)."""
+    if not runs:
+        return
+    threads = spec.train.threads or max(1, (os.cpu_count() or 1) // workers)
+    with progress(disable=not show_progress) as bar:
+        task = bar.add_task("arm-runs", total=len(runs))
+        if workers == 1:
+            for run in runs:
+                _report(run, train_and_score(spec, run, threads), bar, task)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(runs)), context, _limit_threads, (threads,)) as pool:
+            futures = {pool.submit(train_and_score, spec, run, threads): run for run in runs}
+            for future in as_completed(futures):
+                _report(futures[future], future.result(), bar, task)
+
+
+def train_and_score(spec: ExperimentSpec, run: ArmRun, threads: int) -> float:
+    """Train (or resume) one arm-run to its ``until`` step, score every checkpoint, write ``metrics.parquet``;
+    returns the seconds it took."""
+    from transformers.utils import logging as transformers_logging
+
+    from mda_curate.models import load_tokenizer
+
+    started = time.perf_counter()
+    transformers_logging.disable_progress_bar()
+    tokenizer = load_tokenizer(str(spec.tokenizer))
+    config = replace(spec.arm_config(run.seed), threads=threads)
+    train_arm(config, run, tokenizer)
+    rows = score_arm_run(spec, run, tokenizer, config)
+    _write_parquet(rows, run.metrics_path)
+    _prune_optimizer_states(run.run_dir)
+    return time.perf_counter() - started
+
+
+def train_arm(config, run: ArmRun, tokenizer) -> None:
+    """Branch from the base run's window-start checkpoint (or resume the arm's last checkpoint) and train
+    to ``until``. A run folder killed before its first checkpoint is started again."""
+    from mda_curate.training.schedule import Schedule
+    from mda_curate.training.trainer import Trainer
+
+    resume = bool(_checkpoint_steps(run.run_dir))
+    if not resume and run.run_dir.exists():
+        shutil.rmtree(run.run_dir)
+    schedule = Schedule.load(run.schedule_path, config.steps, config.batch_size)
+    init_from = run.seed.run / f"step_{run.seed.window[0]}"
+    trainer = Trainer(config, run.run_dir, tokenizer, base_run_data(run.seed.run), schedule, init_from, resume)
+    if trainer.step < run.seed.until:
+        trainer.train(show_progress=False, until=run.seed.until)
+
+
+def base_run_data(run_dir: Path) -> list[Path]:
+    """The base run's data as the arms open it: its tokenized folders, then its own ``tokenized/`` copy
+    of its document files (so that arms do not tokenize the corpus again; the order is checked equal)."""
+    from mda_curate.data.tokenized import is_tokenized
+
+    data = json.loads((run_dir / "config.json").read_text())["data"]
+    folders = [Path(p) for p in data if is_tokenized(p)]
+    return folders + ([run_dir / "tokenized"] if len(folders) < len(data) else [])
+
+
+def score_arm_run(spec: ExperimentSpec, run: ArmRun, tokenizer, config) -> list[dict]:
+    """Metrics of the branch checkpoint and of every arm checkpoint up to ``until``, one row per head."""
+    from mda_curate.validation.metrics import checkpoint_metrics, prepare_probes
+
+    start = run.seed.window[0]
+    checkpoints = {start: run.seed.run / f"step_{start}"}
+    checkpoints.update({s: run.run_dir / f"step_{s}" for s in _checkpoint_steps(run.run_dir, weights=True) if start < s <= run.seed.until})
+    probes = prepare_probes(tokenizer, spec.metrics, config.ctx)
+    return [
+        {"arm": run.arm, "seed": run.seed.seed, "step": step, **row}
+        for step, path in sorted(checkpoints.items())
+        for row in checkpoint_metrics(path, tokenizer, probes, config.device)
+    ]
+
+
+def _checkpoint_steps(run_dir: Path, weights: bool = False) -> set[int]:
+    """Steps of the ``step_<N>`` checkpoints with optimizer state (``weights``: with a saved model)."""
+    required = "config.json" if weights else STATE_FILE
+    return {int(p.name[5:]) for p in run_dir.glob("step_*") if p.name[5:].isdigit() and (p / required).is_file()}
+
+
+def _prune_optimizer_states(run_dir: Path) -> None:
+    steps = sorted(_checkpoint_steps(run_dir))
+    for step in steps[:-1]:
+        (run_dir / f"step_{step}" / STATE_FILE).unlink()
+
+
+def _write_parquet(rows: list[dict], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(pa.Table.from_pylist(rows), partial)
+    partial.replace(path)  # atomic: a killed harness never leaves a torn "done" marker
+
+
+def _limit_threads(threads: int) -> None:
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _report(run: ArmRun, seconds: float, bar, task) -> None:
+    console.print(f"seed {run.seed.seed} {run.arm}: trained to step {run.seed.until} and scored ({seconds:.0f} s)")
+    bar.advance(task)
+
+
+def _first_difference(a, b, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
+            if found:
+                return found
+        return None
+    return None if a == b else prefix

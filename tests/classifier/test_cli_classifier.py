@@ -1,0 +1,99 @@
+"""``mda-curate classifier``: train from influence scores, the score contract (every line accounted
+for), the report, and one-line user errors."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mda_curate import cli
+
+from .conftest import planted
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A JSONL corpus of 60 planted documents in 6 source files (ids ``src<k>#<i>``) and their scores."""
+    texts, labels, domains = planted(60, seed=5)
+    path = tmp_path / "corpus.jsonl"
+    rows = [{"id": f"src{i % 6}#{i}", "text": t, "domain": d} for i, (t, d) in enumerate(zip(texts, domains))]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scores = [float(label) + i / 1000 for i, label in enumerate(labels)]
+    scores[0] = None  # a skipped document
+    ids = [r["id"] for r in rows] + ["not-in-corpus"]
+    pq.write_table(pa.table({"doc_id": ids, "score": scores + [0.5]}), tmp_path / "scores.parquet")
+    return path, tmp_path / "scores.parquet"
+
+
+@pytest.mark.slow
+def test_train_from_influence_scores_writes_artifact_and_card(corpus, tmp_path):
+    data, scores = corpus
+    out = tmp_path / "classifiers" / "mine"
+    args = ["classifier", "train", "--data", str(data), "--scores", str(scores), "--fraction", "0.3", "--out", str(out)]
+    assert cli.main(args) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["scores_rows"] == 61 and card["data"]["scores_null"] == 1
+    assert card["data"]["scores_unmatched"] == 1 and card["data"]["documents_unscored"] == 1
+    assert card["data"]["documents"] == 34  # 30% of 59 scored documents at each end: 17 + 17
+    assert card["label_rule"]["kind"] == "influence-top-bottom"
+    assert card["command"].startswith("mda-curate classifier train --data ")
+    assert "## Labels" in (out / "card.md").read_text()
+
+
+def test_score_accounts_for_every_line(trained, tmp_path, capsys):
+    folder = trained[0].save(tmp_path / "clf")
+    good = tmp_path / "docs.jsonl"
+    lines = [b'{"id": "a", "text": "\\\\item x"}', b'{"text": 5}', b"not json", b"", b'{"text": "caf\xe9"}',
+             b'{"id": "e", "text": ""}', b'{"id": "n", "text": "a\\u0000b"}', b'{"id": "k"}']
+    good.write_bytes(b"\n".join(lines) + b"\n")
+    parquet = tmp_path / "more.parquet"
+    pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["x = [1, 2]", "plain words"]}), parquet)
+    out, summary = tmp_path / "scores.parquet", tmp_path / "summary.json"
+    args = ["classifier", "score", str(good), str(parquet), "--out", str(out), "--classifier", str(folder)]
+    assert cli.main(args + ["--summary", str(summary)]) == 0
+    table = pq.read_table(out)
+    assert table.column_names == ["doc_id", "score"]
+    assert table.column("doc_id").to_pylist() == ["a", "e", "n", "p1", "p2"]
+    assert all(0 <= s <= 1 for s in table.column("score").to_pylist())
+    err = capsys.readouterr().err
+    for where in (":2: non-string 'text'", ":3: malformed JSON", ":4: blank line", ":5: invalid UTF-8", ":8: missing 'text'"):
+        assert f"{good}{where}" in err
+    report = json.loads(summary.read_text())
+    assert report["lines_read"] == 10 and report["scored"] == 5 and sum(report["rejected"].values()) == 5
+    assert len(report["rejected_lines"]) == 5
+
+
+def test_score_with_the_default_classifier(tmp_path):
+    data = tmp_path / "docs.jsonl"
+    data.write_text(json.dumps({"id": "x", "text": "<a><b>1</b></a>\n" * 20}) + "\n")
+    assert cli.main(["classifier", "score", str(data), "--out", str(tmp_path / "s.parquet")]) == 0
+    assert pq.read_table(tmp_path / "s.parquet").num_rows == 1
+
+
+def test_report_prints_tables_and_saves_png(trained, tmp_path, capsys):
+    folder = trained[0].save(tmp_path / "clf")
+    texts, _, domains = planted(12, seed=6)
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "domain": d}) + "\n" for t, d in zip(texts, domains)))
+    png = tmp_path / "report.png"
+    assert cli.main(["classifier", "report", "--classifier", str(folder), "--data", str(data), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    err = capsys.readouterr().err
+    assert "catalyst rate" in err and "prose" in err and "features most correlated" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["score", "{missing}", "--out", "{tmp}/o.parquet"], "{missing}: no such file"),
+        (["score", "{data}", "--out", "{tmp}/o.parquet", "--classifier", "{tmp}"], "{tmp}/model.skops: no such classifier file"),
+        (["train", "--data", "{data}", "--scores", "{missing}", "--out", "{tmp}/c"], "{missing}: no such file"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, capsys, args, message):
+    data = tmp_path / "docs.jsonl"
+    data.write_text('{"text": "x"}\n')
+    fill = dict(missing=tmp_path / "missing.jsonl", tmp=tmp_path, data=data)
+    assert cli.main(["classifier", *[a.format(**fill) for a in args]]) == 2
+    assert capsys.readouterr().err.strip() == f"mda-curate classifier: error: {message.format(**fill)}"

@@ -1,0 +1,35 @@
+"""The demo's plan: where the influence window goes, and the validation spec it writes."""
+
+from __future__ import annotations
+
+from mda_curate.demo import FULL, QUICK, influence_window, validation_spec
+
+
+def test_the_window_ends_before_formation_and_starts_at_a_checkpoint():
+    assert influence_window(FULL, 6606.4) == (6250, 6500)
+    assert influence_window(FULL, 7432.7) == (7000, 7250)
+    assert influence_window(FULL, 120.0) == (0, 250)
+
+
+def test_without_formation_the_window_leaves_room_for_the_arms():
+    start, end = influence_window(QUICK, None)
+    assert (start, end) == (200, 250)
+    assert start % QUICK.recipe.checkpoint_every == 0
+    assert start + QUICK.arm_steps <= QUICK.recipe.steps
+
+
+def test_the_validation_spec_is_a_valid_experiment(tmp_path):
+    from mda_curate.validation import load_spec
+
+    run, scores = tmp_path / "run", tmp_path / "influence" / "window.parquet"
+    text = validation_spec(
+        run, (200, 250), "1.2", 300, QUICK, {"scores": str(scores)},
+        {"path": str(tmp_path / "classifier")}, {"synthetic": str(tmp_path / "synthetic.jsonl")},
+    )
+    path = tmp_path / "validation.toml"
+    path.write_text(text)
+    spec = load_spec(path)
+    (seed,) = spec.seeds
+    assert seed.window == (200, 250) and seed.until == 300 and seed.run == run.resolve()
+    assert spec.train.steps == 300 and spec.train.checkpoint_every == QUICK.recipe.checkpoint_every
+    assert spec.arms.run == ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation")

@@ -1,0 +1,116 @@
+import json
+
+import numpy as np
+import pytest
+
+from mda_curate.errors import UserError
+from mda_curate.validation.arms import random_k, top_k
+from mda_curate.validation.runner import base_run_data, plan, save_spec
+from mda_curate.validation.spec import ARMS, load_spec
+
+from .conftest import fake_classifier, tiny_spec_data, write_scores, write_spec
+
+
+def tiny_spec(tmp_path, corpus, base_runs, arms=None, **changes):
+    """The tiny spec over seed 0; ``table__key=value`` changes one field."""
+    data = tiny_spec_data(corpus, base_runs, seeds=(0,), arms=arms)
+    for name, value in changes.items():
+        table, key = name.split("__")
+        data[table][key] = value
+    return load_spec(write_spec(tmp_path / "spec.toml", data))
+
+
+def test_top_k_breaks_ties_by_index_and_random_k_is_seeded_per_seed():
+    indices = np.arange(10, 20)
+    scores = np.array([0, 5, 5, 1, 9, 5, 0, 0, 2, 3], dtype=float)
+    assert top_k(indices, scores, 3) == [11, 12, 14]
+    assert random_k(indices, 4, 0, 1) == random_k(indices, 4, 0, 1) != random_k(indices, 4, 0, 2)
+    assert len(set(random_k(indices, 10, 0, 1))) == 10
+
+
+def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpus, base_runs, monkeypatch):
+    from mda_curate.models import load_tokenizer
+    from mda_curate.training.schedule import INSERTED, Schedule
+    from mda_curate.training.trainer import Trainer
+
+    fake_classifier(monkeypatch)
+    spec = tiny_spec(tmp_path, corpus, base_runs, arms=ARMS)
+    (seed,) = spec.seeds
+    runs = plan(spec, tmp_path / "out", ARMS, show_progress=False)
+    assert [r.arm for r in runs] == list(ARMS)
+    config, tokenizer = spec.arm_config(seed), load_tokenizer(str(spec.tokenizer))
+    n, window = config.batch_size, range(4 * 4, 8 * 4)
+
+    def trainer(run):
+        schedule = Schedule.load(run.schedule_path, config.steps, n)
+        return Trainer(config, tmp_path / "trainers" / run.arm, tokenizer, base_run_data(seed.run), schedule, seed.run / "step_4")
+
+    baseline = trainer(runs[0])
+    chosen = {}
+    for run in runs[1:]:
+        schedule, arm = json.loads(run.schedule_path.read_text()), trainer(run)
+        masked = set(schedule["mask"])
+        duplicated = [g for d in schedule["duplicate"] for g in d["samples"]]
+        chosen[run.arm] = sorted(masked) or duplicated
+        for step in range(config.steps):
+            base, mine = baseline.batch(step), arm.batch(step)
+            assert np.array_equal(mine.tokens[:n], base.tokens[:n]) and np.array_equal(mine.sample_ids[:n], base.sample_ids[:n])
+            assert mine.weights[:n].tolist() == [0.0 if g in masked else 1.0 for g in base.sample_ids[:n]]
+            extra = [g for g in duplicated if g // n == step]
+            inserts = sum(i["rows_per_step"] for i in schedule["insert"] if i["start"] <= step < i["end"])
+            assert mine.sample_ids[n:].tolist() == extra + [INSERTED] * inserts
+            for row, g in zip(mine.tokens[n:], extra):
+                assert np.array_equal(row, baseline.order.sample(g))
+            if not 4 <= step < 8:
+                assert np.array_equal(mine.tokens, base.tokens) and np.array_equal(mine.weights, base.weights)
+    assert all(len(s) == 4 and set(s) <= set(window) for arm, s in chosen.items() if arm != "synthetic_augmentation")
+    scores = {g: (g * 7) % 11 for g in window}  # conftest.write_scores
+    top = top_k(np.array(list(scores)), np.array(list(scores.values()), float), 4)
+    assert chosen["targeted_removal"] == chosen["targeted_augmentation"] == top
+    assert chosen["random_removal"] == chosen["random_augmentation"] != chosen["targeted_removal"]
+    texts = [tokenizer.decode(baseline.order.sample(g).tolist()).count("<") for g in window]
+    assert chosen["classifier_upsampling"] == top_k(np.array(window), np.array(texts, float), 4)
+    assert json.loads(runs[-1].schedule_path.read_text())["insert"][0]["rows_per_step"] == 1  # ceil(4 / 4 steps)
+
+
+def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, corpus, base_runs):
+    spec = tiny_spec(tmp_path, corpus, base_runs, arms=["targeted_removal"])
+    (seed,) = spec.seeds
+    try:
+        write_scores(seed, train=f"{(base_runs / 'base1').resolve()} steps 4:8")
+        with pytest.raises(UserError, match=r"seeds\[0\]\.scores: .* scores '.*base1 steps 4:8', not this seed's run and window"):
+            plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
+        write_scores(seed, unit="0.3")
+        with pytest.raises(UserError, match="scores unit '0.3', not this seed's unit '1.0'"):
+            plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
+        write_scores(seed, indices=range(20, 36))  # steps 5..8: shifted by one step
+        with pytest.raises(UserError, match="sample_index spans 20..35 .* not the window's 16..31"):
+            plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
+    finally:
+        write_scores(seed)
+    missing = load_spec(write_spec(tmp_path / "missing.toml", {**tiny_spec_data(corpus, base_runs, seeds=(0,)),
+        "seeds": [{"seed": 0, "run": base_runs / "base0", "window": [4, 8], "scores": tmp_path / "none.parquet"}]}))
+    command = r"none.parquet: no such file \(compute it: mda-curate influence --model .*base0/step_4 .*--steps 4:8 --unit 1.0"
+    with pytest.raises(UserError, match=command):
+        plan(missing, tmp_path / "out2", ("baseline", "targeted_removal"), show_progress=False)
+
+
+def test_an_unavailable_classifier_or_synthetic_file_fails_with_a_clear_error(tmp_path, corpus, base_runs, monkeypatch):
+    import sys
+
+    spec = tiny_spec(tmp_path, corpus, base_runs, arms__synthetic=tmp_path / "absent.jsonl")
+    with pytest.raises(UserError, match=r"arms.synthetic: .*absent.jsonl: no such file"):
+        plan(spec, tmp_path / "out", ("baseline", "synthetic_augmentation"), show_progress=False)
+    monkeypatch.setitem(sys.modules, "mda_curate.classifier", None)  # as before the classifier package existed
+    with pytest.raises(UserError, match="classifier_upsampling: the catalyst classifier is not available"):
+        plan(spec, tmp_path / "out", ("baseline", "classifier_upsampling"), show_progress=False)
+
+
+def test_a_base_run_of_another_recipe_and_an_output_of_another_spec_are_refused(tmp_path, corpus, base_runs):
+    spec = tiny_spec(tmp_path, corpus, base_runs, train__lr=0.01)
+    with pytest.raises(UserError, match=r"seeds\[0\].run: .*base0 was trained with another config than the spec's \(lr: 0.001 -> 0.01\)"):
+        plan(spec, tmp_path / "out", ("baseline",), show_progress=False)
+    save_spec(tiny_spec(tmp_path, corpus, base_runs), tmp_path / "out")
+    save_spec(tiny_spec(tmp_path, corpus, base_runs, arms=["baseline"]), tmp_path / "out")  # other arms: same experiment
+    with pytest.raises(UserError, match="holds an experiment with another spec \\(changed arms.k\\)"):
+        save_spec(tiny_spec(tmp_path, corpus, base_runs, arms__k=2), tmp_path / "out")

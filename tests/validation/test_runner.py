@@ -1,0 +1,110 @@
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from mda_curate.training.trainer import Trainer
+from mda_curate.validation.runner import run_experiment
+from mda_curate.validation.spec import ARMS, load_spec
+
+from .conftest import fake_classifier, tiny_spec_data, write_spec
+
+PNG = b"\x89PNG"
+
+
+def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, base_runs, monkeypatch):
+    fake_classifier(monkeypatch)
+    data = tiny_spec_data(corpus, base_runs, arms=ARMS)
+    data["arms"]["checkpoint_every"] = 4
+    for seed in data["seeds"]:
+        seed["until"] = 8
+    out = tmp_path / "out"
+    summary = run_experiment(load_spec(write_spec(tmp_path / "spec.toml", data)), out, show_progress=False)
+
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved == json.loads(json.dumps(summary)) and list(saved["arms"]) == list(ARMS)
+    for arm in saved["arms"].values():
+        for key in ("formation_step", "speedup"):
+            assert set(arm[key]) == {"mean", "ci"} and len(arm[key]["ci"]) == 2
+            assert arm[key]["ci"][0] <= arm[key]["mean"] <= arm[key]["ci"][1]
+        assert arm["seeds"] == 2 and arm["censored"] == 2  # nothing forms in 8 tiny steps: censored at step 8
+        assert arm["formation_step"]["mean"] == 8.0
+    assert "icl_vs_induction_r" in saved and saved["arms"]["baseline"]["speedup"] == {"mean": 1.0, "ci": [1.0, 1.0]}
+
+    rows = pq.read_table(out / "results.parquet").to_pylist()
+    assert len(rows) == len(ARMS) * 2 * 2 * 8  # arms x seeds x checkpoints (4, 8) x heads (2 layers x 4)
+    for column in ("induction", "previous_token", "induction_loss_first", "induction_loss_second", "icl_score",
+                   "heldout_loss_prose", "heldout_loss_code", "heldout_loss_markup", "is_unit", "steps_since_window"):
+        assert column in rows[0]
+    branch = {(r["seed"], r["layer"], r["head"], r["induction"]) for r in rows if r["step"] == 4}
+    assert len(branch) == 2 * 8  # every arm starts from the same checkpoint
+    units = [(r["arm"], r["seed"], r["step"]) for r in rows if r["is_unit"]]
+    assert len(units) == len(set(units)) == len(ARMS) * 2 * 2
+    for name in ("scores.png", "formation.png"):
+        assert (out / name).read_bytes()[:4] == PNG
+    report = (out / "report.md").read_text()
+    assert "| targeted_removal | 2 |" in report and "censored" in report
+    assert (out / "spec.toml").read_text() == (tmp_path / "spec.toml").read_text()
+    assert json.loads((out / "spec.json").read_text())["arms"]["k"] == 0.25
+
+
+def test_a_killed_experiment_resumes_to_identical_results(tmp_path, corpus, base_runs, monkeypatch):
+    from mda_curate.cli import main
+
+    spec_path = write_spec(tmp_path / "spec.toml", tiny_spec_data(corpus, base_runs, seeds=(0,),
+                                                                  arms=["targeted_removal", "random_augmentation"]))
+    straight = run_experiment(load_spec(spec_path), tmp_path / "straight", show_progress=False)
+
+    real_step = Trainer.train_step
+
+    def killed_at_step_9(self, step, batch):
+        if self.run_dir.parent.name == "random_augmentation" and step == 9:
+            raise KeyboardInterrupt  # the last checkpoint is step_8: step 8 is redone on resume
+        return real_step(self, step, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", killed_at_step_9)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_spec(spec_path), tmp_path / "killed", show_progress=False)
+    seed0 = tmp_path / "killed" / "seed0"
+    done = [(seed0 / arm / "metrics.parquet").is_file() for arm in ("baseline", "targeted_removal", "random_augmentation")]
+    assert done == [True, True, False]
+
+    trained = []
+    real_init = Trainer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        trained.append((self.run_dir.parent.name, self.step))
+
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    monkeypatch.setattr(Trainer, "__init__", recording_init)
+    assert main(["validate", str(spec_path), "--out", str(tmp_path / "killed")]) == 0
+    assert trained == [("random_augmentation", 8)]  # finished arm-runs skipped; the partial one resumed at step_8
+
+    resumed = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    assert resumed["arms"] == json.loads(json.dumps(straight["arms"]))
+    assert pq.read_table(tmp_path / "killed" / "results.parquet").equals(pq.read_table(tmp_path / "straight" / "results.parquet"))
+    logged = [json.loads(line)["step"] for line in (seed0 / "random_augmentation" / "run" / "log.jsonl").read_text().splitlines()]
+    assert logged == list(range(4, 12))
+    only_baseline = run_experiment(load_spec(spec_path), tmp_path / "killed", arms=("baseline",), show_progress=False)
+    assert list(only_baseline["arms"]) == ["baseline", "targeted_removal", "random_augmentation"]  # earlier arms stay reported
+    states = sorted(p.parent.name for p in (seed0 / "random_augmentation" / "run").glob("step_*/trainer_state.pt"))
+    assert states == ["step_12"]  # optimizer states pruned but the last
+
+
+def test_the_cli_reports_spec_errors_in_one_line(tmp_path, capsys):
+    from mda_curate.cli import main
+
+    (tmp_path / "spec.toml").write_text("[arms]\nk = 2.5\n")
+    assert main(["validate", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().endswith("arms.k a share of the window must be in (0, 1] (got 2.5)")
+    assert main(["validate", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out"), "--arms", "baseline,x"]) == 2
+    assert "--arms: unknown arm 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_parallel_workers_give_the_results_of_one_worker(tmp_path, corpus, base_runs):
+    spec = load_spec(write_spec(tmp_path / "spec.toml", tiny_spec_data(corpus, base_runs, arms=["random_removal"])))
+    run_experiment(spec, tmp_path / "one", show_progress=False)
+    run_experiment(spec, tmp_path / "two", workers=2, show_progress=False)
+    assert pq.read_table(tmp_path / "two" / "results.parquet").equals(pq.read_table(tmp_path / "one" / "results.parquet"))

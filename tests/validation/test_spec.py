@@ -1,0 +1,96 @@
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mda_curate.errors import UserError
+from mda_curate.validation.spec import ARMS, load_spec, parse_arms, parse_spec
+
+from .conftest import tiny_spec_data, toml_text
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "validation"
+REPO = EXAMPLES.parents[1]
+
+
+def test_the_cpu_formation_example_spec_covers_both_formation_runs_and_every_arm():
+    spec = load_spec(EXAMPLES / "cpu-formation.toml")
+    assert spec.arms.run == ARMS and spec.arms.k == 0.1 and spec.arms.checkpoint_every == 50
+    assert spec.train.preset == "cpu-tiny" and spec.train.catalyst_share == 0.6 and spec.train.steps == 8000
+    assert [(s.seed, s.run, s.unit, s.until) for s in spec.seeds] == [
+        (0, REPO / "runs/formation/share0.6_seed0", "1.2", 8000),
+        (1, REPO / "runs/formation/share0.6_seed1", "1.2", 8000),
+    ]
+    for seed in spec.seeds:
+        start, end = seed.window
+        assert start % 250 == 0 and end - start == 250  # branch at a base-run checkpoint (every 250 steps)
+        assert spec.arms.count((end - start) * spec.train.batch_size) == 800  # 10% of the window
+    assert spec.seeds[1].scores == REPO / "runs/influence/window_s1.parquet"
+    assert spec.data == (REPO / "examples/data/train.parquet",) and spec.tokenizer == REPO / "examples/tokenizer"
+    assert spec.influence.compute and spec.arm_config(spec.seeds[0]).checkpoint_every == 50
+
+
+def test_the_pythia_14m_example_spec_trains_the_pythia_shape_on_cuda():
+    spec = load_spec(EXAMPLES / "pythia-14m.toml")
+    assert spec.train.preset == "pythia-14m" and spec.train.device == "cuda"
+    assert spec.arms.run == ARMS and len(spec.seeds) == 2
+    assert all(s.window[1] <= s.until <= spec.train.steps for s in spec.seeds)
+
+
+def test_a_spec_is_saved_as_json_with_plain_paths(tmp_path):
+    data = tiny_spec_data(tmp_path, tmp_path / "runs")
+    spec = parse_spec(tomllib.loads(toml_text(data)), tmp_path / "spec.toml")
+    saved = spec.to_dict()
+    assert saved["seeds"][0]["run"] == str(tmp_path / "runs" / "base0") and saved["train"]["batch_size"] == 4
+    assert spec.config(spec.seeds[1]).seed == 1 and spec.arms.count(16) == 4
+
+
+BAD = [
+    (("arms", "k"), 1.5, "arms.k a share of the window must be in (0, 1]"),
+    (("arms", "k"), 0, "arms.k must be an integer >= 1"),
+    (("arms", "run"), ["baseline", "everything"], "arms.run[1] unknown arm 'everything'"),
+    (("arms", "colour"), "red", "arms.colour is not a known field"),
+    (("train", "lr"), -1.0, "train.lr must be > 0"),
+    (("train", "seed"), 3, "train.seed is set per run in [[seeds]]"),
+    (("train", "layers"), 3, "train.layers is not a TrainConfig field"),
+    (("metrics", "confidence"), 2.0, "metrics.confidence must be a number in (0, 1)"),
+    (("metrics", "probe_lengths"), [6, 4], "metrics.probe_lengths must be [min, max]"),
+    (("influence", "args"), [3], "influence.args[0] must be a string"),
+    (("seeds", 0, "window"), [8, 4], "seeds[0].window must be [start, end]"),
+    (("seeds", 1, "window"), [4, 20], "seeds[1].window must be [start, end] with 0 <= start < end <= train.steps (12)"),
+    (("seeds", 0, "until"), 6, "seeds[0].until must be an integer >= 8"),
+    (("seeds", 0, "until"), 13, "seeds[0].until must be at most train.steps (12)"),
+    (("seeds", 0, "unit"), "L1H2", "seeds[0].unit must be 'layer.head'"),
+    (("seeds", 1, "seed"), 0, "seeds lists a seed twice"),
+    (("recipe",), "gpu-fast", "recipe must be one of cpu-formation"),
+]
+
+
+@pytest.mark.parametrize("where, value, message", BAD, ids=[".".join(map(str, b[0])) for b in BAD])
+def test_spec_errors_name_the_field(tmp_path, where, value, message):
+    data = tiny_spec_data(tmp_path, tmp_path / "runs")
+    target = data
+    for key in where[:-1]:
+        target = target[key] if isinstance(key, int) else target.setdefault(key, {})
+    target[where[-1]] = value
+    path = tmp_path / "spec.toml"
+    path.write_text(toml_text(data))
+    with pytest.raises(UserError, match=f"^{path}: " + re.escape(message)):
+        load_spec(path)
+
+
+def test_missing_and_malformed_spec_files_are_one_line_errors(tmp_path):
+    with pytest.raises(UserError, match="no such spec file"):
+        load_spec(tmp_path / "absent.toml")
+    (tmp_path / "bad.toml").write_text("name = [\n")
+    with pytest.raises(UserError, match="bad.toml: malformed TOML"):
+        load_spec(tmp_path / "bad.toml")
+    (tmp_path / "empty.toml").write_text("name = 'x'\n")
+    with pytest.raises(UserError, match="seeds must list at least one"):
+        load_spec(tmp_path / "empty.toml")
+
+
+def test_arm_lists_from_the_command_line_are_checked():
+    assert parse_arms("baseline, random_removal") == ("baseline", "random_removal")
+    with pytest.raises(UserError, match="--arms: unknown arm 'random'"):
+        parse_arms("baseline,random")
