@@ -83,7 +83,7 @@ def main() -> None:
 def train_arm(config, arm_dir: Path, tokenizer, data, masked, init_from: Path, until: int) -> None:
     resume = any(arm_dir.glob("step_*/trainer_state.pt"))
     schedule = Schedule(mask=frozenset(int(g) for g in masked))
-    trainer = Trainer(config, arm_dir, tokenizer, data, schedule, None if resume else init_from, resume=resume)
+    trainer = Trainer(config, arm_dir, tokenizer, data, schedule, init_from, resume=resume)
     if trainer.step < until:
         trainer.train(until=until)
 

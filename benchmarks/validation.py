@@ -4,7 +4,9 @@ formation runs of seeds 0 and 1, via the harness (``mda_curate.validation``).
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
 ``benchmarks/validation.md``; the arm-runs and ``results.parquet`` stay in ``--work``. Resumable: rerun
-the same command after a kill. The synthetic documents are generated first when missing. Command:
+the same command after a kill. The synthetic documents are generated first when missing, by
+``mda-curate augment generate`` from the committed motif profile of the seed-1 window
+(``examples/augment/window_s1_profile.json``). Command:
 
     python benchmarks/validation.py --workers 2
 """
@@ -41,11 +43,11 @@ def main() -> None:
 
     spec = load_spec(args.spec)
     if spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
-        sys.path.insert(0, str(HERE))
-        from validation_synthetic import generate
+        from mda_curate.cli import main as cli
 
-        spec.arms.synthetic.parent.mkdir(parents=True, exist_ok=True)
-        spec.arms.synthetic.write_text("".join(json.dumps(d) + "\n" for d in generate(4000, seed=0)))
+        profile = HERE.parent / "examples" / "augment" / "window_s1_profile.json"
+        cli(["augment", "generate", "--profile", str(profile), "--tokens", "1000000", "--tokenizer",
+             str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.synthetic)])
     started = time.perf_counter()
     summary = run_experiment(spec, args.work, parse_arms(args.arms) if args.arms else None, args.workers)
     work = Path(args.work)

@@ -155,7 +155,7 @@ def synthetic_insert(spec: ExperimentSpec, seed: SeedSpec, k: int) -> dict:
     if path is None:
         raise UserError(f"{spec.source}: arms.synthetic is required by the synthetic_augmentation arm (a JSONL/parquet file)")
     if not path.exists():
-        raise UserError(f"{spec.source}: arms.synthetic: {path}: no such file (see benchmarks/validation_synthetic.py)")
+        raise UserError(f"{spec.source}: arms.synthetic: {path}: no such file (make it with `mda-curate augment generate`)")
     start, end = seed.window
     rows = spec.arms.synthetic_rows_per_step or math.ceil(k * spec.arms.copies / (end - start))
     return {"insert": [{"path": str(path.resolve()), "start": start, "end": end, "rows_per_step": rows}]}

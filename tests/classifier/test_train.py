@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mda_curate.classifier.train import TrainSettings, grouped_split, train_classifier
+from mda_curate.classifier.train import grouped_split, train_classifier
 from mda_curate.errors import UserError
 
 from .conftest import html, json_records, planted
