@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldChecker, UserError
 from mda_curate.training.data import DataOrder, PackedSource
 
 KEYS = {"mask", "duplicate", "insert"}
@@ -147,23 +147,12 @@ class Batches:
         return range(min(first, source.num_windows), min(first + insert.rows_per_step, source.num_windows))
 
 
-class _Checker:
+class _Checker(FieldChecker):
     """Validation helpers whose errors name the schedule file and the field."""
 
     def __init__(self, source: str, num_samples: int):
-        self.source, self.num_samples = source, num_samples
-
-    def fail(self, name: str, message: str) -> None:
-        raise UserError(f"{self.source}: {name + ' ' if name else ''}{message}")
-
-    def that(self, name: str, ok: bool, message: str) -> None:
-        if not ok:
-            self.fail(name, message)
-
-    def keys(self, name: str, data: dict, allowed: set[str]) -> None:
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            self.fail(name, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        super().__init__(source)
+        self.num_samples = num_samples
 
     def list(self, name: str, data: dict) -> list:
         value = data.get(name, [])

@@ -52,7 +52,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldChecker, UserError
 from mda_curate.training.config import RECIPES, TrainConfig
 
 ARMS = (
@@ -325,24 +325,8 @@ def _strings(value):
     return str(value) if isinstance(value, Path) else value
 
 
-class _Checker:
+class _Checker(FieldChecker):
     """Validation helpers whose errors name the spec file and the field."""
-
-    def __init__(self, source: Path):
-        self.source = source
-
-    def fail(self, name: str, message: str):
-        raise UserError(f"{self.source}: {name + ' ' if name else ''}{message}")
-
-    def that(self, name: str, ok: bool, message: str) -> None:
-        if not ok:
-            self.fail(name, message)
-
-    def keys(self, name: str, table: dict, allowed: set[str]) -> None:
-        unknown = sorted(set(table) - allowed)
-        if unknown:
-            field = f"{name}.{unknown[0]}" if name else unknown[0]
-            self.fail(field, f"is not a known field (known: {', '.join(sorted(allowed))})")
 
     def table(self, name: str, data: dict) -> dict:
         value = data.get(name, {})
