@@ -3,7 +3,8 @@
 ``open_samples(path, ...)`` accepts
 
 - a JSONL/parquet file of documents (``text``, optional ``id``/``domain``): tokenized with the model's
-  tokenizer (no special tokens added) and truncated to ``max_length``;
+  tokenizer (no special tokens added) and truncated to ``max_length`` (only the first
+  ``64 * max_length`` characters are tokenized, so a huge document costs no more than a long one);
 - a tokenized folder (``mda-tokenized/1``): each document truncated to ``max_length``;
 - a training run folder of ``mda-curate train`` with ``steps=(a, b)``: the run's own samples of steps
   ``a .. b-1`` (global sample index ``step * batch_size + row``), exactly as the model saw them;
