@@ -27,21 +27,13 @@ class Selection:
 
 def select_extremes(path: str | Path, key: str, top_fraction: float, bottom_fraction: float) -> Selection:
     """Read ``path`` (parquet with ``score`` and ``key`` columns) and pick its top and bottom rows."""
-    import pyarrow.parquet as pq
+    from mda_curate.influence.scores import read_scores
 
     path = Path(path)
     for name, value in (("top", top_fraction), ("bottom", bottom_fraction)):
         if not 0 <= value <= 1 or (name == "top" and value == 0):
             raise UserError(f"--{name}-fraction must be in {'(0' if name == 'top' else '[0'}, 1] (got {value})")
-    if not path.is_file():
-        raise UserError(f"{path}: no such scores file")
-    try:
-        table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for unreadable files
-        raise UserError(f"{path}: not a readable parquet file ({err})") from None
-    for column in ("score", key):
-        if column not in table.column_names:
-            raise UserError(f"{path}: missing column {column!r} (columns: {', '.join(table.column_names)})")
+    table = read_scores(path, ("score", key))
     scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=float)
     valid = ~np.isnan(scores)
     if "skipped" in table.column_names:

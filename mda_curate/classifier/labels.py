@@ -27,18 +27,10 @@ class InfluenceScores:
 
 def read_influence_scores(path: str | Path) -> InfluenceScores:
     """Read a ``doc_id``/``score`` parquet file; null and NaN scores are dropped and counted."""
-    import pyarrow.parquet as pq
+    from mda_curate.influence.scores import read_scores
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for unreadable files
-        raise UserError(f"{path}: not a readable parquet file ({err})") from None
-    missing = [c for c in SCORE_COLUMNS if c not in table.column_names]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)} (need doc_id, score)")
+    table = read_scores(path, SCORE_COLUMNS)
     ids, scores = table.column("doc_id").to_pylist(), table.column("score").to_pylist()
     by_id, null = {}, 0
     for row, (doc_id, score) in enumerate(zip(ids, scores), start=1):

@@ -51,13 +51,13 @@ def random_k(indices: np.ndarray, k: int, random_seed: int, seed: int) -> list[i
 
 def influence_top_k(spec: ExperimentSpec, seed: SeedSpec, k: int) -> list[int]:
     """The window's ``k`` highest-influence samples, after checking the scores belong to this run and window."""
-    import pyarrow.parquet as pq
+    from mda_curate.influence.scores import read_scores
 
     name = f"seeds[{spec.seeds.index(seed)}].scores"
     if seed.scores is None:
         raise UserError(f"{spec.source}: {name} is required by the targeted arms ({shlex.join(influence_argv(seed))})")
     check_scores_provenance(seed, name)
-    table = pq.read_table(seed.scores, columns=["sample_index", "score", "skipped"]).to_pydict()
+    table = read_scores(seed.scores, ("sample_index", "score", "skipped")).to_pydict()
     expected = window_indices(seed, spec.train.batch_size)
     indices = np.sort(np.asarray(table["sample_index"], dtype=np.int64))
     if not np.array_equal(indices, expected):
