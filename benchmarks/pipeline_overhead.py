@@ -10,15 +10,19 @@ and one worker (one core), rounds alternating the order:
   classifier, i.e. the cost of the pipeline itself;
 - ``score_filter``: the same plan with the classifier (``--classifier``, default the shipped one).
 
-Ratios are medians of seconds over ``plain``; MB/s per core = input JSONL MB / seconds. Writes
-``benchmarks/pipeline_overhead.json``:
+Ratios are medians of seconds over ``plain``; MB/s per core = uncompressed input JSONL MB / seconds. With
+``--compression gzip`` the shards are ``.jsonl.gz`` and every variant writes gzip (datatrove's JsonlWriter
+default), as stored pretraining shards usually are. Writes ``benchmarks/pipeline_overhead.json`` (or
+``pipeline_overhead_gzip.json``):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead.py --shards 4 --rounds 3
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead.py --shards 4 --rounds 3 --compression gzip
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
@@ -38,7 +42,7 @@ from mda_curate.pipelines.recipes import Inputs, Layout, filter_plan
 from mda_curate.pipelines.run import Launch, run_plan
 from mda_curate.resources import sample_corpus_dir
 
-OUT = Path(__file__).with_suffix(".json")
+HERE = Path(__file__).resolve().parent
 VARIANTS = ("plain", "machinery", "score_filter")
 WHAT = (
     "wall time, one core, datatrove LocalPipelineExecutor (one task per shard, one worker), median of alternating "
@@ -48,27 +52,35 @@ WHAT = (
 )
 
 
-def write_shards(folder: Path, shards: int) -> tuple[int, int]:
-    """Replicate the shipped corpus into ``shards`` JSONL files; returns their total bytes and documents."""
+def write_shards(folder: Path, shards: int, compression: str | None) -> tuple[int, int]:
+    """Replicate the shipped corpus into ``shards`` JSONL files; returns their total uncompressed bytes and
+    documents."""
     rows = pq.read_table(sample_corpus_dir() / "train.parquet", columns=["id", "text", "domain"]).to_pylist()
     folder.mkdir(parents=True)
+    total = 0
     for k in range(shards):
         lines = [orjson.dumps({**row, "id": f"{row['id']}-copy{k}"}) for row in rows]
-        (folder / f"shard{k:03d}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    return sum(path.stat().st_size for path in folder.iterdir()), shards * len(rows)
+        data = b"\n".join(lines) + b"\n"
+        total += len(data)
+        if compression == "gzip":
+            (folder / f"shard{k:03d}.jsonl.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / f"shard{k:03d}.jsonl").write_bytes(data)
+    return total, shards * len(rows)
 
 
-def run_plain(inputs: Path, output: Path, tasks: int) -> None:
+def run_plain(inputs: Path, output: Path, tasks: int, compression: str | None) -> None:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    pipeline = [JsonlReader(str(inputs)), JsonlWriter(str(output), output_filename="${rank}.jsonl", compression=None)]
+    pipeline = [JsonlReader(str(inputs)), JsonlWriter(str(output), output_filename="${rank}.jsonl", compression=compression)]
     LocalPipelineExecutor(pipeline, tasks=tasks, workers=1, logging_dir=str(output / "logs")).run()
 
 
-def run_filter(inputs: Path, output: Path, tasks: int, classifier: str | None) -> None:
-    plan = filter_plan(Inputs.find([str(inputs)]), Layout(str(output)), classifier, threshold=0.5, tasks=tasks)
+def run_filter(inputs: Path, output: Path, tasks: int, classifier: str | None, compression: str | None) -> None:
+    layout = Layout(str(output), compression=compression)
+    plan = filter_plan(Inputs.find([str(inputs)]), layout, classifier, threshold=0.5, tasks=tasks)
     run_plan(plan, Launch(workers=1, show_progress=False))
 
 
@@ -76,14 +88,17 @@ def constant_scorer(path):
     return lambda texts: [0.5] * len(texts)
 
 
-def time_variant(name: str, inputs: Path, work: Path, tasks: int, classifier: str | None) -> float:
+def time_variant(name: str, inputs: Path, work: Path, tasks: int, args) -> float:
     output = work / f"{name}-{time.monotonic_ns()}"
     real_loader = steps.load_scorer
     if name == "machinery":
         steps.load_scorer = constant_scorer
     start = time.perf_counter()
     try:
-        run_plain(inputs, output, tasks) if name == "plain" else run_filter(inputs, output, tasks, classifier)
+        if name == "plain":
+            run_plain(inputs, output, tasks, args.compression)
+        else:
+            run_filter(inputs, output, tasks, args.classifier, args.compression)
         return time.perf_counter() - start
     finally:
         steps.load_scorer = real_loader
@@ -95,6 +110,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--classifier", help="classifier folder (default: the shipped one)")
+    parser.add_argument("--compression", choices=["gzip"], help="gzip input shards and outputs (default: none)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from loguru import logger
@@ -102,12 +118,12 @@ def main() -> None:
     logger.remove()  # datatrove re-adds its task loggers; keep the driver quiet between runs
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        input_bytes, documents = write_shards(work / "input", args.shards)
+        input_bytes, documents = write_shards(work / "input", args.shards, args.compression)
         seconds = {name: [] for name in VARIANTS}
         for round_ in range(args.rounds):
             order = VARIANTS if round_ % 2 == 0 else VARIANTS[::-1]
             for name in order:
-                seconds[name].append(time_variant(name, work / "input", work, args.shards, args.classifier))
+                seconds[name].append(time_variant(name, work / "input", work, args.shards, args))
                 print(f"round {round_} {name}: {seconds[name][-1]:.2f} s", file=sys.stderr)
     write(seconds, input_bytes, documents, args)
 
@@ -134,7 +150,7 @@ def write(seconds: dict[str, list[float]], input_bytes: int, documents: int, arg
         "ratio_score_filter_vs_plain": round(median["score_filter"] / median["plain"], 3),
         "ratio_machinery_vs_plain": round(median["machinery"] / median["plain"], 3),
         "mb_per_s_per_core": {name: round(mb / median[name], 2) for name in VARIANTS},
-        "input": {"shards": args.shards, "jsonl_mb": round(mb, 1), "documents": documents},
+        "input": {"shards": args.shards, "jsonl_mb": round(mb, 1), "documents": documents, "compression": args.compression},
         "classifier": _describe_classifier(args.classifier),
         "median_seconds": {name: round(value, 3) for name, value in median.items()},
         "seconds": seconds,
@@ -144,7 +160,8 @@ def write(seconds: dict[str, list[float]], input_bytes: int, documents: int, arg
             **{package: version(package) for package in ("datatrove", "orjson", "pyarrow", "numpy", "mda-curate")},
         },
     }
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    out = HERE / ("pipeline_overhead_gzip.json" if args.compression else "pipeline_overhead.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     headline = ("ratio_score_filter_vs_plain", "ratio_machinery_vs_plain", "mb_per_s_per_core")
     print(json.dumps({key: result[key] for key in headline}))
 

@@ -36,7 +36,7 @@ _P_INV = pow(_P, -1, 2**64)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
 _POSITION_BITS = 24  # positions within one chunk; a chunk is < _CHUNK_BYTES + one capped document < 2^24 bytes
-_CHUNK_BYTES = 1 << 19  # ~0.5 MB of text per vectorised pass keeps the uint64 work arrays in cache
+_CHUNK_BYTES = 1 << 17  # ~128 KB of text per vectorised pass keeps the uint64 work arrays in cache
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ class _Stream:
     def __init__(self, values: np.ndarray, counts: np.ndarray):
         self.values, self.counts = values, counts
         self.ends = np.cumsum(counts)
+        self.owner = np.repeat(np.arange(len(counts)), counts)  # the document of every element
         powers, _ = _powers(len(values) + 1)
         self.prefix = np.zeros(len(values) + 1, np.uint64)
         np.cumsum(np.multiply(values, powers[: len(values)], dtype=np.uint64), out=self.prefix[1:])
@@ -164,7 +165,7 @@ class _Windows:
 
     def __init__(self, stream: _Stream, starts: np.ndarray, trailing: int = 0):
         self.stream, self.starts = stream, starts
-        self.owner = np.searchsorted(stream.ends, starts, side="right")
+        self.owner = stream.owner[starts]
         self.limit = stream.ends[self.owner] - trailing  # windows end before the document's last `trailing`
         self.base = stream.prefix[starts]
         self.inverse = _powers(len(stream.values) + 1)[1][starts]
@@ -211,19 +212,19 @@ def _recurring(hashes: np.ndarray, positions: np.ndarray, min_distance: int) -> 
     return position[position - first > np.uint64(min_distance)].astype(np.int64)
 
 
-def _recurrence_share(hashes, positions, owners, doc_ends, min_distance: int) -> np.ndarray:
-    """Per document, the share of ``positions`` (in documents ``owners``; documents end at ``doc_ends``)
-    whose hash recurs (see _recurring)."""
+def _recurrence_share(hashes, positions, owners, owner_of, n_docs: int, min_distance: int) -> np.ndarray:
+    """Per document, the share of ``positions`` (in documents ``owners``; ``owner_of[position]`` is the
+    document of a position) whose hash recurs (see _recurring)."""
     recurring = _recurring(hashes ^ (owners.astype(np.uint64) * _GOLDEN), positions, min_distance)
-    recurring_owners = np.searchsorted(doc_ends, recurring, side="right")
-    totals = np.bincount(owners, minlength=len(doc_ends))
-    return np.bincount(recurring_owners, minlength=len(doc_ends)) / np.maximum(totals, 1)
+    totals = np.bincount(owners, minlength=n_docs)
+    return np.bincount(owner_of[recurring], minlength=n_docs) / np.maximum(totals, 1)
 
 
 def _recurrence(windows: _Windows, n: int, min_distance: int) -> np.ndarray:
     """Share of each document's n-grams that first occurred more than ``min_distance`` elements earlier."""
     starts, owners, hashes = windows.of_length(n)
-    return _recurrence_share(hashes, starts, owners, windows.stream.ends, min_distance)
+    stream = windows.stream
+    return _recurrence_share(hashes, starts, owners, stream.owner, stream.n_docs, min_distance)
 
 
 def _words(text: _Stream, raw: bytes) -> tuple[_Stream, np.ndarray]:
@@ -232,7 +233,7 @@ def _words(text: _Stream, raw: bytes) -> tuple[_Stream, np.ndarray]:
     is_space = _lookup(raw, _SPACE)
     edges = np.flatnonzero(np.diff(is_space.view(np.int8), prepend=np.int8(1)))  # alternating token starts/ends
     starts, ends = edges[0::2], edges[1::2]
-    counts = np.bincount(np.searchsorted(text.ends, starts, side="right"), minlength=text.n_docs)
+    counts = np.bincount(text.owner[starts], minlength=text.n_docs)
     return _Stream(text.span_hashes(starts, ends), counts), starts
 
 
@@ -314,7 +315,7 @@ def _markup_counts(text: _Stream, raw: bytes) -> np.ndarray:
     """``[n_docs, 5]``: LaTeX commands, tags (closing ones included), closing tags, entities, JSON keys."""
     firsts = np.flatnonzero(_lookup(raw[:-1], _MARKUP_FIRST))  # the last byte is a newline
     category = _BIGRAMS[text.values[firsts], text.values[firsts + 1]]
-    owners = np.searchsorted(text.ends, firsts, side="right")
+    owners = text.owner[firsts]
     counts = np.bincount(owners * 6 + category, minlength=text.n_docs * 6).reshape(-1, 6)[:, 1:]
     counts[:, 1] += counts[:, 2]
     return counts
@@ -331,7 +332,7 @@ _SHAPE[_BLANK] = ord(" ")
 def _line_features(text: _Stream, raw: bytes, token_starts: np.ndarray) -> list[np.ndarray]:
     ends = np.flatnonzero(text.values == 10)  # every line, the last included, ends in a newline
     starts = np.r_[0, ends[:-1] + 1]
-    owner = np.searchsorted(text.ends, ends, side="right")
+    owner = text.owner[ends]
     n_lines = np.bincount(owner, minlength=text.n_docs)
     lengths = (ends - starts).astype(np.float64)
     mean = np.bincount(owner, lengths, text.n_docs) / n_lines
@@ -355,8 +356,7 @@ def _line_features(text: _Stream, raw: bytes, token_starts: np.ndarray) -> list[
 
 def _repeated_lines(hashes: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
     """Share of a document's non-blank lines that repeat an earlier line of it."""
-    line_ends = np.cumsum(np.bincount(owner, minlength=n_docs))  # lines are numbered in document order
-    return _recurrence_share(hashes, np.arange(len(hashes)), owner, line_ends, 0)
+    return _recurrence_share(hashes, np.arange(len(hashes)), owner, owner, n_docs, 0)  # lines in document order
 
 
 def _line_shapes(text: _Stream, raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
