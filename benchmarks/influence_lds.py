@@ -7,7 +7,8 @@ measured on the retrained model. Each scores file predicts subset j's probe as t
 the samples it kept; LDS is the Spearman correlation of prediction and measurement over the subsets
 (Park et al., 2023), with a bootstrap 95% interval over subsets; the LDS of random scores gives the chance
 level.
-The retraining is shared by every scores file, so strategies are compared on the same ground truth.
+The retraining is shared by every scores file, so strategies are compared on the same ground truth; a
+subset is trained as ``influence_ground_truth.py`` trains its arms (a sibling script, imported).
 
 Subsets resume after a kill, and several processes can share them (``--part``); whoever finishes the
 last one writes the JSON. Commands behind ``benchmarks/influence_lds.json``:
@@ -31,12 +32,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import torch
+from influence_ground_truth import train_arm
 from scipy.stats import spearmanr
 
+from mda_curate.errors import UserError
 from mda_curate.models import load_causal_lm, load_tokenizer
 from mda_curate.training.config import TrainConfig
-from mda_curate.training.schedule import Schedule
-from mda_curate.training.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SCORES = ["runs/influence/window_s1.parquet", "runs/influence/window_s1_identity.parquet"]
@@ -57,6 +58,9 @@ def main() -> None:
 
     tables = {Path(path).stem: pq.read_table(path, columns=["sample_index", "score"]).to_pandas() for path in args.scores}
     window = np.sort(next(iter(tables.values()))["sample_index"].to_numpy())
+    for path, table in zip(args.scores, tables.values()):
+        if not np.array_equal(np.sort(table["sample_index"].to_numpy()), window):
+            raise UserError(f"{path}: scores another set of samples than {args.scores[0]}")
     probe_info = json.loads(Path(args.scores[0]).with_suffix(".influence").joinpath("arguments.json").read_text())
     first, last = map(int, args.part.split(":")) if args.part else (0, args.subsets)
     for j in range(first, last):
@@ -80,11 +84,8 @@ def measure_subset(args, j: int, masked: np.ndarray, probe_info: dict) -> None:
     run = Path(args.run)
     base = json.loads((run / "config.json").read_text())
     config = replace(TrainConfig.from_dict(base["train"]), checkpoint_every=args.end - args.start)
-    resume = any(subset_dir.glob("step_*/trainer_state.pt"))
-    trainer = Trainer(config, subset_dir, load_tokenizer(base["tokenizer"]), base["data"],
-                      Schedule(mask=frozenset(masked.tolist())), run / f"step_{args.start}", resume=resume)
-    if trainer.step < args.end:
-        trainer.train(until=args.end)
+    train_arm(config, subset_dir, load_tokenizer(base["tokenizer"]), base["data"], masked.tolist(),
+              run / f"step_{args.start}", args.end)
     value = probe_value(subset_dir / f"step_{args.end}", probe_info)
     result.write_text(json.dumps({"subset": j, "masked": len(masked), "probe": value}) + "\n")
 
@@ -130,7 +131,10 @@ def chance_level(kept: np.ndarray, measured: np.ndarray, draws: int = 1000) -> d
 
 def without_part(argv: list[str]) -> list[str]:
     """The arguments minus ``--part a:b`` (each process has its own; the result does not depend on it)."""
-    return [a for i, a in enumerate(argv) if a != "--part" and (i == 0 or argv[i - 1] != "--part") and not a.startswith("--part=")]
+    argv = list(argv)
+    if "--part" in argv:
+        del argv[argv.index("--part") : argv.index("--part") + 2]
+    return argv
 
 
 def write(args, tables: dict, window: np.ndarray, measured: list[float], probe_info: dict) -> None:

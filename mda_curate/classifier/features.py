@@ -26,6 +26,7 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -146,10 +147,14 @@ class _Stream:
     def __init__(self, values: np.ndarray, counts: np.ndarray):
         self.values, self.counts = values, counts
         self.ends = np.cumsum(counts)
-        self.owner = np.repeat(np.arange(len(counts)), counts)  # the document of every element
         powers, _ = _powers(len(values) + 1)
         self.prefix = np.zeros(len(values) + 1, np.uint64)
         np.cumsum(np.multiply(values, powers[: len(values)], dtype=np.uint64), out=self.prefix[1:])
+
+    @cached_property
+    def owner(self) -> np.ndarray:
+        """The document of every element."""
+        return np.repeat(np.arange(len(self.counts)), self.counts)
 
     @property
     def n_docs(self) -> int:
