@@ -1,14 +1,20 @@
-"""The CPU-scale validation experiment: every arm of ``examples/validation/cpu-formation.toml`` on the
-formation runs of seeds 0 and 1, via the harness (``mda_curate.validation``).
+"""The CPU-scale validation experiments: every arm of ``examples/validation/cpu-formation.toml`` (seeds 0
+and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seed 1, k = 30% of
+2,000 steps from 3,600 steps before formation, two copies; ``-seed0.toml``: its baseline and synthetic
+arms on seed 0), via the harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
 ``benchmarks/validation.md``; the arm-runs and ``results.parquet`` stay in ``--work``. Resumable: rerun
 the same command after a kill. The synthetic documents are generated first when missing, by
 ``mda-curate augment generate`` from the committed motif profile of the seed-1 window
-(``examples/augment/window_s1_profile.json``). Command:
+(``examples/augment/window_s1_profile.json``), as many tokens as the synthetic arm inserts. Commands:
 
     python benchmarks/validation.py --workers 2
+    python benchmarks/validation.py --workers 3 --spec examples/validation/cpu-wide-window.toml \
+        --work runs/validation/cpu-wide-window --out benchmarks/validation_wide
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-seed0.toml \
+        --work runs/validation/cpu-wide-window-seed0 --out benchmarks/validation_wide_seed0
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ def main() -> None:
         from mda_curate.cli import main as cli
 
         profile = HERE.parent / "examples" / "augment" / "window_s1_profile.json"
-        cli(["augment", "generate", "--profile", str(profile), "--tokens", "1000000", "--tokenizer",
+        cli(["augment", "generate", "--profile", str(profile), "--tokens", str(synthetic_tokens(spec)), "--tokenizer",
              str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.synthetic)])
     started = time.perf_counter()
     summary = run_experiment(spec, args.work, parse_arms(args.arms) if args.arms else None, args.workers)
@@ -66,6 +72,18 @@ def main() -> None:
         shutil.copyfile(work / f"{name}.png", f"{args.out}_{name}.png")
         report = report.replace(f"({name}.png)", f"({Path(args.out).name}_{name}.png)")
     Path(args.out + ".md").write_text(report)
+
+
+def synthetic_tokens(spec) -> int:
+    """Tokens of synthetic documents the synthetic arm inserts in its longest window, plus 10% for packing
+    (rounded up to a million)."""
+    from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
+
+    rows = 0
+    for seed in spec.seeds:
+        window = window_indices(seed, spec.train.batch_size)
+        rows = max(rows, synthetic_rows_per_step(spec, seed, spec.arms.count(len(window))) * (seed.window[1] - seed.window[0]))
+    return -(-int(1.1 * rows * (spec.train.ctx + 1)) // 1_000_000) * 1_000_000
 
 
 if __name__ == "__main__":

@@ -157,5 +157,11 @@ def synthetic_insert(spec: ExperimentSpec, seed: SeedSpec, k: int) -> dict:
     if not path.exists():
         raise UserError(f"{spec.source}: arms.synthetic: {path}: no such file (make it with `mda-curate augment generate`)")
     start, end = seed.window
-    rows = spec.arms.synthetic_rows_per_step or math.ceil(k * spec.arms.copies / (end - start))
+    rows = synthetic_rows_per_step(spec, seed, k)
     return {"insert": [{"path": str(path.resolve()), "start": start, "end": end, "rows_per_step": rows}]}
+
+
+def synthetic_rows_per_step(spec: ExperimentSpec, seed: SeedSpec, k: int) -> int:
+    """``arms.synthetic_rows_per_step``, or the augmentation arms' ``k * copies`` rows spread over the window."""
+    start, end = seed.window
+    return spec.arms.synthetic_rows_per_step or math.ceil(k * spec.arms.copies / (end - start))

@@ -30,6 +30,20 @@ def test_the_cpu_formation_example_spec_covers_both_formation_runs_and_every_arm
     assert spec.influence.compute and spec.arm_config(spec.seeds[0]).checkpoint_every == 50
 
 
+def test_the_wide_window_example_specs_branch_3600_steps_before_formation_with_a_30_percent_budget():
+    from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
+
+    wide, seed0 = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-seed0.toml")
+    assert wide.arms.run == ARMS and seed0.arms.run == ("baseline", "synthetic_augmentation")
+    assert [(s.seed, s.window, s.until) for s in wide.seeds + seed0.seeds] == [(1, (3000, 5000), 8000), (0, (3000, 5000), 8000)]
+    assert wide.seeds[0].scores == REPO / "runs/influence/wide_s1.parquet" and seed0.seeds[0].scores is None
+    for spec in (wide, seed0):
+        (seed,) = spec.seeds
+        k = spec.arms.count(len(window_indices(seed, spec.train.batch_size)))
+        assert k == 19_200 and spec.arms.copies == 2 and spec.arms.synthetic == wide.arms.synthetic
+        assert synthetic_rows_per_step(spec, seed, k) == 20  # k x copies spread over the 2,000 window steps
+
+
 def test_the_pythia_14m_example_spec_trains_the_pythia_shape_on_cuda():
     spec = load_spec(EXAMPLES / "pythia-14m.toml")
     assert spec.train.preset == "pythia-14m" and spec.train.device == "cuda"
