@@ -77,12 +77,12 @@ def main() -> None:
 def synthetic_tokens(spec) -> int:
     """Tokens of synthetic documents the synthetic arm inserts in its longest window, plus 10% for packing
     (rounded up to a million)."""
-    from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
+    from mda_curate.validation.arms import synthetic_rows_per_step
 
     rows = 0
     for seed in spec.seeds:
-        window = window_indices(seed, spec.train.batch_size)
-        rows = max(rows, synthetic_rows_per_step(spec, seed, spec.arms.count(len(window))) * (seed.window[1] - seed.window[0]))
+        steps = seed.window[1] - seed.window[0]
+        rows = max(rows, synthetic_rows_per_step(spec, seed, spec.arms.count(steps * spec.train.batch_size)) * steps)
     return -(-int(1.1 * rows * (spec.train.ctx + 1)) // 1_000_000) * 1_000_000
 
 
