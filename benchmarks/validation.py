@@ -1,20 +1,25 @@
 """The CPU-scale validation experiments: every arm of ``examples/validation/cpu-formation.toml`` (seeds 0
 and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seed 1, k = 30% of
 2,000 steps from 3,600 steps before formation, two copies; ``-seed0.toml``: its baseline and synthetic
-arms on seed 0), via the harness (``mda_curate.validation``).
+arms on seed 0; ``-synthetic.toml``: baseline, synthetic and random-insertion arms on seeds 0-2), via the
+harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
 ``benchmarks/validation.md``; the arm-runs and ``results.parquet`` stay in ``--work``. Resumable: rerun
 the same command after a kill. The synthetic documents are generated first when missing, by
 ``mda-curate augment generate`` from the committed motif profile of the seed-1 window
-(``examples/augment/window_s1_profile.json``), as many tokens as the synthetic arm inserts. Commands:
+(``examples/augment/window_s1_profile.json``), as many tokens as the synthetic arm inserts; then the
+random-insertion control, by ``mda-curate augment control``: random documents of the training mix's
+domains with the same token count. Commands:
 
     python benchmarks/validation.py --workers 2
     python benchmarks/validation.py --workers 3 --spec examples/validation/cpu-wide-window.toml \
         --work runs/validation/cpu-wide-window --out benchmarks/validation_wide
     python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-seed0.toml \
         --work runs/validation/cpu-wide-window-seed0 --out benchmarks/validation_wide_seed0
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-synthetic.toml \
+        --work runs/validation/cpu-wide-window-synthetic --out benchmarks/validation_synthetic
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ def main() -> None:
         profile = HERE.parent / "examples" / "augment" / "window_s1_profile.json"
         cli(["augment", "generate", "--profile", str(profile), "--tokens", str(synthetic_tokens(spec)), "--tokenizer",
              str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.synthetic)])
+    if spec.arms.random_documents is not None and not spec.arms.random_documents.exists():
+        from mda_curate.cli import main as cli
+
+        domains = ["--domains", *spec.train.mix] if spec.train.mix else []
+        cli(["augment", "control", "--synthetic", str(spec.arms.synthetic), "--corpus", *map(str, spec.data), *domains,
+             "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.random_documents)])
     started = time.perf_counter()
     summary = run_experiment(spec, args.work, parse_arms(args.arms) if args.arms else None, args.workers)
     work = Path(args.work)

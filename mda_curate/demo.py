@@ -7,9 +7,10 @@ Stages, each leaving a folder under the output that its own command reuses (and 
 3. ``influence/``   influence of the formation window's samples on that head (``mda-curate influence``);
 4. ``classifier/``  a catalyst classifier trained on those influence labels (``mda-curate classifier train``);
 5. ``curated/``     the sample corpus upsampled by the classifier with datatrove (``mda-curate curate upsample``);
-6. ``augment/``     the top samples' motifs and synthetic documents built from them (``mda-curate augment``);
+6. ``augment/``     the top samples' motifs, synthetic documents built from them and the matched control,
+                    random natural documents of the same token count (``mda-curate augment``);
 7. ``validation/``  arms branched at the window: baseline, targeted and random removal, classifier
-                    upsampling, synthetic insertion (``mda-curate validate``).
+                    upsampling, synthetic insertion and its random control (``mda-curate validate``).
 
 ``summary.json`` gathers every stage's result; the plots are ``units/trajectory.png`` and
 ``validation/*.png``. ``--quick`` runs the same stages on a 300-step run in a few minutes (CI's smoke run).
@@ -28,7 +29,7 @@ from mda_curate.errors import UserError
 from mda_curate.training.config import RECIPES, TrainConfig
 
 FORMATION_RECIPE = RECIPES["cpu-formation"]
-ARMS = ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation")
+ARMS = ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation", "random_insertion")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def run_demo(output: str | Path, quick: bool = False) -> dict:
     with _timed(seconds, "curate"):
         curated = curate_corpus(corpus / "train.parquet", classifier["path"], output / "curated")
     with _timed(seconds, "augment"):
-        augment = synthesize(run_dir, window, influence["scores"], tokenizer_dir, plan, output / "augment")
+        augment = synthesize(run_dir, window, influence["scores"], corpus / "train.parquet", tokenizer_dir, plan, output / "augment")
     with _timed(seconds, "validate"):
         validation = validate(run_dir, window, unit, plan, influence, classifier, augment, output / "validation")
     summary = {
@@ -194,10 +195,12 @@ def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:
     return {key: stats[key] for key in ("lines_read", "kept", "dropped", "rejected", "upsampled") if key in stats}
 
 
-def synthesize(run_dir: Path, window: tuple[int, int], scores: str, tokenizer_dir: Path, plan: DemoPlan, out_dir: Path) -> dict:
-    """Mine the motifs of the window's top samples and generate as many synthetic tokens as the top 10% hold."""
-    console.rule("[bold]6. augment: motifs of the top samples, synthetic documents with them")
-    profile, synthetic = out_dir / "profile.json", out_dir / "synthetic.jsonl"
+def synthesize(run_dir: Path, window: tuple[int, int], scores: str, corpus: Path, tokenizer_dir: Path, plan: DemoPlan,
+               out_dir: Path) -> dict:
+    """Mine the motifs of the window's top samples, generate as many synthetic tokens as the top 10% hold,
+    and draw the control: random documents of the training mix's domains with the same token count."""
+    console.rule("[bold]6. augment: motifs of the top samples, synthetic documents with them, the random control")
+    profile, synthetic, control = out_dir / "profile.json", out_dir / "synthetic.jsonl", out_dir / "control.jsonl"
     if not profile.is_file():
         _command(["augment", "mine", "--scores", scores, "--run", str(run_dir), "--steps", f"{window[0]}:{window[1]}",
                   "--out", str(profile)])
@@ -205,7 +208,10 @@ def synthesize(run_dir: Path, window: tuple[int, int], scores: str, tokenizer_di
     if not synthetic.is_file():
         _command(["augment", "generate", "--profile", str(profile), "--tokens", str(budget), "--tokenizer",
                   str(tokenizer_dir), "--out", str(synthetic)])
-    return {"profile": str(profile), "synthetic": str(synthetic), "token_budget": budget}
+    if not control.is_file():
+        _command(["augment", "control", "--synthetic", str(synthetic), "--corpus", str(corpus), "--domains",
+                  *plan.recipe.mix, "--tokenizer", str(tokenizer_dir), "--out", str(control)])
+    return {"profile": str(profile), "synthetic": str(synthetic), "control": str(control), "token_budget": budget}
 
 
 def validate(run_dir, window, unit, plan: DemoPlan, influence, classifier, augment, out_dir: Path) -> dict:
@@ -235,6 +241,7 @@ def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, cla
         f"checkpoint_every = {plan.arm_checkpoint_every}",
         f"classifier = {json.dumps(str(Path(classifier['path']).resolve()))}",
         f"synthetic = {json.dumps(str(Path(augment['synthetic']).resolve()))}",
+        f"random_documents = {json.dumps(str(Path(augment['control']).resolve()))}",
         "[[seeds]]",
         f"seed = {plan.recipe.seed}",
         f"run = {json.dumps(str(Path(run_dir).resolve()))}",

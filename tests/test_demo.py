@@ -24,7 +24,7 @@ def test_the_validation_spec_is_a_valid_experiment(tmp_path):
     run, scores = tmp_path / "run", tmp_path / "influence" / "window.parquet"
     text = validation_spec(
         run, (200, 250), "1.2", 300, QUICK, {"scores": str(scores)},
-        {"path": str(tmp_path / "classifier")}, {"synthetic": str(tmp_path / "synthetic.jsonl")},
+        {"path": str(tmp_path / "classifier")}, {"synthetic": str(tmp_path / "synthetic.jsonl"), "control": str(tmp_path / "control.jsonl")},
     )
     path = tmp_path / "validation.toml"
     path.write_text(text)
@@ -32,4 +32,6 @@ def test_the_validation_spec_is_a_valid_experiment(tmp_path):
     (seed,) = spec.seeds
     assert seed.window == (200, 250) and seed.until == 300 and seed.run == run.resolve()
     assert spec.train.steps == 300 and spec.train.checkpoint_every == QUICK.recipe.checkpoint_every
-    assert spec.arms.run == ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation")
+    assert spec.arms.run == ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation",
+                             "random_insertion")
+    assert spec.arms.random_documents == (tmp_path / "control.jsonl").resolve()

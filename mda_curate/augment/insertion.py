@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from mda_curate.augment.generators import TokenCounter, encode
@@ -93,11 +93,16 @@ def count_tokens(path: str | Path, counter: TokenCounter) -> tuple[int, int]:
     return docs, tokens
 
 
-def random_documents(corpus: list[str | Path], tokens: int, seed: int, counter: TokenCounter) -> Iterator[dict]:
-    """Natural documents of ``corpus`` in a seeded random order, ``tokens`` tokens in all (the last cut)."""
+def random_documents(
+    corpus: list[str | Path], tokens: int, seed: int, counter: TokenCounter, domains: Collection[str] | None = None
+) -> Iterator[dict]:
+    """Natural documents of ``corpus`` (of ``domains`` only, when given) in a seeded random order, ``tokens``
+    tokens in all (the last cut)."""
     from mda_curate.data.documents import read_documents
 
-    docs = list(read_documents(corpus))
+    docs = [doc for doc in read_documents(corpus) if domains is None or doc.domain in domains]
+    if not docs:
+        raise UserError(f"{', '.join(map(str, corpus))}: no documents of the domains {', '.join(sorted(domains))}")
     order = named_rng(seed, "random-control").permutation(len(docs))
     remaining = tokens
     for i in order:

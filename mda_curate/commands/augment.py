@@ -94,6 +94,8 @@ def _register_control(actions) -> None:
     control.add_argument("--synthetic", required=True, metavar="FILE", help="the synthetic set to match")
     control.add_argument("--corpus", required=True, nargs="+", metavar="FILE", help="natural JSONL/parquet documents")
     control.add_argument("--out", required=True, metavar="FILE", help="output .jsonl, .jsonl.gz or .parquet")
+    control.add_argument("--domains", nargs="+", metavar="DOMAIN", help="draw only documents of these domains "
+                         "(e.g. the training mix's; default: all)")
     control.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     control.add_argument("--tokenizer", metavar="DIR", help="count tokens with this tokenizer")
     control.add_argument("--chars-per-token", type=float, default=4.0, metavar="C", help="estimate without --tokenizer (default 4)")
@@ -190,7 +192,7 @@ def run_control(args: argparse.Namespace) -> int:
     counter = TokenCounter(_tokenizer(args.tokenizer), args.chars_per_token)
     synthetic_docs, tokens = count_tokens(args.synthetic, counter)
     with console.status(f"drawing {tokens} tokens of random documents"):
-        docs, written = write_documents(random_documents(args.corpus, tokens, args.seed, counter), args.out)
+        docs, written = write_documents(random_documents(args.corpus, tokens, args.seed, counter, args.domains), args.out)
     console.print(f"wrote {args.out}: {docs} random documents, {written} tokens (synthetic: {synthetic_docs} documents, "
                   f"{tokens} tokens; {counter.describe()})")
     return 0

@@ -8,7 +8,7 @@ import argparse
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "validate",
-        help="retrain arms (targeted/random removal and augmentation, classifier, synthetic) from a spec and report",
+        help="retrain arms (targeted/random removal and augmentation, classifier, synthetic and its random control) from a spec and report",
         description=(
             "Run the experiment of SPEC.toml (see mda_curate/validation/spec.py): every arm branches from each seed's "
             "base run at the formation window's start and retrains the identical data order with one intervention; "

@@ -11,7 +11,10 @@ order; the arms differ only in their schedule (``mda_curate.training.schedule``)
 * ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier scores
   highest are duplicated (no influence needed at curation time);
 * ``synthetic_augmentation``: documents from ``arms.synthetic`` are inserted as extra rows during the
-  window, by default ``ceil(k * copies / window steps)`` per step (the augmentation arms' budget).
+  window, by default ``ceil(k * copies / window steps)`` per step (the augmentation arms' budget);
+* ``random_insertion``: the synthetic arm's control: natural documents from ``arms.random_documents``
+  (``mda-curate augment control``: random documents with the synthetic set's token count) inserted with
+  the synthetic arm's schedule, so it adds the same rows and tokens.
 
 Random arms draw their k samples from ``(arms.random_seed, seed)``, so removal and augmentation use the
 same random set within a seed, and every seed its own.
@@ -29,6 +32,12 @@ import numpy as np
 
 from mda_curate.errors import UserError
 from mda_curate.validation.spec import ExperimentSpec, SeedSpec
+
+# the arms that insert documents: arm -> (the arms.<field> naming their file, the command that makes it)
+INSERTED_FILES = {
+    "synthetic_augmentation": ("synthetic", "mda-curate augment generate"),
+    "random_insertion": ("random_documents", "mda-curate augment control"),
+}
 
 
 def window_indices(seed: SeedSpec, batch_size: int) -> np.ndarray:
@@ -144,18 +153,20 @@ def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], ord
         "targeted_augmentation": lambda: duplicate(chosen["targeted"]),
         "random_augmentation": lambda: duplicate(chosen["random"]),
         "classifier_upsampling": lambda: duplicate(chosen["classifier"]),
-        "synthetic_augmentation": lambda: synthetic_insert(spec, seed, k),
+        "synthetic_augmentation": lambda: inserted_documents(spec, seed, k, "synthetic_augmentation"),
+        "random_insertion": lambda: inserted_documents(spec, seed, k, "random_insertion"),
     }
     return {arm: builders[arm]() for arm in arms}
 
 
-def synthetic_insert(spec: ExperimentSpec, seed: SeedSpec, k: int) -> dict:
-    """Insert ``arms.synthetic`` documents during the window, by default at the augmentation arms' budget."""
-    path = spec.arms.synthetic
+def inserted_documents(spec: ExperimentSpec, seed: SeedSpec, k: int, arm: str) -> dict:
+    """The ``arm``'s documents inserted during the window, by default at the augmentation arms' budget."""
+    field, maker = INSERTED_FILES[arm]
+    path = getattr(spec.arms, field)
     if path is None:
-        raise UserError(f"{spec.source}: arms.synthetic is required by the synthetic_augmentation arm (a JSONL/parquet file)")
+        raise UserError(f"{spec.source}: arms.{field} is required by the {arm} arm (a JSONL/parquet file)")
     if not path.exists():
-        raise UserError(f"{spec.source}: arms.synthetic: {path}: no such file (make it with `mda-curate augment generate`)")
+        raise UserError(f"{spec.source}: arms.{field}: {path}: no such file (make it with `{maker}`)")
     start, end = seed.window
     rows = synthetic_rows_per_step(spec, seed, k)
     return {"insert": [{"path": str(path.resolve()), "start": start, "end": end, "rows_per_step": rows}]}

@@ -60,7 +60,9 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
     return summary
 
 
-COLUMNS = ["arm", "seeds", "formation step [CI]", "censored", "speed-up [CI]", "delay (steps)", "unit induction [CI]"]
+PROSE = "prose"  # the held-out domain whose loss change the table shows (all domains are in summary.json)
+COLUMNS = ["arm", "seeds", "formation step [CI]", "censored", "speed-up [CI]", "delay (steps)", "unit induction [CI]",
+           f"{PROSE} loss change [CI]"]
 
 
 def table_rows(summary: dict) -> list[list[str]]:
@@ -73,6 +75,7 @@ def table_rows(summary: dict) -> list[list[str]]:
             _interval(a["speedup"], "{:.3f}"),
             _interval(a["formation_delay"], "{:+,.0f}"),
             _interval(a["unit_induction"], "{:.3f}"),
+            _interval(a["heldout_loss_change"].get(PROSE, {"mean": None}), "{:+.1%}"),
         ]
         for arm, a in summary["arms"].items()
     ]
@@ -95,7 +98,8 @@ def markdown(spec: ExperimentSpec, summary: dict) -> str:
         f"Formation: {FORMATION_RULE}. Censoring: {CENSORING}. Speed-up = baseline formation step / arm formation "
         f"step (> 1 is faster), mean of per-seed ratios; intervals: {spec.metrics.confidence:.0%} percentile bootstrap "
         f"over seeds ({spec.metrics.bootstrap_resamples} resamples). Unit induction: mean of the unit's prefix-matching "
-        "score over the arm's checkpoints after the window start.\n\n"
+        "score over the arm's checkpoints after the window start. Loss change: held-out loss at the last step, arm / "
+        "baseline - 1, per seed (all domains: `summary.json`, `heldout_loss_change`).\n\n"
         f"ICL score vs unit induction score, over every arm, seed and checkpoint: r = "
         f"{'n/a' if r is None else f'{r:.3f}'} ({summary['icl_vs_induction_points']} points; negative = ICL improves "
         "with induction).\n\n![scores](scores.png)\n\n![formation](formation.png)\n"

@@ -22,7 +22,8 @@ itself relative to the spec file's folder (default: that folder)::
     random_seed = 0                          # random arms draw their k samples per (random_seed, seed)
     classifier = "classifiers/catalyst-default"   # optional; default: the package's classifier
     synthetic = "runs/validation/synthetic.jsonl" # documents the synthetic arm inserts
-    synthetic_rows_per_step = 4              # optional; default: the k budget spread over the window
+    random_documents = "runs/validation/random.jsonl"  # natural documents the random_insertion arm inserts
+    synthetic_rows_per_step = 4              # both inserting arms; default: the k budget spread over the window
 
     [metrics]                                # all optional
     heldout = "examples/data/heldout.parquet"
@@ -63,11 +64,13 @@ ARMS = (
     "random_augmentation",
     "classifier_upsampling",
     "synthetic_augmentation",
+    "random_insertion",
 )
 TARGETED = ("targeted_removal", "targeted_augmentation")
 UNIT = re.compile(r"^(\d+)\.(\d+)$")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
-ARM_KEYS = {"run", "k", "copies", "checkpoint_every", "random_seed", "classifier", "synthetic", "synthetic_rows_per_step"}
+ARM_KEYS = {"run", "k", "copies", "checkpoint_every", "random_seed", "classifier", "synthetic", "synthetic_rows_per_step",
+            "random_documents"}
 SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores"}
 INFLUENCE_KEYS = {"compute", "args"}
 
@@ -99,6 +102,7 @@ class ArmSettings:
     classifier: Path | None = None
     synthetic: Path | None = None
     synthetic_rows_per_step: int | None = None
+    random_documents: Path | None = None
 
     def count(self, window_samples: int) -> int:
         """The number of samples k for a window of ``window_samples``."""
@@ -240,6 +244,7 @@ def _arms(check: _Checker, table, root: Path) -> ArmSettings:
         classifier=_optional_path(check, "arms.classifier", table.get("classifier"), root),
         synthetic=_optional_path(check, "arms.synthetic", table.get("synthetic"), root),
         synthetic_rows_per_step=None if rows is None else check.integer("arms.synthetic_rows_per_step", rows, 1),
+        random_documents=_optional_path(check, "arms.random_documents", table.get("random_documents"), root),
     )
 
 

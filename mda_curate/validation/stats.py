@@ -10,6 +10,8 @@ intervals over seeds, the unit's induction score as a continuous effect size, an
   mean over seeds of the per-seed ratios. ``formation_delay`` is arm minus baseline, in steps.
 * **Unit induction**: the mean of the seed's unit's induction score over the arm's checkpoints after the
   window start (to ``until``), a threshold-free effect size; ``unit_induction_delta`` is arm minus baseline.
+* **Held-out loss change**: per held-out domain, arm / baseline - 1 of the loss at the last checkpoint
+  (``until``), per seed: the cost of the intervention to the rest of the model (> 0 is worse).
 * **Confidence intervals**: percentile bootstrap of the mean over seeds (``bootstrap_resamples``
   resamples of the seeds with replacement, generator seed 0); with one seed the interval is the value.
 * ``icl_vs_induction_r``: Pearson r of the ICL score with the unit's induction score over every scored
@@ -31,6 +33,7 @@ FORMATION_RULE = (
     f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} nats, "
     "each crossing interpolated between checkpoints; the later of the two"
 )
+HELDOUT = "heldout_loss_"  # metric rows' per-domain held-out loss columns
 CENSORING = (
     "a run that never forms is censored at its last step: it enters the statistics at that step, so a censored "
     "arm's formation step is a lower bound and its speed-up an upper bound"
@@ -45,6 +48,7 @@ class RunResult:
     censored: bool
     unit_induction: float  # mean over the arm's checkpoints after the window start
     last_step: int
+    heldout_loss: dict[str, float]  # per domain, at the last step
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -56,6 +60,8 @@ def run_result(arm: str, seed: SeedSpec, rows: Sequence[dict]) -> RunResult:
     formed = formation_step(summaries)
     last = summaries[-1].step
     unit = [r["induction"] for r in rows if (r["layer"], r["head"]) == seed.layer_head and r["step"] > seed.window[0]]
+    final = next(r for r in rows if r["step"] == last)
+    heldout = {key.removeprefix(HELDOUT): value for key, value in final.items() if key.startswith(HELDOUT) and value is not None}
     return RunResult(
         arm=arm,
         seed=seed.seed,
@@ -63,6 +69,7 @@ def run_result(arm: str, seed: SeedSpec, rows: Sequence[dict]) -> RunResult:
         censored=formed is None,
         unit_induction=float(np.mean(unit)) if unit else float("nan"),
         last_step=last,
+        heldout_loss=heldout,
     )
 
 
@@ -105,6 +112,10 @@ def summarize(results: Sequence[RunResult], rows: Sequence[dict], settings: Metr
             "formation_delay": boot([r.formation_step - b.formation_step for r, b in paired]),
             "unit_induction": boot([r.unit_induction for r in mine]),
             "unit_induction_delta": boot([r.unit_induction - b.unit_induction for r, b in paired]),
+            "heldout_loss_change": {
+                domain: boot([r.heldout_loss[domain] / b.heldout_loss[domain] - 1 for r, b in paired if domain in b.heldout_loss])
+                for domain in sorted(set().union(*(r.heldout_loss for r in mine)))
+            },
         }
     unit_rows = [r for r in rows if r["is_unit"] and r["icl_score"] is not None]
     return {

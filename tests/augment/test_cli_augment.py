@@ -50,6 +50,11 @@ def test_mine_generate_schedule_control(scored, tmp_path, capsys):
     assert main(["augment", "control", "--synthetic", str(synthetic), "--corpus", str(scored / "docs.jsonl"), "--out", str(control)]) == 0
     drawn = list(read_documents([control]))
     assert sum(-(-len(d.text) // 4) for d in drawn) in (sum(r["n_tokens"] for r in records) - 1, sum(r["n_tokens"] for r in records))
+    small, latex = tmp_path / "small.jsonl", tmp_path / "latex.jsonl"
+    assert main(["augment", "generate", "--profile", str(profile_path), "--tokens", "300", "--out", str(small)]) == 0
+    assert main(["augment", "control", "--synthetic", str(small), "--corpus", str(scored / "docs.jsonl"),
+                 "--domains", "latex", "--out", str(latex)]) == 0
+    assert {d.domain for d in read_documents([latex])} == {"latex"}
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,13 @@ def test_random_control_matches_the_token_count_and_is_seeded(synthetic, tmp_pat
         assert control != list(random_documents([corpus], tokens, seed=2, counter=counter))
     with pytest.raises(UserError, match="fewer than the 10000000 to match"):
         list(random_documents([corpus], 10_000_000, seed=1, counter=TokenCounter()))
+
+
+def test_random_control_draws_only_the_given_domains(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    write_documents([{"id": f"n{i}", "text": f"document {i} " * 20, "domain": ("prose", "records")[i % 2]} for i in range(100)], corpus)
+    drawn = list(random_documents([corpus], 500, seed=0, counter=TokenCounter(), domains={"prose"}))
+    assert drawn and {d["domain"] for d in drawn} == {"prose"} and all(int(d["id"][1:]) % 2 == 0 for d in drawn)
+    assert {d["domain"] for d in random_documents([corpus], 2000, seed=0, counter=TokenCounter())} == {"prose", "records"}
+    with pytest.raises(UserError, match="no documents of the domains code, latex"):
+        list(random_documents([corpus], 500, seed=0, counter=TokenCounter(), domains={"latex", "code"}))

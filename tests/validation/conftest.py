@@ -29,7 +29,7 @@ def write_jsonl(path: Path, docs: list[dict]) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
-    """Folder with ``train.jsonl``, ``heldout.jsonl``, ``synthetic.jsonl`` and ``tokenizer/``."""
+    """Folder with ``train.jsonl``, ``heldout.jsonl``, ``synthetic.jsonl``, ``random.jsonl`` and ``tokenizer/``."""
     from mda_curate.data.tokenizer import train_tokenizer
 
     root = tmp_path_factory.mktemp("corpus")
@@ -37,6 +37,7 @@ def corpus(tmp_path_factory):
     write_jsonl(root / "train.jsonl", train)
     write_jsonl(root / "heldout.jsonl", documents(30, offset=100))
     write_jsonl(root / "synthetic.jsonl", [{"id": f"s{i}", "text": "x y z " * 40, "domain": "synthetic"} for i in range(20)])
+    write_jsonl(root / "random.jsonl", documents(20, offset=200))
     train_tokenizer([d["text"] for d in train], 300, root / "tokenizer")
     return root
 
@@ -75,7 +76,8 @@ def tiny_spec_data(corpus: Path, runs: Path, seeds=(0, 1), arms=None) -> dict:
         "train": {"context_length": 16, "batch_size": 4, "steps": 12, "warmup_steps": 2, "log_every": 1,
                   "checkpoint_every": 4, "catalyst_share": 0.5, "threads": 1},
         "arms": {"run": list(arms or ["baseline", "targeted_removal", "random_removal"]), "k": 0.25,
-                 "checkpoint_every": 2, "synthetic": corpus / "synthetic.jsonl"},
+                 "checkpoint_every": 2, "synthetic": corpus / "synthetic.jsonl",
+                 "random_documents": corpus / "random.jsonl"},
         "metrics": {"heldout": corpus / "heldout.jsonl", "heldout_contexts": 2, "icl_contexts": 4, "probe_sequences": 4,
                     "probe_lengths": [4, 6], "bootstrap_resamples": 200},
         "seeds": [{"seed": s, "run": runs / f"base{s}", "window": [4, 8], "until": 12, "scores": runs / f"scores{s}.parquet"}

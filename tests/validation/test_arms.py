@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,14 +64,17 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
                 assert np.array_equal(row, baseline.order.sample(g))
             if not 4 <= step < 8:
                 assert np.array_equal(mine.tokens, base.tokens) and np.array_equal(mine.weights, base.weights)
-    assert all(len(s) == 4 and set(s) <= set(window) for arm, s in chosen.items() if arm != "synthetic_augmentation")
+    inserting = {"synthetic_augmentation", "random_insertion"}
+    assert all(len(s) == 4 and set(s) <= set(window) for arm, s in chosen.items() if arm not in inserting)
     scores = {g: (g * 7) % 11 for g in window}  # conftest.write_scores
     top = top_k(np.array(list(scores)), np.array(list(scores.values()), float), 4)
     assert chosen["targeted_removal"] == chosen["targeted_augmentation"] == top
     assert chosen["random_removal"] == chosen["random_augmentation"] != chosen["targeted_removal"]
     texts = [tokenizer.decode(baseline.order.sample(g).tolist()).count("<") for g in window]
     assert chosen["classifier_upsampling"] == top_k(np.array(window), np.array(texts, float), 4)
-    assert json.loads(runs[-1].schedule_path.read_text())["insert"][0]["rows_per_step"] == 1  # ceil(4 / 4 steps)
+    inserts = {run.arm: json.loads(run.schedule_path.read_text())["insert"] for run in runs if run.arm in inserting}
+    assert [i["rows_per_step"] for (i,) in inserts.values()] == [1, 1]  # ceil(4 / 4 steps): the same rows in both arms
+    assert [Path(i["path"]).name for (i,) in inserts.values()] == ["synthetic.jsonl", "random.jsonl"]
 
 
 def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, corpus, base_runs):
@@ -95,12 +99,15 @@ def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, co
         plan(missing, tmp_path / "out2", ("baseline", "targeted_removal"), show_progress=False)
 
 
-def test_an_unavailable_classifier_or_synthetic_file_fails_with_a_clear_error(tmp_path, corpus, base_runs, monkeypatch):
+def test_an_unavailable_classifier_or_inserted_file_fails_with_a_clear_error(tmp_path, corpus, base_runs, monkeypatch):
     import sys
 
     spec = tiny_spec(tmp_path, corpus, base_runs, arms__synthetic=tmp_path / "absent.jsonl")
-    with pytest.raises(UserError, match=r"arms.synthetic: .*absent.jsonl: no such file"):
+    with pytest.raises(UserError, match=r"arms.synthetic: .*absent.jsonl: no such file \(make it with `mda-curate augment generate`"):
         plan(spec, tmp_path / "out", ("baseline", "synthetic_augmentation"), show_progress=False)
+    control = tiny_spec(tmp_path, corpus, base_runs, arms__random_documents=tmp_path / "absent.jsonl")
+    with pytest.raises(UserError, match=r"arms.random_documents: .*absent.jsonl: no such file \(make it with `mda-curate augment control`"):
+        plan(control, tmp_path / "out", ("baseline", "random_insertion"), show_progress=False)
     monkeypatch.setitem(sys.modules, "mda_curate.classifier", None)  # as before the classifier package existed
     with pytest.raises(UserError, match="classifier_upsampling: the catalyst classifier is not available"):
         plan(spec, tmp_path / "out", ("baseline", "classifier_upsampling"), show_progress=False)

@@ -11,11 +11,12 @@ from .conftest import tiny_spec_data, toml_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "validation"
 REPO = EXAMPLES.parents[1]
+PAPER_ARMS = tuple(arm for arm in ARMS if arm != "random_insertion")  # the example specs without the control
 
 
 def test_the_cpu_formation_example_spec_covers_both_formation_runs_and_every_arm():
     spec = load_spec(EXAMPLES / "cpu-formation.toml")
-    assert spec.arms.run == ARMS and spec.arms.k == 0.1 and spec.arms.checkpoint_every == 50
+    assert spec.arms.run == PAPER_ARMS and spec.arms.k == 0.1 and spec.arms.checkpoint_every == 50
     assert spec.train.preset == "cpu-tiny" and spec.train.catalyst_share == 0.6 and spec.train.steps == 8000
     assert [(s.seed, s.run, s.unit, s.until) for s in spec.seeds] == [
         (0, REPO / "runs/formation/share0.6_seed0", "1.2", 8000),
@@ -34,20 +35,24 @@ def test_the_wide_window_example_specs_branch_3600_steps_before_formation_with_a
     from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
 
     wide, seed0 = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-seed0.toml")
-    assert wide.arms.run == ARMS and seed0.arms.run == ("baseline", "synthetic_augmentation")
-    assert [(s.seed, s.window, s.until) for s in wide.seeds + seed0.seeds] == [(1, (3000, 5000), 8000), (0, (3000, 5000), 8000)]
+    synthetic = load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
+    assert wide.arms.run == PAPER_ARMS and seed0.arms.run == ("baseline", "synthetic_augmentation")
+    assert synthetic.arms.run == ("baseline", "synthetic_augmentation", "random_insertion")
+    assert [s.seed for s in wide.seeds + seed0.seeds + synthetic.seeds] == [1, 0, 0, 1, 2]
     assert wide.seeds[0].scores == REPO / "runs/influence/wide_s1.parquet" and seed0.seeds[0].scores is None
-    for spec in (wide, seed0):
-        (seed,) = spec.seeds
-        k = spec.arms.count(len(window_indices(seed, spec.train.batch_size)))
-        assert k == 19_200 and spec.arms.copies == 2 and spec.arms.synthetic == wide.arms.synthetic
-        assert synthetic_rows_per_step(spec, seed, k) == 20  # k x copies spread over the 2,000 window steps
+    assert [s.run for s in synthetic.seeds[:2]] == [seed0.seeds[0].run, wide.seeds[0].run]
+    for spec in (wide, seed0, synthetic):
+        for seed in spec.seeds:
+            assert (seed.window, seed.until) == ((3000, 5000), 8000)
+            k = spec.arms.count(len(window_indices(seed, spec.train.batch_size)))
+            assert k == 19_200 and spec.arms.copies == 2 and spec.arms.synthetic == wide.arms.synthetic
+            assert synthetic_rows_per_step(spec, seed, k) == 20  # k x copies spread over the 2,000 window steps
 
 
 def test_the_pythia_14m_example_spec_trains_the_pythia_shape_on_cuda():
     spec = load_spec(EXAMPLES / "pythia-14m.toml")
     assert spec.train.preset == "pythia-14m" and spec.train.device == "cuda"
-    assert spec.arms.run == ARMS and len(spec.seeds) == 2
+    assert spec.arms.run == PAPER_ARMS and len(spec.seeds) == 2
     assert all(s.window[1] <= s.until <= spec.train.steps for s in spec.seeds)
 
 
