@@ -41,6 +41,7 @@ def test_the_wide_window_example_specs_branch_3600_steps_before_formation_with_a
     assert [s.seed for s in wide.seeds + seed0.seeds + synthetic.seeds] == [1, 0, 0, 1, 2]
     assert wide.seeds[0].scores == REPO / "runs/influence/wide_s1.parquet" and seed0.seeds[0].scores is None
     assert [s.run for s in synthetic.seeds[:2]] == [seed0.seeds[0].run, wide.seeds[0].run]
+    assert [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]  # seed 2's own induction head
     for spec in (wide, seed0, synthetic):
         for seed in spec.seeds:
             assert (seed.window, seed.until) == ((3000, 5000), 8000)
