@@ -53,18 +53,7 @@ def main() -> None:
     from mda_curate.validation.spec import parse_arms
 
     spec = load_spec(args.spec)
-    if spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
-        from mda_curate.cli import main as cli
-
-        profile = HERE.parent / "examples" / "augment" / "window_s1_profile.json"
-        cli(["augment", "generate", "--profile", str(profile), "--tokens", str(synthetic_tokens(spec)), "--tokenizer",
-             str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.synthetic)])
-    if spec.arms.random_documents is not None and not spec.arms.random_documents.exists():
-        from mda_curate.cli import main as cli
-
-        domains = ["--domains", *spec.train.mix] if spec.train.mix else []
-        cli(["augment", "control", "--synthetic", str(spec.arms.synthetic), "--corpus", *map(str, spec.data), *domains,
-             "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.random_documents)])
+    make_inserted_files(spec)
     started = time.perf_counter()
     summary = run_experiment(spec, args.work, parse_arms(args.arms) if args.arms else None, args.workers)
     work = Path(args.work)
@@ -83,6 +72,24 @@ def main() -> None:
         shutil.copyfile(work / f"{name}.png", f"{args.out}_{name}.png")
         report = report.replace(f"({name}.png)", f"({Path(args.out).name}_{name}.png)")
     Path(args.out + ".md").write_text(report)
+
+
+def make_inserted_files(spec) -> None:
+    """Generate the synthetic documents, then the random-document control, where the spec names a missing file."""
+    from mda_curate.cli import main as cli
+
+    commands = []
+    if spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
+        profile = HERE.parent / "examples" / "augment" / "window_s1_profile.json"
+        commands.append(["augment", "generate", "--profile", str(profile), "--tokens", str(synthetic_tokens(spec)),
+                         "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.synthetic)])
+    if spec.arms.random_documents is not None and not spec.arms.random_documents.exists():
+        domains = ["--domains", *spec.train.mix] if spec.train.mix else []
+        commands.append(["augment", "control", "--synthetic", str(spec.arms.synthetic), "--corpus", *map(str, spec.data),
+                         *domains, "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.random_documents)])
+    for argv in commands:
+        if cli(argv) != 0:
+            sys.exit(f"`mda-curate {' '.join(argv[:2])}` failed (see above)")
 
 
 def synthetic_tokens(spec) -> int:

@@ -101,8 +101,9 @@ def random_documents(
     from mda_curate.data.documents import read_documents
 
     docs = [doc for doc in read_documents(corpus) if domains is None or doc.domain in domains]
-    if not docs:
-        raise UserError(f"{', '.join(map(str, corpus))}: no documents of the domains {', '.join(sorted(domains))}")
+    missing = set(domains or ()) - {doc.domain for doc in docs}
+    if missing:
+        raise UserError(f"{', '.join(map(str, corpus))}: no documents of the domains {', '.join(sorted(missing))}")
     order = named_rng(seed, "random-control").permutation(len(docs))
     remaining = tokens
     for i in order:

@@ -87,3 +87,5 @@ def test_random_control_draws_only_the_given_domains(tmp_path):
     assert {d["domain"] for d in random_documents([corpus], 2000, seed=0, counter=TokenCounter())} == {"prose", "records"}
     with pytest.raises(UserError, match="no documents of the domains code, latex"):
         list(random_documents([corpus], 500, seed=0, counter=TokenCounter(), domains={"latex", "code"}))
+    with pytest.raises(UserError, match="no documents of the domains latex$"):  # a misspelt domain is not dropped silently
+        list(random_documents([corpus], 500, seed=0, counter=TokenCounter(), domains={"prose", "latex"}))
