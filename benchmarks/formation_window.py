@@ -28,8 +28,8 @@ import transformers
 from mda_curate.data.documents import read_documents
 from mda_curate.demo import FORMATION_RECIPE, train_base_run
 from mda_curate.resources import sample_corpus_dir, sample_tokenizer_dir
-from mda_curate.units.formation import DROP_THRESHOLD, SCORE_THRESHOLD, formation_step, summarize_steps
-from mda_curate.units.trajectory import score_checkpoints
+from mda_curate.units.formation import DROP_THRESHOLD, SCORE_THRESHOLD, formation_step, has_formed, summarize_steps
+from mda_curate.units.trajectory import find_checkpoints, score_checkpoints
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,25 +60,11 @@ def main() -> None:
             write(collect(Path(args.work)), args)
 
 
-def train_until_formed(config, data: Path, tokenizer: Path, run_dir: Path, margin: int, chunk: int = 500) -> None:
-    """Train in chunks; once a chunk's last checkpoint has formed, train ``margin`` more steps and stop."""
-    stop, step = config.steps, 0
-    while step < stop:
-        step = min(step + chunk, stop)
-        train_base_run(config, data, tokenizer, run_dir, until=step)
-        if stop == config.steps and has_formed(run_dir / f"step_{step}"):
-            stop = min(config.steps, step + margin)
-
-
-def has_formed(checkpoint: Path) -> bool:
-    """Both formation criteria (``units.formation``) hold at this one checkpoint."""
-    from mda_curate.models import load_causal_lm
-    from mda_curate.units.scoring import score_model
-
-    model, tokenizer = load_causal_lm(str(checkpoint))
-    heads = score_model(model, tokenizer).heads
-    drop = heads.induction_loss_first - heads.induction_loss_second
-    return float(heads.induction.max()) >= SCORE_THRESHOLD and drop >= DROP_THRESHOLD
+def train_until_formed(config, data: Path, tokenizer: Path, run_dir: Path, margin: int) -> None:
+    """Train until a checkpoint has formed (``units.formation.has_formed``), then ``margin`` more steps."""
+    train_base_run(config, data, tokenizer, run_dir, stop=has_formed)
+    formed = next((step for step, path in find_checkpoints(run_dir) if has_formed(path)), config.steps)
+    train_base_run(config, data, tokenizer, run_dir, until=formed + margin)
 
 
 def collect(work: Path) -> list[dict]:

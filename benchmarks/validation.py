@@ -1,8 +1,7 @@
 """The CPU-scale validation experiments: every arm of ``examples/validation/cpu-formation.toml`` (seeds 0
-and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seed 1, k = 30% of
-2,000 steps from 3,600 steps before formation, two copies; ``-seed0.toml``: its baseline and synthetic
-arms on seed 0; ``-synthetic.toml``: baseline, synthetic and random-insertion arms on seeds 0-2), via the
-harness (``mda_curate.validation``).
+and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seeds 0 and 1, k = 30%
+of the 2,000 steps from step 3,000, two copies; ``-synthetic.toml``: baseline, synthetic and
+random-insertion arms on seeds 0-2), via the harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
@@ -14,10 +13,8 @@ random-insertion control, by ``mda-curate augment control``: random documents of
 domains with the same token count. Commands:
 
     python benchmarks/validation.py --workers 2
-    python benchmarks/validation.py --workers 3 --spec examples/validation/cpu-wide-window.toml \
+    python benchmarks/validation.py --workers 5 --spec examples/validation/cpu-wide-window.toml \
         --work runs/validation/cpu-wide-window --out benchmarks/validation_wide
-    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-seed0.toml \
-        --work runs/validation/cpu-wide-window-seed0 --out benchmarks/validation_wide_seed0
     python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-synthetic.toml \
         --work runs/validation/cpu-wide-window-synthetic --out benchmarks/validation_synthetic
 """

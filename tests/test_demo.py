@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mda_curate.demo import FULL, QUICK, influence_window, validation_spec
 
 
@@ -32,6 +34,19 @@ def test_the_validation_spec_is_a_valid_experiment(tmp_path):
     (seed,) = spec.seeds
     assert seed.window == (200, 250) and seed.until == 300 and seed.run == run.resolve()
     assert spec.train.steps == 300 and spec.train.checkpoint_every == QUICK.recipe.checkpoint_every
+    assert spec.train.catalyst_share == QUICK.recipe.catalyst_share
     assert spec.arms.run == ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation",
                              "random_insertion")
     assert spec.arms.random_documents == (tmp_path / "control.jsonl").resolve()
+
+
+def test_the_full_demo_validates_its_own_recipe_not_the_named_one(tmp_path):
+    from mda_curate.training.config import RECIPES
+    from mda_curate.validation import load_spec
+
+    assert FULL.recipe.catalyst_share != RECIPES["cpu-formation"].catalyst_share
+    run = tmp_path / "run"
+    path = tmp_path / "validation.toml"
+    path.write_text(validation_spec(run, (4750, 5000), "1.2", 5350, FULL, {"scores": str(tmp_path / "s.parquet")},
+                                    {"path": str(tmp_path / "c")}, {"synthetic": "s.jsonl", "control": "c.jsonl"}))
+    assert load_spec(path).train == replace(FULL.recipe, threads=1)

@@ -19,6 +19,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -144,9 +145,12 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return mean
 
-    def train(self, show_progress: bool = True, until: int | None = None) -> dict:
+    def train(self, show_progress: bool = True, until: int | None = None, stop: Callable[[Path], bool] | None = None) -> dict:
         """Train from the current step to ``config.steps`` (or stop after step ``until``, with a checkpoint
-        there, to resume later); returns a summary of this session."""
+        there, to resume later); returns a summary of this session.
+
+        ``stop``, when given, is called with every checkpoint this session saves; training ends after the
+        first checkpoint for which it returns True."""
         from mda_curate.console import progress
 
         config, start = self.config, self.step
@@ -179,9 +183,11 @@ class Trainer:
                     bar.update(task, description=f"train · loss {logged['loss']:.3f} · {logged['tokens_per_s']:,.0f} tok/s")
                     total_tokens += interval_tokens
                     losses, interval_tokens, last_log = [], 0, now
-                if self.step in checkpoints:
-                    self.save_checkpoint()
                 bar.update(task, completed=self.step)
+                if self.step in checkpoints:
+                    checkpoint = self.save_checkpoint()
+                    if stop is not None and stop(checkpoint):
+                        break
         seconds = time.perf_counter() - started
         return {
             "steps": self.step - start,

@@ -15,6 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mda_curate.units.heads import HeadScores
+    from mda_curate.units.sequences import ProbeSettings
 
 SCORE_THRESHOLD = 0.3
 DROP_THRESHOLD = 1.0
@@ -74,3 +80,20 @@ def formation_step(
     score = crossing_step(steps, [s.best_induction for s in summaries], score_threshold)
     drop = crossing_step(steps, [s.induction_loss_drop for s in summaries], drop_threshold)
     return None if score is None or drop is None else max(score, drop)
+
+
+def heads_have_formed(heads: HeadScores, score_threshold: float = SCORE_THRESHOLD, drop_threshold: float = DROP_THRESHOLD) -> bool:
+    """Both criteria hold at one checkpoint, given its :class:`HeadScores` (no interpolation)."""
+    drop = heads.induction_loss_first - heads.induction_loss_second
+    return float(heads.induction.max()) >= score_threshold and drop >= drop_threshold
+
+
+def has_formed(checkpoint: str | Path, settings: ProbeSettings | None = None) -> bool:
+    """Both criteria hold at this checkpoint (a ``from_pretrained`` folder with its tokenizer), on the
+    default probe or ``settings``."""
+    from mda_curate.models import load_causal_lm
+    from mda_curate.units.scoring import score_model
+    from mda_curate.units.sequences import ProbeSettings
+
+    model, tokenizer = load_causal_lm(str(checkpoint))
+    return heads_have_formed(score_model(model, tokenizer, settings or ProbeSettings()).heads)

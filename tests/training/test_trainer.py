@@ -160,3 +160,35 @@ def test_until_stops_with_a_checkpoint_and_resumes_to_the_same_weights(tmp_path,
     resumed = Trainer(config, tmp_path / "stopped", tokenizer, [corpus_dir], resume=True)
     resumed.train(show_progress=False)
     assert_bitwise_equal(parameters(straight.model), parameters(resumed.model))
+
+
+def test_stop_ends_training_at_the_first_checkpoint_it_accepts(tmp_path, tokenizer, corpus_dir):
+    config = tiny_config(steps=7)
+    seen = []
+
+    def at_step_4(checkpoint):
+        seen.append(checkpoint.name)
+        return checkpoint.name == "step_4"
+
+    stopped = Trainer(config, tmp_path / "stopped", tokenizer, [corpus_dir])
+    stopped.train(show_progress=False, stop=at_step_4)
+    assert stopped.step == 4 and seen == ["step_1", "step_2", "step_4"]
+    until = Trainer(config, tmp_path / "until", tokenizer, [corpus_dir])
+    until.train(show_progress=False, until=4)
+    assert_bitwise_equal(parameters(stopped.model), parameters(until.model))
+
+
+def test_a_base_run_resumed_after_its_stop_trains_no_further(tmp_path, tokenizer, corpus_dir):
+    from mda_curate.demo import train_base_run
+
+    config, run, tokenizer_dir = tiny_config(steps=7), tmp_path / "run", tmp_path / "tokenizer"
+    tokenizer.save_pretrained(tokenizer_dir)
+
+    def at_step_2(checkpoint):
+        return checkpoint.name == "step_2"
+
+    for _ in range(2):  # the second call resumes at step 2, which already stops it
+        train_base_run(config, corpus_dir, tokenizer_dir, run, stop=at_step_2)
+    assert sorted(p.name for p in run.glob("step_*")) == ["step_0", "step_1", "step_2"]
+    train_base_run(config, corpus_dir, tokenizer_dir, run)
+    assert (run / "step_7").is_dir()

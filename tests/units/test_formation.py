@@ -1,6 +1,15 @@
+import numpy as np
 import pytest
 
-from mda_curate.units.formation import crossing_step, formation_step, summarize_steps
+from mda_curate.units import ProbeSettings
+from mda_curate.units.formation import (
+    crossing_step,
+    formation_step,
+    has_formed,
+    heads_have_formed,
+    summarize_steps,
+)
+from mda_curate.units.heads import HeadScores
 
 
 def rows_for(step, induction, prev, first, second, icl=0.0):
@@ -35,3 +44,23 @@ def test_formation_needs_both_the_score_and_the_loss_drop():
     )
     assert formation_step(summarize_steps(rows)) == pytest.approx(140.0)
     assert formation_step(summarize_steps(rows[:4])) is None
+
+
+def head_scores(induction, first, second):
+    return HeadScores(np.array([[0.01, induction]]), np.zeros((1, 2)), np.zeros((1, 2)), first, second)
+
+
+def test_one_checkpoint_has_formed_only_when_both_criteria_hold():
+    assert heads_have_formed(head_scores(0.5, 7.0, 5.0))
+    assert not heads_have_formed(head_scores(0.2, 7.0, 5.0))  # loss drop without prefix matching
+    assert not heads_have_formed(head_scores(0.5, 7.0, 6.5))  # prefix matching without the loss drop
+
+
+def test_a_saved_checkpoint_has_formed_with_a_planted_induction_head_not_at_random_init(neox, tmp_path):
+    tokenizer = neox.make_tokenizer()
+    for name, model in (("planted", neox.planted_model()), ("random", neox.random_model(0))):
+        model.save_pretrained(tmp_path / name)
+        tokenizer.save_pretrained(tmp_path / name)
+    settings = ProbeSettings(n_sequences=6, lengths=(24, 40))  # the test tokenizer's vocabulary is small
+    assert has_formed(tmp_path / "planted", settings)
+    assert not has_formed(tmp_path / "random", settings)

@@ -34,15 +34,14 @@ def test_the_cpu_formation_example_spec_covers_both_formation_runs_and_every_arm
 def test_the_wide_window_example_specs_branch_3600_steps_before_formation_with_a_30_percent_budget():
     from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
 
-    wide, seed0 = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-seed0.toml")
-    synthetic = load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
-    assert wide.arms.run == PAPER_ARMS and seed0.arms.run == ("baseline", "synthetic_augmentation")
+    wide, synthetic = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
+    assert wide.arms.run == PAPER_ARMS
     assert synthetic.arms.run == ("baseline", "synthetic_augmentation", "random_insertion")
-    assert [s.seed for s in wide.seeds + seed0.seeds + synthetic.seeds] == [1, 0, 0, 1, 2]
-    assert wide.seeds[0].scores == REPO / "runs/influence/wide_s1.parquet" and seed0.seeds[0].scores is None
-    assert [s.run for s in synthetic.seeds[:2]] == [seed0.seeds[0].run, wide.seeds[0].run]
+    assert [s.seed for s in wide.seeds + synthetic.seeds] == [0, 1, 0, 1, 2]
+    assert [s.scores for s in wide.seeds] == [REPO / "runs/influence/wide_s0.parquet", REPO / "runs/influence/wide_s1.parquet"]
+    assert [s.run for s in synthetic.seeds[:2]] == [s.run for s in wide.seeds]  # the synthetic arms reuse these branches
     assert [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]  # seed 2's own induction head
-    for spec in (wide, seed0, synthetic):
+    for spec in (wide, synthetic):
         for seed in spec.seeds:
             assert (seed.window, seed.until) == ((3000, 5000), 8000)
             k = spec.arms.count(len(window_indices(seed, spec.train.batch_size)))
