@@ -31,7 +31,7 @@ def test_the_cpu_formation_example_spec_covers_both_formation_runs_and_every_arm
     assert spec.influence.compute and spec.arm_config(spec.seeds[0]).checkpoint_every == 50
 
 
-def test_the_wide_window_example_specs_branch_3600_steps_before_formation_with_a_30_percent_budget():
+def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_budget():
     from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
 
     wide, synthetic = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
