@@ -37,10 +37,10 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
     wide, synthetic = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
     assert wide.arms.run == PAPER_ARMS
     assert synthetic.arms.run == ("baseline", "synthetic_augmentation", "random_insertion")
-    assert [s.seed for s in wide.seeds + synthetic.seeds] == [0, 1, 0, 1, 2]
-    assert [s.scores for s in wide.seeds] == [REPO / "runs/influence/wide_s0.parquet", REPO / "runs/influence/wide_s1.parquet"]
-    assert [s.run for s in synthetic.seeds[:2]] == [s.run for s in wide.seeds]  # the synthetic arms reuse these branches
-    assert [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]  # seed 2's own induction head
+    assert [s.seed for s in wide.seeds + synthetic.seeds] == [0, 1, 2, 0, 1, 2]
+    assert [s.scores for s in wide.seeds] == [REPO / f"runs/influence/wide_s{i}.parquet" for i in range(3)]
+    assert [s.run for s in synthetic.seeds] == [s.run for s in wide.seeds]  # the synthetic arms reuse these branches
+    assert [s.unit for s in wide.seeds] == [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]  # seed 2's own head
     for spec in (wide, synthetic):
         for seed in spec.seeds:
             assert (seed.window, seed.until) == ((3000, 5000), 8000)
