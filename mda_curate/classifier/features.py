@@ -2,7 +2,9 @@
 
 Induction heads are built by text in which a span seen earlier predicts what follows it now. The
 features measure that directly and cheaply, on the UTF-8 bytes of each document's first
-``max_chars`` characters:
+``max_chars`` characters (3,072 by default: several times the 128-token samples that influence labels
+score, and, like a document classifier's 512-token truncation, a cost per document that does not grow
+with its length; ``benchmarks/classifier_vs_fasttext.json`` measures what the cap costs):
 
 - long-range repetition: the share of byte n-grams and of whitespace-token n-grams whose first
   occurrence in the document lies more than ``min_distance`` positions earlier (a text written
@@ -44,7 +46,7 @@ _CHUNK_BYTES = 1 << 17  # ~128 KB of text per vectorised pass keeps the uint64 w
 class FeatureSettings:
     """What to measure; stored in the model card so a loaded classifier computes the same features."""
 
-    max_chars: int = 100_000  # only each document's first max_chars characters are read
+    max_chars: int = 3072  # only each document's first max_chars characters are read
     char_ngrams: tuple[int, ...] = (16,)  # byte n-gram lengths for long-range repetition
     word_ngrams: tuple[int, ...] = (3, 8)  # whitespace-token n-gram lengths
     min_distance_chars: int = 128  # an n-gram recurs if its first occurrence is more than this many bytes back
@@ -52,7 +54,7 @@ class FeatureSettings:
     hashed_ngram: int = 4  # byte n-gram length of the hashed features
     hashed_dims: int = 1024  # number of hash buckets (a power of two; 0 disables)
     zlib_level: int = 1
-    zlib_bytes: int = 4096  # compressibility is measured on each document's first zlib_bytes bytes
+    zlib_bytes: int = 2048  # compressibility is measured on each document's first zlib_bytes bytes
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "char_ngrams", tuple(self.char_ngrams))

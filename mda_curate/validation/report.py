@@ -95,6 +95,7 @@ def markdown(spec: ExperimentSpec, summary: dict) -> str:
         f"# Validation: {spec.name}\n\n"
         f"Spec: `spec.toml` ({spec.train.preset}, batch {spec.train.batch_size}, ctx {spec.train.ctx}; arms checkpoint "
         f"every {spec.arms.checkpoint_every} steps).\n\n{seeds}\n\n{header}{body}\n"
+        f"Per seed: formation step (change vs the seed's baseline; >= censored):\n\n{per_seed_table(summary)}\n"
         f"Formation: {FORMATION_RULE}. Censoring: {CENSORING}. Speed-up = baseline formation step / arm formation "
         f"step (> 1 is faster), mean of per-seed ratios; intervals: {spec.metrics.confidence:.0%} percentile bootstrap "
         f"over seeds ({spec.metrics.bootstrap_resamples} resamples). Unit induction: mean of the unit's prefix-matching "
@@ -104,6 +105,26 @@ def markdown(spec: ExperimentSpec, summary: dict) -> str:
         f"{'n/a' if r is None else f'{r:.3f}'} ({summary['icl_vs_induction_points']} points; negative = ICL improves "
         "with induction).\n\n![scores](scores.png)\n\n![formation](formation.png)\n"
     )
+
+
+def per_seed_table(summary: dict) -> str:
+    """Markdown: every arm's formation step on each seed, with its change vs that seed's baseline."""
+    runs = {(r["arm"], r["seed"]): r for r in summary["runs"]}
+    seeds = [s["seed"] for s in summary["seeds"]]
+    lines = ["| arm | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
+    for arm in summary["arms"]:
+        cells = [_seed_cell(runs.get((arm, seed)), runs.get(("baseline", seed))) for seed in seeds]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _seed_cell(run: dict | None, baseline: dict | None) -> str:
+    if run is None:
+        return "-"
+    cell = (">= " if run["censored"] else "") + f"{run['formation_step']:,.0f}"
+    if baseline is None or run is baseline:
+        return cell
+    return cell + f" ({run['formation_step'] / baseline['formation_step'] - 1:+.1%})"
 
 
 def plot_scores(rows: list[dict], path: Path) -> None:

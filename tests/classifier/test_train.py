@@ -16,7 +16,7 @@ def test_card_records_data_model_metrics_and_versions(trained):
     assert card["model"]["chosen"] == "logistic_regression"
     assert card["metrics"]["auroc"] == 1.0 and card["metrics"]["average_precision"] == 1.0
     assert set(card["metrics"]["per_domain"]) == {"prose", "latex", "code"}
-    assert "first 100,000 characters" in card["features"]["note"]
+    assert "first 3,072 characters" in card["features"]["note"]
     assert {"python", "scikit-learn", "skops", "numpy"} <= set(card["versions"])
     assert card["metrics"]["top_features"][0]["feature"] in card["features"]["names"]
 
