@@ -1,5 +1,5 @@
 """The CPU-scale validation experiments: every arm of ``examples/validation/cpu-formation.toml`` (seeds 0
-and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seeds 0 and 1, k = 30%
+and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seeds 0-2, k = 30%
 of the 2,000 steps from step 3,000, two copies; ``-synthetic.toml``: baseline, synthetic and
 random-insertion arms on seeds 0-2), via the harness (``mda_curate.validation``).
 

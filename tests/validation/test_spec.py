@@ -32,6 +32,7 @@ def test_the_cpu_formation_example_spec_covers_both_formation_runs_and_every_arm
 
 
 def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_budget():
+    from mda_curate.classifier import load_classifier
     from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
 
     wide, synthetic = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
@@ -41,6 +42,9 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
     assert [s.scores for s in wide.seeds] == [REPO / f"runs/influence/wide_s{i}.parquet" for i in range(3)]
     assert [s.run for s in synthetic.seeds] == [s.run for s in wide.seeds]  # the synthetic arms reuse these branches
     assert [s.unit for s in wide.seeds] == [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]  # seed 2's own head
+    pinned = REPO / "examples/validation/classifier-100k"  # the classifier the committed results used
+    assert wide.arms.classifier == load_spec(EXAMPLES / "cpu-formation.toml").arms.classifier == pinned
+    assert load_classifier(pinned).settings.max_chars == 100_000  # loads: its card's sha256 matches the artifact
     for spec in (wide, synthetic):
         for seed in spec.seeds:
             assert (seed.window, seed.until) == ((3000, 5000), 8000)
