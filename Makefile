@@ -7,7 +7,7 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test smoke test-slow clean
 
-$(BIN)/.installed: pyproject.toml Makefile
+$(BIN)/.installed: pyproject.toml Makefile mda_curate/classifier/_featurize.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0          # the CPU wheel on disk; an unpinned torch pulls a CUDA build

@@ -36,10 +36,12 @@ class CatalystClassifier:
         self.model = model
         self.settings = settings
         self.card = card if card is not None else {}
+        self._linear = _linear_form(model)
 
     def score(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Calibrated P(catalyst) per text (float64, in [0, 1]), deterministic (``batch_size`` changes
-        scores by float rounding only); only the first ``max_chars`` characters of each text are read.
+        """Calibrated P(catalyst) per text (float64, in [0, 1]), deterministic (for the linear model, the
+        default, also independent of ``batch_size``; otherwise it changes scores by float rounding only); only
+        the first ``max_chars`` characters of each text are read.
         Non-string items raise a UserError naming their index."""
         if isinstance(texts, str):
             raise UserError("score() takes a sequence of texts, not one string")
@@ -55,7 +57,14 @@ class CatalystClassifier:
 
     def score_features(self, features: np.ndarray) -> np.ndarray:
         """Calibrated P(catalyst) for a feature matrix from :func:`extract_features`."""
-        return self.model.predict_proba(features.astype(np.float64))[:, 1]
+        features = features.astype(np.float64)
+        if self._linear is None:
+            return self.model.predict_proba(features)[:, 1]
+        from scipy.special import expit
+
+        weights, bias, slope, offset = self._linear
+        logits = np.einsum("ij,j->i", features, weights) + bias  # row by row: a score does not depend on its batch
+        return expit(-(slope * logits + offset))
 
     @property
     def feature_names(self) -> list[str]:
@@ -75,6 +84,31 @@ class CatalystClassifier:
         (directory / CARD_JSON).write_text(json.dumps(self.card, indent=2) + "\n")
         (directory / CARD_MARKDOWN).write_text(render_markdown(self.card))
         return directory
+
+
+def _linear_form(model) -> tuple[np.ndarray, float, float, float] | None:
+    """``(weights, bias, a, b)`` with ``P(catalyst) = expit(-(a * (x @ weights + bias) + b))`` when ``model`` is
+    the sigmoid-calibrated StandardScaler + LogisticRegression pipeline that training builds, else None.
+
+    Folding the scaler into the weights gives the same probabilities as ``predict_proba`` (to float rounding)
+    without scikit-learn's per-call validation, which costs more than the product itself on small batches."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    calibrated = getattr(model, "calibrated_classifiers_", None)
+    if getattr(model, "method", None) != "sigmoid" or calibrated is None or len(calibrated) != 1:
+        return None
+    pipeline = getattr(calibrated[0].estimator, "estimator", calibrated[0].estimator)  # inside FrozenEstimator
+    steps = [step for _, step in getattr(pipeline, "steps", [])]
+    if len(steps) != 2 or type(steps[0]) is not StandardScaler or type(steps[1]) is not LogisticRegression:
+        return None
+    scaler, linear = steps
+    if not (scaler.with_mean and scaler.with_std) or linear.coef_.shape[0] != 1:
+        return None
+    weights = linear.coef_[0] / scaler.scale_
+    bias = float(linear.intercept_[0] - scaler.mean_ @ weights)
+    (calibrator,) = calibrated[0].calibrators
+    return weights, bias, float(calibrator.a_), float(calibrator.b_)
 
 
 def load_classifier(path: str | Path | None = None) -> CatalystClassifier:

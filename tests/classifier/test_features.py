@@ -1,12 +1,17 @@
-"""Feature values on hand-made documents with known answers, bad input, and batch independence."""
+"""Feature values on hand-made documents with known answers, every feature against a plain-Python
+reference on real and random documents, bad input, and batch independence."""
 
+import itertools
+import math
 import random
+import zlib
 
 import numpy as np
 import pytest
 
 from mda_curate.classifier.features import FeatureSettings, extract_features, feature_names
 from mda_curate.errors import UserError
+from mda_curate.resources import sample_corpus_dir
 
 SETTINGS = FeatureSettings()
 NAMES = feature_names(SETTINGS)
@@ -83,9 +88,129 @@ def test_hashed_buckets_are_frequencies():
     assert (hashed >= 0).all() and np.sum(hashed**2) == pytest.approx(1.0, rel=1e-5)
 
 
+def test_the_extension_checks_its_arguments():
+    from mda_curate.classifier import _featurize
+
+    args = (SETTINGS.char_ngrams, SETTINGS.word_ngrams, 128, 32, 4, SETTINGS.hashed_dims, False)
+    with pytest.raises(ValueError, match="shape"):
+        _featurize.fill([b"text"], np.zeros((1, 3), np.float32), *args)
+    with pytest.raises(TypeError, match=r"docs\[1\] is str"):
+        _featurize.fill([b"text", "text"], np.zeros((2, len(NAMES)), np.float32), *args)
+
+
 @pytest.mark.parametrize(
-    "bad", [dict(max_chars=0), dict(char_ngrams=(0,)), dict(hashed_dims=1000), dict(min_distance_words=-1), dict(zlib_level=10)]
+    "bad", [dict(max_chars=0), dict(char_ngrams=(0,)), dict(hashed_dims=1000), dict(min_distance_words=-1), dict(zlib_level=10), dict(zlib_bytes=10)]
 )
 def test_invalid_settings_are_user_errors(bad):
     with pytest.raises(UserError):
         FeatureSettings(**bad)
+
+
+# ---- a plain-Python reference: exact spans instead of hashes, one document at a time ----------------------
+
+P, MIX = 0x100000001B3, 0xBF58476D1CE4E5B9
+SPACE, BLANK = b" \t\n\r\f\v", b" \t\r\f\v"
+CLASSES = (
+    lambda b: 48 <= b < 58, lambda b: 65 <= b < 91, lambda b: 97 <= b < 123, lambda b: b in BLANK,
+    lambda b: b == 10, lambda b: 33 <= b < 127 and not chr(b).isalnum(), lambda b: chr(b) in "()[]{}<>",
+    lambda b: b == 92, lambda b: b >= 128, lambda b: b < 32 and b not in SPACE,
+)
+
+
+def is_anchor(b: int) -> bool:
+    return (b * 0x9E3779B1 >> 7) % 8 == 0 and b not in SPACE
+
+
+def markup_category(first: int, second: int) -> int:
+    letter = chr(second).isascii() and chr(second).isalpha()
+    pair = chr(first) + chr(second)
+    if pair[0] == "\\" and letter:
+        return 1
+    if pair[0] == "<":
+        return 3 if pair[1] == "/" else 2 if letter or pair[1] in "!?" else 0
+    if pair[0] == "&" and (letter or pair[1] == "#"):
+        return 4
+    return 5 if pair == '":' else 0
+
+
+def recurring_share(windows: list, min_distance: int) -> float:
+    """Share of (position, span) pairs whose span first occurred more than min_distance positions earlier."""
+    first, recurring = {}, 0
+    for position, span in windows:
+        if span in first:
+            recurring += position - first[span] > min_distance
+        else:
+            first[span] = position
+    return recurring / max(len(windows), 1)
+
+
+def shape(line: bytes) -> tuple:
+    symbols = [1 if b == 0 else 97 if chr(b).isalpha() and b < 128 or b >= 128 else 48 if 48 <= b < 58
+               else 32 if b in BLANK else b for b in line]
+    return tuple(symbol for symbol, _ in itertools.groupby(symbols))
+
+
+def reference_features(text: str, settings: FeatureSettings) -> list[float]:
+    data = text[: settings.max_chars].encode("utf-8", "replace")
+    length, n_bytes, padded = len(data), max(len(data), 1), data + b"\n"
+    row = [math.log1p(length)]
+    if settings.zlib_bytes:
+        head = data[: settings.zlib_bytes]
+        row.append(len(zlib.compress(head, settings.zlib_level)) / len(head) if head else 1.0)
+    anchors = [i for i in range(length) if is_anchor(data[i])]
+    for n in settings.char_ngrams:
+        row.append(recurring_share([(i, data[i : i + n]) for i in anchors if i + n <= length], settings.min_distance_chars))
+    tokens = data.split()
+    for n in settings.word_ngrams:
+        windows = [(i, tuple(tokens[i : i + n])) for i in range(len(tokens) - n + 1)]
+        row.append(recurring_share(windows, settings.min_distance_words))
+    row += [sum(map(predicate, data)) / n_bytes for predicate in CLASSES]
+    markup = [markup_category(padded[i], padded[i + 1]) for i in range(length)]
+    counts = [markup.count(c) for c in range(1, 6)]
+    counts[1] += counts[2]
+    row += [1000.0 * count / n_bytes for count in counts]
+    lines = data.split(b"\n")
+    lengths = [len(line) for line in lines]
+    mean = sum(lengths) / len(lines)
+    variance = max(sum(x * x for x in lengths) / len(lines) - mean**2, 0.0)
+    content = [line for line in lines if line.strip(SPACE)]
+    row += [
+        math.log1p(len(lines)), math.log1p(mean), math.sqrt(variance) / max(mean, 1.0), math.log1p(max(lengths)),
+        (len(lines) - len(content)) / len(lines), sum(line[0] in BLANK for line in content) / len(lines),
+        recurring_share(list(enumerate(content)), 0), recurring_share(list(enumerate(map(shape, content))), 0),
+    ]
+    if settings.hashed_dims:
+        bits, n = settings.hashed_dims.bit_length() - 1, settings.hashed_ngram
+        hashes = [sum(b * P**j for j, b in enumerate(data[i : i + n])) % 2**64 for i in anchors if i + n <= length]
+        buckets = [(h * MIX % 2**64) >> (64 - bits) if bits else 0 for h in hashes]
+        counts = [0] * settings.hashed_dims
+        for bucket in buckets:
+            counts[bucket] += 1
+        row += [math.sqrt(c / max(len(buckets), 1)) for c in counts]
+    return row
+
+
+def fuzz_documents(count: int, seed: int = 0) -> list[str]:
+    """Short documents over a small alphabet rich in whitespace, markup, NUL bytes and non-ASCII, so
+    spans, lines and shapes repeat at every distance."""
+    rng = random.Random(seed)
+    alphabet = ["ab", "a", "b", " ", "\n", "\t", "\r", "\x00", "<", "</", "\\x", "&#", '":', "\u00e9", "1", "\n\n"]
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400))) for _ in range(count)]
+
+
+REFERENCE_SETTINGS = [
+    SETTINGS,
+    FeatureSettings(char_ngrams=(2, 5), word_ngrams=(1, 2), min_distance_chars=3, min_distance_words=2,
+                    hashed_ngram=2, hashed_dims=16, zlib_bytes=0, max_chars=300),
+    FeatureSettings(hashed_dims=1, min_distance_chars=0, min_distance_words=0),
+]
+
+
+@pytest.mark.parametrize("settings", REFERENCE_SETTINGS, ids=["default", "short-spans", "one-bucket"])
+def test_every_feature_matches_the_plain_python_reference(settings):
+    import pyarrow.parquet as pq
+
+    corpus = pq.read_table(sample_corpus_dir() / "train.parquet", columns=["text"]).column("text").to_pylist()
+    texts = corpus[::60] + fuzz_documents(150) + ["", "x", "ab\x00\nab\n", " \n\t\n", "caf\u00e9 \ud800"]
+    expected = np.array([reference_features(text, settings) for text in texts])
+    np.testing.assert_allclose(extract_features(texts, settings), expected, rtol=1e-6, atol=1e-7)

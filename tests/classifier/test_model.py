@@ -84,6 +84,18 @@ def test_default_classifier_loads_and_ranks_structure_above_prose():
     assert scores[labels == 1].mean() > scores[labels == 0].mean()
 
 
+def test_linear_classifier_scores_in_closed_form_independent_of_the_batch():
+    from mda_curate.classifier.features import extract_features
+
+    classifier = load_classifier()
+    assert classifier.card["model"]["chosen"] == "logistic_regression"
+    texts, _, _ = planted(30, seed=4)
+    features = extract_features(texts, classifier.settings)
+    reference = classifier.model.predict_proba(features.astype(np.float64))[:, 1]  # scikit-learn's own path
+    np.testing.assert_allclose(classifier.score_features(features), reference, rtol=0, atol=1e-12)
+    assert np.array_equal(classifier.score(texts, batch_size=1), classifier.score(texts, batch_size=256))
+
+
 def _update_sha(folder):
     import hashlib
     import json
