@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "examples" / "data"
 PROXY_POSITIVE = ("code", "latex", "markup", "records")
 TRANSFER_TRAIN, TRANSFER_UNSEEN = ("prose", "code", "latex"), ("markup", "records")
-WHOLE_DOCUMENTS = FeatureSettings(max_chars=100_000, zlib_bytes=4096)  # the features read (nearly) whole documents
+WHOLE_DOCUMENTS = FeatureSettings(max_chars=100_000)  # the default features on (nearly) whole documents
 
 
 def main() -> None:

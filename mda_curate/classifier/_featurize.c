@@ -71,7 +71,8 @@ typedef struct {
     uint64_t *prefix, *run_prefix;           /* prefix hashes of the bytes and of the line-shape runs */
     uint64_t *token_prefix, *hashes;         /* prefix hash of the token hashes; hashes for the table */
     uint64_t *shape_hashes;
-    int64_t *anchors, *edges, *line_ends, *run_at, *positions;  /* edges: token starts and ends, alternating */
+    int64_t *anchors, *edges, *positions;  /* edges: token starts and ends, alternating */
+    int64_t *line_ends, *line_start_runs, *line_end_runs;  /* for each line: its newline, its first and last run */
     int64_t *buckets;                        /* hashed n-gram counts (hashed_dims) */
     uint64_t *keys;                          /* recurrence table: keys, first positions, generation stamps */
     int64_t *first;
@@ -81,7 +82,7 @@ typedef struct {
 
 #define WORK_ARRAYS(X)                                                                                       \
     X(power) X(inverse) X(prefix) X(run_prefix) X(token_prefix) X(hashes) X(shape_hashes) X(anchors)          \
-    X(edges) X(line_ends) X(run_at) X(positions)
+    X(edges) X(positions) X(line_ends) X(line_start_runs) X(line_end_runs)
 
 static void work_free(Work *w) {
 #define FREE(name) free(w->name);
@@ -177,54 +178,62 @@ typedef struct {
     int64_t class_counts[N_CLASSES + 1], markup[N_MARKUP + 1];
 } Scan;
 
-/* One pass over the document and its newline: prefix hashes of the bytes and of the runs of line-shape
- * symbols (with the run each byte is in), character classes (4 interleaved histograms, so that repeated
- * bytes do not wait on each other), anchor positions, token edges (where spaces stop or start), line ends
- * and markup pairs. */
+/* Two passes over the document and its newline (each with few enough variables to stay in registers).
+ * The first: prefix hash of the bytes, byte histogram, anchor positions and token edges (where spaces stop
+ * or start). The second: prefix hash of the runs of line-shape symbols, lines (their newline, first and last
+ * run) and markup pairs. */
 static void scan(Work *w, Py_ssize_t length, Scan *out) {
     const uint8_t *b = w->bytes;
     const uint64_t *power = w->power;
-    uint64_t *prefix = w->prefix, *run_prefix = w->run_prefix, hash = 0, run_hash = 0;
-    int64_t *anchor_at = w->anchors, *edge_at = w->edges, *run_at = w->run_at, runs = 0;
-    size_t anchors = 0, edges = 0, lines = 0;
-    uint32_t histogram[4][256] = {{0}};
+    uint64_t *prefix = w->prefix, hash = 0;
+    int64_t *anchor = w->anchors, *edge = w->edges;
+    uint32_t histogram[256] = {0};
     int previous_space = 1;
-    uint8_t previous_shape = '\n';
-    memset(out->markup, 0, sizeof out->markup);
-    run_prefix[0] = 0;
     for (Py_ssize_t i = 0; i <= length; i++) {
-        uint8_t c = b[i], flags = FLAGS[c], shape = SHAPE[c];
-        int space = flags & F_SPACE, new_run = shape != previous_shape;
+        int c = b[i], flags = FLAGS[c], space = flags & F_SPACE;
         prefix[i] = hash;
         hash += c * power[i];
-        histogram[i & 3][c]++;
+        histogram[c]++;
+        *anchor = i;
+        anchor += (flags & F_ANCHOR) != 0;
+        *edge = i;
+        edge += space ^ previous_space;
+        previous_space = space;
+    }
+    prefix[length + 1] = hash;
+    histogram['\n']--;  /* the added newline is not counted */
+    memset(out->class_counts, 0, sizeof out->class_counts);
+    for (int v = 0; v < 256; v++) {
+        out->class_counts[CLASS_OF[v][0]] += histogram[v];
+        out->class_counts[CLASS_OF[v][1]] += histogram[v];
+    }
+    out->anchors = (size_t)(anchor - w->anchors);
+    out->tokens = (size_t)(edge - w->edges) / 2;  /* the document ends in a newline, so every token has ended */
+
+    uint64_t *run_prefix = w->run_prefix, run_hash = 0;
+    int64_t runs = 0, lines = 0;
+    int previous_shape = '\n';
+    memset(out->markup, 0, sizeof out->markup);
+    run_prefix[0] = 0;
+    w->line_start_runs[0] = 0;
+    for (Py_ssize_t i = 0; i <= length; i++) {
+        int c = b[i], shape = SHAPE[c], new_run = shape != previous_shape;
         uint64_t next_run_hash = run_hash + shape * power[runs];
         run_prefix[runs + 1] = next_run_hash;  /* final once a run starts here */
         run_hash = new_run ? next_run_hash : run_hash;
         runs += new_run;
-        run_at[i] = runs - 1;
         previous_shape = shape;
-        anchor_at[anchors] = i;
-        anchors += (flags & F_ANCHOR) != 0;
-        edge_at[edges] = i;
-        edges += space ^ previous_space;
-        previous_space = space;
-        if (flags & (F_NEWLINE | F_MARKUP)) {
-            if (c == '\n') w->line_ends[lines++] = i;
-            else out->markup[MARKUP[c][b[i + 1]]]++;
+        if (FLAGS[c] & (F_NEWLINE | F_MARKUP)) {
+            if (c == '\n') {  /* a non-blank line's first byte starts a run, and so does its newline */
+                w->line_ends[lines] = i;
+                w->line_end_runs[lines++] = runs - 1;
+                w->line_start_runs[lines] = runs;
+            } else {
+                out->markup[MARKUP[c][b[i + 1]]]++;
+            }
         }
     }
-    prefix[length + 1] = hash;
-    histogram[length & 3]['\n']--;  /* the added newline is not counted */
-    memset(out->class_counts, 0, sizeof out->class_counts);
-    for (int v = 0; v < 256; v++) {
-        int64_t count = (int64_t)histogram[0][v] + histogram[1][v] + histogram[2][v] + histogram[3][v];
-        out->class_counts[CLASS_OF[v][0]] += count;
-        out->class_counts[CLASS_OF[v][1]] += count;
-    }
-    out->anchors = anchors;
-    out->tokens = edges / 2;  /* the document ends in a newline, so every token has ended */
-    out->lines = lines;
+    out->lines = (size_t)lines;
 }
 
 /* splitmix64's finalizer: token hashes enter the n-gram hash non-linearly, else two n-grams whose tokens
@@ -261,9 +270,9 @@ static void line_features(Work *w, const Scan *scan, float *out) {
             continue;
         }
         indented += BLANK[b[start]];
-        int64_t run = w->run_at[start];  /* a content line starts a run, and so does its newline */
+        int64_t run = w->line_start_runs[k];
         w->hashes[content] = (w->prefix[end] - w->prefix[start]) * w->inverse[start] + (uint64_t)len * GOLDEN;
-        w->shape_hashes[content] = (w->run_prefix[w->run_at[end]] - w->run_prefix[run]) * w->inverse[run];
+        w->shape_hashes[content] = (w->run_prefix[w->line_end_runs[k]] - w->run_prefix[run]) * w->inverse[run];
         w->positions[content] = content;
         content++;
     }
@@ -291,9 +300,10 @@ static void hashed_ngrams(Work *w, size_t anchors, Py_ssize_t length, const Sett
         w->positions[total] = s->hashed_bits ? (int64_t)((hash * MIX) >> (64 - s->hashed_bits)) : 0;
         w->buckets[w->positions[total]]++;
     }
+    double scale = 1.0 / (double)(total > 1 ? total : 1);
     for (size_t k = 0; k < total; k++) {
         int64_t bucket = w->positions[k];
-        if (w->buckets[bucket]) out[bucket] = (float)sqrt((double)w->buckets[bucket] / (double)total);
+        if (w->buckets[bucket]) out[bucket] = (float)sqrt((double)w->buckets[bucket] * scale);
         w->buckets[bucket] = 0;
     }
 }
