@@ -48,7 +48,8 @@ HERE = Path(__file__).resolve().parent
 VARIANTS = ("plain", "machinery", "score_filter")
 WHAT = (
     "wall time, one core, datatrove LocalPipelineExecutor (one task per shard, one worker), median of alternating "
-    "rounds after one uncounted warm-up run of each variant, on the shipped corpus replicated into JSONL shards: plain = datatrove JsonlReader -> JsonlWriter; "
+    "rounds after one uncounted warm-up run of each variant, on the shipped corpus replicated into JSONL shards: "
+    "plain = datatrove JsonlReader -> JsonlWriter; "
     "machinery = the curate filter --threshold 0.5 plan with a constant scorer (the pipeline's own cost); "
     "score_filter = the same plan with the classifier"
 )
@@ -147,7 +148,8 @@ def _describe_classifier(path: str | None) -> dict:
     }
 
 
-def write(seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], input_bytes: int, documents: int, args) -> None:
+def write(seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], input_bytes: int, documents: int,
+          args) -> None:
     median = {name: statistics.median(values) for name, values in seconds.items()}
     median_cpu = {name: statistics.median(values) for name, values in cpu_seconds.items()}
     mb = input_bytes / 1e6

@@ -1,4 +1,4 @@
-"""Cheap document features that carry the catalyst mechanism, computed by a C extension in one pass.
+"""Cheap document features that carry the catalyst mechanism, computed by a C extension.
 
 Induction heads are built by text in which a span seen earlier predicts what follows it now. The
 features measure that directly and cheaply, on the UTF-8 bytes of each document's first
