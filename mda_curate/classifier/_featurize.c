@@ -5,8 +5,8 @@
  * (already capped), read as if followed by a newline. Column 1 is left to the caller when zlib_column
  * is true. Column order and definitions: see features.py.
  *
- * One pass over each document collects what every feature needs. Spans are compared by the polynomial hash
- * sum_j v_j * P^j (mod 2^64) of their values (bytes, token hashes or line-shape symbols); tokens and lines
+ * Two passes over each document collect what every feature needs (see scan). Spans are compared by the
+ * polynomial hash sum_j v_j * P^j (mod 2^64) of their values (bytes, token hashes or line-shape symbols); tokens and lines
  * add their length times GOLDEN, so that trailing NUL bytes count, and token hashes are mixed before they
  * enter n-gram hashes. Recurrence is found with an open-addressing hash table per document.
  */
@@ -254,9 +254,9 @@ static void hash_tokens(Work *w, size_t tokens) {
 }
 
 /* Writes the 8 line features; lines end at every newline, the added last one included. */
-static void line_features(Work *w, const Scan *scan, float *out) {
+static void line_features(Work *w, const Scan *found, float *out) {
     const uint8_t *b = w->bytes;
-    int64_t lines = (int64_t)scan->lines, blank = 0, indented = 0, content = 0, longest = 0;
+    int64_t lines = (int64_t)found->lines, blank = 0, indented = 0, content = 0, longest = 0;
     double sum = 0.0, sum_squares = 0.0;
     size_t token = 0;
     for (int64_t k = 0; k < lines; k++) {
@@ -264,8 +264,8 @@ static void line_features(Work *w, const Scan *scan, float *out) {
         sum += (double)len;
         sum_squares += (double)len * (double)len;
         if (len > longest) longest = len;
-        while (token < scan->tokens && w->edges[2 * token] < start) token++;
-        if (token == scan->tokens || w->edges[2 * token] >= end) {  /* no token starts in the line */
+        while (token < found->tokens && w->edges[2 * token] < start) token++;
+        if (token == found->tokens || w->edges[2 * token] >= end) {  /* no token starts in the line */
             blank++;
             continue;
         }
