@@ -12,7 +12,8 @@ process), rounds alternating the order:
 - ``score_filter``: the same plan with the classifier (``--classifier``, default the shipped one).
 
 Ratios are medians of wall seconds over ``plain`` (also: of process CPU seconds, which a busy or stolen core
-disturbs less, and of the fastest rounds); MB/s per core = uncompressed input JSONL MB / median seconds. With
+disturbs less, of the fastest rounds, and of each round's own ratio with their range: this VM's core speed drifts
+by up to 1.6x between runs, and a round's variants run back to back); MB/s per core = uncompressed input JSONL MB / median seconds. With
 ``--compression gzip`` the shards are ``.jsonl.gz`` and every variant writes gzip (datatrove's JsonlWriter
 default), as stored pretraining shards usually are. Writes ``benchmarks/pipeline_overhead.json`` (or
 ``pipeline_overhead_gzip.json``):
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--classifier", help="classifier folder (default: the shipped one)")
     parser.add_argument("--compression", choices=["gzip"], help="gzip input shards and outputs (default: none)")
+    parser.add_argument("--out", help="result file (default: pipeline_overhead[_gzip].json next to this script)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from loguru import logger
@@ -152,6 +154,7 @@ def write(seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], 
           args) -> None:
     median = {name: statistics.median(values) for name, values in seconds.items()}
     median_cpu = {name: statistics.median(values) for name, values in cpu_seconds.items()}
+    per_round = [filtered / plain for filtered, plain in zip(seconds["score_filter"], seconds["plain"])]
     mb = input_bytes / 1e6
     result = {
         "what": WHAT,
@@ -161,6 +164,8 @@ def write(seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], 
         "ratio_machinery_vs_plain": round(median["machinery"] / median["plain"], 3),
         "ratio_score_filter_vs_plain_cpu": round(median_cpu["score_filter"] / median_cpu["plain"], 3),
         "ratio_score_filter_vs_plain_fastest": round(min(seconds["score_filter"]) / min(seconds["plain"]), 3),
+        "ratio_score_filter_vs_plain_per_round": {"median": round(statistics.median(per_round), 3),
+                                                  "range": [round(min(per_round), 3), round(max(per_round), 3)]},
         "mb_per_s_per_core": {name: round(mb / median[name], 2) for name in VARIANTS},
         "input": {"shards": args.shards, "jsonl_mb": round(mb, 1), "documents": documents, "compression": args.compression},
         "classifier": _describe_classifier(args.classifier),
@@ -174,10 +179,10 @@ def write(seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], 
             **{package: version(package) for package in ("datatrove", "orjson", "pyarrow", "numpy", "mda-curate")},
         },
     }
-    out = HERE / ("pipeline_overhead_gzip.json" if args.compression else "pipeline_overhead.json")
+    out = Path(args.out) if args.out else HERE / ("pipeline_overhead_gzip.json" if args.compression else "pipeline_overhead.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     headline = ("ratio_score_filter_vs_plain", "ratio_score_filter_vs_plain_cpu", "ratio_score_filter_vs_plain_fastest",
-                "ratio_machinery_vs_plain", "mb_per_s_per_core")
+                "ratio_score_filter_vs_plain_per_round", "ratio_machinery_vs_plain", "mb_per_s_per_core")
     print(json.dumps({key: result[key] for key in headline}))
 
 

@@ -26,6 +26,7 @@
 
 enum { F_SPACE = 1, F_ANCHOR = 2, F_NEWLINE = 4, F_MARKUP = 8 };
 static uint8_t SPACE[256], BLANK[256], FLAGS[256], SHAPE[256], MARKUP[256][256];
+static uint64_t SHAPE_VALUE[256];  /* SHAPE, but 0 for the newline: what a run adds to its line's shape hash */
 static uint8_t CLASS_OF[256][2];  /* the (at most two) character classes of each byte; N_CLASSES: none */
 
 static int is_letter(int b) { return (b >= 65 && b < 91) || (b >= 97 && b < 123); }
@@ -40,6 +41,7 @@ static void build_tables(void) {
         FLAGS[b] = SPACE[b] * F_SPACE | anchor * F_ANCHOR | (b == '\n') * F_NEWLINE |
                    (b == '\\' || b == '<' || b == '&' || b == '"') * F_MARKUP;
         SHAPE[b] = b == 0 ? 1 : (is_letter(b) || b >= 128) ? 'a' : is_digit(b) ? '0' : BLANK[b] ? ' ' : b;
+        SHAPE_VALUE[b] = b == '\n' ? 0 : SHAPE[b];
         int classes[N_CLASSES] = {
             is_digit(b), b >= 65 && b < 91, b >= 97 && b < 123, BLANK[b], b == '\n',
             b >= 33 && b < 127 && !is_letter(b) && !is_digit(b), b != 0 && strchr("()[]{}<>", b) != NULL,
@@ -68,11 +70,11 @@ static void build_tables(void) {
 typedef struct {
     uint8_t *bytes;                          /* the document, its newline and a NUL */
     uint64_t *power, *inverse;               /* P^i and P^-i */
-    uint64_t *prefix, *run_prefix;           /* prefix hashes of the bytes and of the line-shape runs */
+    uint64_t *prefix, *line_shapes;          /* prefix hashes of the bytes; shape hash of every line */
     uint64_t *token_prefix, *hashes;         /* prefix hash of the token hashes; hashes for the table */
     uint64_t *shape_hashes;
     int64_t *anchors, *edges, *positions;  /* edges: token starts and ends, alternating */
-    int64_t *line_ends, *line_start_runs, *line_end_runs;  /* for each line: its newline, its first and last run */
+    int64_t *line_ends;                      /* the newline of every line */
     int64_t *buckets;                        /* hashed n-gram counts (hashed_dims) */
     uint64_t *keys;                          /* recurrence table: keys, first positions, generation stamps */
     int64_t *first;
@@ -81,8 +83,8 @@ typedef struct {
 } Work;
 
 #define WORK_ARRAYS(X)                                                                                       \
-    X(power) X(inverse) X(prefix) X(run_prefix) X(token_prefix) X(hashes) X(shape_hashes) X(anchors)          \
-    X(edges) X(positions) X(line_ends) X(line_start_runs) X(line_end_runs)
+    X(power) X(inverse) X(prefix) X(line_shapes) X(token_prefix) X(hashes) X(shape_hashes) X(anchors)         \
+    X(edges) X(positions) X(line_ends)
 
 static void work_free(Work *w) {
 #define FREE(name) free(w->name);
@@ -180,8 +182,8 @@ typedef struct {
 
 /* Two passes over the document and its newline (each with few enough variables to stay in registers).
  * The first: prefix hash of the bytes, byte histogram, anchor positions and token edges (where spaces stop
- * or start). The second: prefix hash of the runs of line-shape symbols, lines (their newline, first and last
- * run) and markup pairs. */
+ * or start). The second: lines (their newline and shape hash sum_k s_k P^k over the symbols s_k of their
+ * runs of line-shape symbols; the newline adds 0) and markup pairs. */
 static void scan(Work *w, Py_ssize_t length, Scan *out) {
     const uint8_t *b = w->bytes;
     const uint64_t *power = w->power;
@@ -210,24 +212,22 @@ static void scan(Work *w, Py_ssize_t length, Scan *out) {
     out->anchors = (size_t)(anchor - w->anchors);
     out->tokens = (size_t)(edge - w->edges) / 2;  /* the document ends in a newline, so every token has ended */
 
-    uint64_t *run_prefix = w->run_prefix, run_hash = 0;
+    uint64_t shape_hash = 0;
     int64_t runs = 0, lines = 0;
     int previous_shape = '\n';
     memset(out->markup, 0, sizeof out->markup);
-    run_prefix[0] = 0;
-    w->line_start_runs[0] = 0;
     for (Py_ssize_t i = 0; i <= length; i++) {
-        int c = b[i], shape = SHAPE[c], new_run = shape != previous_shape;
-        uint64_t next_run_hash = run_hash + shape * power[runs];
-        run_prefix[runs + 1] = next_run_hash;  /* final once a run starts here */
-        run_hash = new_run ? next_run_hash : run_hash;
-        runs += new_run;
+        int c = b[i], shape = SHAPE[c];
+        uint64_t new_run = shape != previous_shape;
+        shape_hash += (0 - new_run) & (SHAPE_VALUE[c] * power[runs]);  /* masked, not branched: runs are random */
+        runs += (int64_t)new_run;
         previous_shape = shape;
         if (FLAGS[c] & (F_NEWLINE | F_MARKUP)) {
-            if (c == '\n') {  /* a non-blank line's first byte starts a run, and so does its newline */
+            if (c == '\n') {
                 w->line_ends[lines] = i;
-                w->line_end_runs[lines++] = runs - 1;
-                w->line_start_runs[lines] = runs;
+                w->line_shapes[lines++] = shape_hash;
+                shape_hash = 0;
+                runs = 0;
             } else {
                 out->markup[MARKUP[c][b[i + 1]]]++;
             }
@@ -270,9 +270,8 @@ static void line_features(Work *w, const Scan *found, float *out) {
             continue;
         }
         indented += BLANK[b[start]];
-        int64_t run = w->line_start_runs[k];
         w->hashes[content] = (w->prefix[end] - w->prefix[start]) * w->inverse[start] + (uint64_t)len * GOLDEN;
-        w->shape_hashes[content] = (w->run_prefix[w->line_end_runs[k]] - w->run_prefix[run]) * w->inverse[run];
+        w->shape_hashes[content] = w->line_shapes[k];
         w->positions[content] = content;
         content++;
     }
@@ -301,11 +300,9 @@ static void hashed_ngrams(Work *w, size_t anchors, Py_ssize_t length, const Sett
         w->buckets[w->positions[total]]++;
     }
     double scale = 1.0 / (double)(total > 1 ? total : 1);
-    for (size_t k = 0; k < total; k++) {
-        int64_t bucket = w->positions[k];
-        if (w->buckets[bucket]) out[bucket] = (float)sqrt((double)w->buckets[bucket] * scale);
-        w->buckets[bucket] = 0;
-    }
+    for (size_t k = 0; k < total; k++)  /* a bucket met again is written again: no branch to mispredict */
+        out[w->positions[k]] = (float)sqrt((double)w->buckets[w->positions[k]] * scale);
+    for (size_t k = 0; k < total; k++) w->buckets[w->positions[k]] = 0;
 }
 
 static void document_features(Work *w, const char *data, Py_ssize_t length, const Settings *s, float *row) {

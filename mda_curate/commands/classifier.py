@@ -11,6 +11,7 @@ from mda_curate.data.documents import ReadStats
 from mda_curate.errors import UserError
 
 PROXY_DOMAINS = ("code", "latex", "markup", "records")
+DEFAULT_MAX_CHARS = 3072  # FeatureSettings().max_chars, without importing numpy to build the parser
 MAX_LISTED_REJECTS = 20
 
 
@@ -43,6 +44,11 @@ def _register_train(actions) -> None:
     train.add_argument("--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default 0.2)")
     train.add_argument("--validation", type=float, default=0.2, help="share of source documents held out (default 0.2)")
     train.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
+    train.add_argument(
+        "--max-chars", type=int, default=DEFAULT_MAX_CHARS,
+        help=f"read only each document's first N characters, in training and whenever the classifier scores "
+        f"(default {DEFAULT_MAX_CHARS:,}; lower scores faster: see benchmarks/pipeline_overhead*.json)",
+    )
     train.add_argument("--skip-bad", action="store_true", help="count and skip malformed corpus lines instead of failing")
     train.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. classifiers/NAME")
     train.set_defaults(func=run_train)
@@ -90,6 +96,7 @@ def _domain_list(text: str) -> tuple[str, ...]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mda_curate.classifier.features import FeatureSettings
     from mda_curate.classifier.train import TrainSettings, train_classifier
     from mda_curate.console import console
     from mda_curate.data.documents import read_documents
@@ -103,7 +110,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     classifier, card = train_classifier(
         [d.text for d in docs], labels, [document_group(d.doc_id) for d in docs], [d.domain for d in docs],
-        seed=args.seed, settings=TrainSettings(validation_fraction=args.validation), show_progress=True,
+        seed=args.seed, show_progress=True,
+        settings=TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars)),
     )
     card["data"] = {"files": list(args.data), "documents_read": stats.kept, **data, **card["data"]}
     card.update(name=Path(args.out).name, label_rule=label_rule, command=_train_command(args))
@@ -155,7 +163,7 @@ def _labelled(args, docs):
 def _train_command(args) -> str:
     parts = ["mda-curate", "classifier", "train", "--data", *args.data]
     parts += ["--scores", args.scores, "--fraction", str(args.fraction)] if args.scores else ["--proxy-domains", ",".join(args.proxy_domains)]
-    parts += ["--validation", str(args.validation), "--seed", str(args.seed)]
+    parts += ["--validation", str(args.validation), "--seed", str(args.seed), "--max-chars", str(args.max_chars)]
     parts += ["--skip-bad"] if args.skip_bad else []
     return shlex.join(parts + ["--out", args.out])
 

@@ -8,6 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mda_curate import cli
+from mda_curate.classifier.features import FeatureSettings
+from mda_curate.commands.classifier import DEFAULT_MAX_CHARS
 
 from .conftest import planted
 
@@ -30,15 +32,21 @@ def corpus(tmp_path):
 def test_train_from_influence_scores_writes_artifact_and_card(corpus, tmp_path):
     data, scores = corpus
     out = tmp_path / "classifiers" / "mine"
-    args = ["classifier", "train", "--data", str(data), "--scores", str(scores), "--fraction", "0.3", "--out", str(out)]
+    args = ["classifier", "train", "--data", str(data), "--scores", str(scores), "--fraction", "0.3", "--max-chars", "500",
+            "--out", str(out)]
     assert cli.main(args) == 0
     card = json.loads((out / "card.json").read_text())
+    assert card["features"]["settings"]["max_chars"] == 500 and "--max-chars 500" in card["command"]
     assert card["data"]["scores_rows"] == 61 and card["data"]["scores_null"] == 1
     assert card["data"]["scores_unmatched"] == 1 and card["data"]["documents_unscored"] == 1
     assert card["data"]["documents"] == 34  # 30% of 59 scored documents at each end: 17 + 17
     assert card["label_rule"]["kind"] == "influence-top-bottom"
     assert card["command"].startswith("mda-curate classifier train --data ")
     assert "## Labels" in (out / "card.md").read_text()
+
+
+def test_train_default_max_chars_is_the_feature_default():
+    assert DEFAULT_MAX_CHARS == FeatureSettings().max_chars
 
 
 def test_score_accounts_for_every_line(trained, tmp_path, capsys):
