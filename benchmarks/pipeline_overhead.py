@@ -12,14 +12,16 @@ process), rounds alternating the order:
 - ``score_filter``: the same plan with the classifier (``--classifier``, default the shipped one).
 
 Ratios are medians of wall seconds over ``plain`` (also: of process CPU seconds, which a busy or stolen core
-disturbs less, of the fastest rounds, and of each round's own ratio with their range: this VM's core speed drifts
-by up to 1.6x between runs, and a round's variants run back to back); MB/s per core = uncompressed input JSONL MB / median seconds. With
-``--compression gzip`` the shards are ``.jsonl.gz`` and every variant writes gzip (datatrove's JsonlWriter
-default), as stored pretraining shards usually are. Writes ``benchmarks/pipeline_overhead.json`` (or
-``pipeline_overhead_gzip.json``):
+disturbs less, of the fastest rounds, and of each round's own ratio with their range: this VM's core speed
+drifts by up to 1.6x between runs, and a round's variants run back to back); MB/s per core = uncompressed
+input JSONL MB / median seconds. With ``--compression gzip`` the shards are ``.jsonl.gz`` and every variant
+writes gzip (datatrove's JsonlWriter default), as stored pretraining shards usually are. Writes
+``benchmarks/pipeline_overhead.json`` (or ``pipeline_overhead_gzip.json``, or ``--out``):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead.py --shards 4 --rounds 9
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead.py --shards 4 --rounds 13
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead.py --shards 4 --rounds 9 --compression gzip
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead.py --shards 4 --rounds 13 \
+        --classifier classifiers/catalyst-1536 --out benchmarks/pipeline_overhead_max1536.json  # see the README
 """
 
 from __future__ import annotations

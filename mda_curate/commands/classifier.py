@@ -101,7 +101,8 @@ def run_train(args: argparse.Namespace) -> int:
     from mda_curate.console import console
     from mda_curate.data.documents import read_documents
 
-    stats = ReadStats()
+    settings = TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars))
+    stats = ReadStats()  # settings first: a bad --max-chars fails before the corpus is read
     docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
     if not docs:
         raise UserError(f"{', '.join(args.data)}: no documents")
@@ -110,8 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     classifier, card = train_classifier(
         [d.text for d in docs], labels, [document_group(d.doc_id) for d in docs], [d.domain for d in docs],
-        seed=args.seed, show_progress=True,
-        settings=TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars)),
+        seed=args.seed, settings=settings, show_progress=True,
     )
     card["data"] = {"files": list(args.data), "documents_read": stats.kept, **data, **card["data"]}
     card.update(name=Path(args.out).name, label_rule=label_rule, command=_train_command(args))
