@@ -5,10 +5,13 @@
  * (already capped), read as if followed by a newline. Column 1 is left to the caller when zlib_column
  * is true. Column order and definitions: see features.py.
  *
- * Two passes over each document collect what every feature needs (see scan). Spans are compared by the
- * polynomial hash sum_j v_j * P^j (mod 2^64) of their values (bytes, token hashes or line-shape symbols); tokens and lines
- * add their length times GOLDEN, so that trailing NUL bytes count, and token hashes are mixed before they
- * enter n-gram hashes. Recurrence is found with an open-addressing hash table per document.
+ * One pass classifies each 64-byte block into bit masks (spaces, newlines, anchors, markup starts, starts of
+ * line-shape runs) and character-class counts: with AVX2 where the CPU has it, else byte by byte
+ * (set_simd(False) forces that path; both give the same masks). Everything else walks the set bits.
+ * Spans (byte n-grams, tokens, lines) are compared by a 64-bit hash of their bytes and length (span_hash), and
+ * n-grams of tokens or line-shape symbols by the polynomial hash sum_j v_j * P^j (mod 2^64) of their values;
+ * recurrence is found with an open-addressing hash table per document. The hashed n-gram buckets use the
+ * polynomial hash of the n-gram's bytes.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,17 +20,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX2 1
+#define AVX2 __attribute__((target("avx2,popcnt")))
+#else
+#define HAVE_AVX2 0
+#endif
+
 #define P 0x100000001B3ULL      /* FNV-64 prime, odd */
 #define MIX 0xBF58476D1CE4E5B9ULL
-#define GOLDEN 0x9E3779B97F4A7C15ULL  /* mixed into line and token hashes with their length */
+#define GOLDEN 0x9E3779B97F4A7C15ULL  /* mixed into span hashes with their length */
 #define N_CLASSES 10
 #define N_MARKUP 5
 #define N_LINE 8
+#define PAD 64                  /* bytes before and after a document in the scratch buffer */
 
 enum { F_SPACE = 1, F_ANCHOR = 2, F_NEWLINE = 4, F_MARKUP = 8 };
+enum { C_DIGIT, C_UPPER, C_LOWER, C_BLANK, C_NEWLINE, C_PUNCT, C_BRACKET, C_BACKSLASH, C_NON_ASCII, C_CONTROL };
 static uint8_t SPACE[256], BLANK[256], FLAGS[256], SHAPE[256], MARKUP[256][256];
 static uint64_t SHAPE_VALUE[256];  /* SHAPE, but 0 for the newline: what a run adds to its line's shape hash */
 static uint8_t CLASS_OF[256][2];  /* the (at most two) character classes of each byte; N_CLASSES: none */
+static uint8_t ANCHOR_ROWS[2][16];  /* bit h of ANCHOR_ROWS[h / 8][lo] <=> byte 16 * h + lo is an anchor (h mod 8) */
+static int use_simd;
 
 static int is_letter(int b) { return (b >= 65 && b < 91) || (b >= 97 && b < 123); }
 static int is_digit(int b) { return b >= 48 && b < 58; }
@@ -40,6 +55,7 @@ static void build_tables(void) {
         int anchor = ((((uint64_t)b * 0x9E3779B1ULL) >> 7) % 8 == 0) && !SPACE[b];
         FLAGS[b] = SPACE[b] * F_SPACE | anchor * F_ANCHOR | (b == '\n') * F_NEWLINE |
                    (b == '\\' || b == '<' || b == '&' || b == '"') * F_MARKUP;
+        if (anchor) ANCHOR_ROWS[b >> 7][b & 15] |= (uint8_t)(1 << ((b >> 4) & 7));
         SHAPE[b] = b == 0 ? 1 : (is_letter(b) || b >= 128) ? 'a' : is_digit(b) ? '0' : BLANK[b] ? ' ' : b;
         SHAPE_VALUE[b] = b == '\n' ? 0 : SHAPE[b];
         int classes[N_CLASSES] = {
@@ -67,45 +83,52 @@ static void build_tables(void) {
 
 /* ---- scratch memory for the longest document of a call ------------------------------------------ */
 
+/* A recurrence table entry: a key, where it first occurred, and whether it is in use (stamp == generation). */
 typedef struct {
-    uint8_t *bytes;                          /* the document, its newline and a NUL */
+    uint64_t key;
+    uint32_t first, stamp;
+} Slot;
+
+typedef struct {
+    uint8_t *buffer;                         /* PAD bytes, the document, its newline, zeros */
     uint64_t *power, *inverse;               /* P^i and P^-i */
-    uint64_t *prefix, *line_shapes;          /* prefix hashes of the bytes; shape hash of every line */
+    uint64_t *line_shapes;                   /* shape hash of every line */
     uint64_t *token_prefix, *hashes;         /* prefix hash of the token hashes; hashes for the table */
     uint64_t *shape_hashes;
     int64_t *anchors, *edges, *positions;  /* edges: token starts and ends, alternating */
     int64_t *line_ends;                      /* the newline of every line */
     int64_t *buckets;                        /* hashed n-gram counts (hashed_dims) */
-    uint64_t *keys;                          /* recurrence table: keys, first positions, generation stamps */
-    int64_t *first;
-    uint32_t *stamp, generation;
+    float *roots;                            /* square-root frequency of each count */
+    Slot *table;                             /* the recurrence table */
+    uint32_t generation;
     size_t table_size;
 } Work;
 
 #define WORK_ARRAYS(X)                                                                                       \
-    X(power) X(inverse) X(prefix) X(line_shapes) X(token_prefix) X(hashes) X(shape_hashes) X(anchors)         \
-    X(edges) X(positions) X(line_ends)
+    X(power) X(inverse) X(line_shapes) X(token_prefix) X(hashes) X(shape_hashes) X(anchors) X(edges)         \
+    X(positions) X(line_ends)
 
 static void work_free(Work *w) {
 #define FREE(name) free(w->name);
     WORK_ARRAYS(FREE)
-    free(w->bytes); free(w->buckets); free(w->keys); free(w->first); free(w->stamp);
+    free(w->buffer); free(w->buckets); free(w->roots); free(w->table);
 }
 
 static int work_alloc(Work *w, size_t longest, Py_ssize_t hashed_dims) {
     size_t n = longest + 3, table = 16;  /* every array holds one element per byte, newline and one more */
-    while (table < 2 * n) table <<= 1;
+    while (table < 8 * n) table <<= 1;
     memset(w, 0, sizeof *w);
     w->table_size = table;
     int failed = 0;
 #define ALLOC(name) failed |= !(w->name = malloc(n * 8));
     WORK_ARRAYS(ALLOC)
-    failed |= !(w->bytes = malloc(n)) || !(w->buckets = calloc(hashed_dims > 0 ? (size_t)hashed_dims : 1, 8));
-    failed |= !(w->keys = malloc(table * 8)) || !(w->first = malloc(table * 8)) || !(w->stamp = calloc(table, 4));
+    failed |= !(w->buffer = malloc(n + 3 * PAD)) || !(w->buckets = calloc(hashed_dims > 0 ? (size_t)hashed_dims : 1, 8));
+    failed |= !(w->table = calloc(table, sizeof *w->table)) || !(w->roots = malloc(n * sizeof *w->roots));
     if (failed) {
         work_free(w);
         return -1;
     }
+    memset(w->buffer, '\n', PAD);  /* the byte before a document reads as a newline: a line and a run start there */
     uint64_t p_inverse = P;  /* Newton's iteration for P^-1 mod 2^64: 3 correct bits, doubling each step */
     for (int i = 0; i < 5; i++) p_inverse *= 2 - P * p_inverse;
     w->power[0] = w->inverse[0] = 1;
@@ -116,30 +139,68 @@ static int work_alloc(Work *w, size_t longest, Py_ssize_t hashed_dims) {
     return 0;
 }
 
+/* ---- spans -------------------------------------------------------------------------------------- */
+
+/* splitmix64's finalizer: token hashes enter the n-gram hash non-linearly, else two n-grams whose tokens
+ * differ by digits at offsetting positions ("0114 x 3100" vs "0110 x 3500") would hash equally. */
+static uint64_t mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * MIX;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t load64(const uint8_t *p) {
+    uint64_t value;
+    memcpy(&value, p, 8);
+    return value;
+}
+
+/* A 64-bit hash of the len bytes at p and of len (so trailing NUL bytes count), 8 bytes at a time: each
+ * step is a bijection of the state, so equal hashes mean equal spans but for chance (its bits are not
+ * mixed: see mix). Reads up to 7 bytes past the span (the buffer's zeros). */
+static uint64_t span_hash(const uint8_t *p, int64_t len) {
+    uint64_t h = (uint64_t)len * GOLDEN;
+    for (; len >= 8; p += 8, len -= 8) {
+        h = (h ^ load64(p)) * MIX;
+        h ^= h >> 32;
+    }
+    if (len > 0) {
+        h = (h ^ (load64(p) & (~0ULL >> (64 - 8 * len)))) * MIX;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+/* The polynomial hash sum_j b_j P^j of the n bytes at p (what the hashed buckets are defined on). */
+static uint64_t polynomial_hash(const uint8_t *p, Py_ssize_t n, const uint64_t *power) {
+    uint64_t h = 0;
+    for (Py_ssize_t j = 0; j < n; j++) h += p[j] * power[j];
+    return h;
+}
+
 /* ---- recurrence -------------------------------------------------------------------------------- */
 
 /* Count of the hashes (in position order) whose first occurrence lies more than min_distance earlier. */
 static int64_t count_recurring(Work *w, const uint64_t *hashes, const int64_t *positions, size_t count,
                                int64_t min_distance) {
     int bits = 4;
-    while (((size_t)1 << bits) < 2 * count) bits++;
+    while (((size_t)1 << bits) < 8 * count) bits++;  /* at most an eighth full: few collisions to probe past */
     size_t mask = ((size_t)1 << bits) - 1;
     if (++w->generation == 0) {  /* stamps wrapped around: clear them once */
-        memset(w->stamp, 0, w->table_size * 4);
+        memset(w->table, 0, w->table_size * sizeof *w->table);
         w->generation = 1;
     }
     int64_t recurring = 0;
     for (size_t k = 0; k < count; k++) {
         uint64_t key = hashes[k];
-        size_t slot = (size_t)((key * MIX) >> (64 - bits));
-        while (w->stamp[slot] == w->generation && w->keys[slot] != key) slot = (slot + 1) & mask;
-        if (w->stamp[slot] == w->generation) {
-            recurring += positions[k] - w->first[slot] > min_distance;
-        } else {
-            w->stamp[slot] = w->generation;
-            w->keys[slot] = key;
-            w->first[slot] = positions[k];
-        }
+        size_t index = (size_t)((key * MIX) >> (64 - bits));
+        while (w->table[index].stamp == w->generation && w->table[index].key != key) index = (index + 1) & mask;
+        Slot *slot = w->table + index;
+        int seen = slot->stamp == w->generation;  /* no branch: seen or not is random */
+        recurring += seen & (positions[k] - (int64_t)slot->first > min_distance);
+        slot->first = seen ? slot->first : (uint32_t)positions[k];
+        slot->key = key;
+        slot->stamp = w->generation;
     }
     return recurring;
 }
@@ -147,12 +208,11 @@ static int64_t count_recurring(Work *w, const uint64_t *hashes, const int64_t *p
 static double share(int64_t part, int64_t whole) { return (double)part / (double)(whole > 1 ? whole : 1); }
 
 /* Share of the anchored byte n-grams (ending before the newline) that recur. */
-static double byte_recurrence(Work *w, size_t anchors, Py_ssize_t length, Py_ssize_t n, int64_t min_distance) {
+static double byte_recurrence(Work *w, const uint8_t *b, size_t anchors, Py_ssize_t length, Py_ssize_t n,
+                              int64_t min_distance) {
     size_t count = 0;
-    while (count < anchors && w->anchors[count] + n <= length) {
-        int64_t s = w->anchors[count];
-        w->hashes[count++] = (w->prefix[s + n] - w->prefix[s]) * w->inverse[s];
-    }
+    for (; count < anchors && w->anchors[count] + n <= length; count++)
+        w->hashes[count] = span_hash(b + w->anchors[count], n);
     return share(count_recurring(w, w->hashes, w->anchors, count, min_distance), (int64_t)count);
 }
 
@@ -166,8 +226,6 @@ static double token_recurrence(Work *w, size_t tokens, Py_ssize_t n, int64_t min
     return share(count_recurring(w, w->hashes, w->positions, count, min_distance), (int64_t)count);
 }
 
-/* ---- one document ------------------------------------------------------------------------------ */
-
 typedef struct {
     Py_ssize_t *char_ngrams, n_char, *word_ngrams, n_word;
     long long min_distance_chars, min_distance_words;
@@ -175,87 +233,171 @@ typedef struct {
     int hashed_bits, zlib_column;
 } Settings;
 
+/* ---- classifying bytes, 64 at a time ----------------------------------------------------------- */
+
+/* Bit k of each mask describes byte k of a block. run: the byte's line-shape symbol differs from the
+ * previous byte's (a run of symbols starts there; the byte before the document reads as a newline). */
+typedef struct {
+    uint64_t space, newline, anchor, markup, run;
+} Masks;
+
 typedef struct {
     size_t anchors, tokens, lines;
     int64_t class_counts[N_CLASSES + 1], markup[N_MARKUP + 1];
 } Scan;
 
-/* Two passes over the document and its newline (each with few enough variables to stay in registers).
- * The first: prefix hash of the bytes, byte histogram, anchor positions and token edges (where spaces stop
- * or start). The second: lines (their newline and shape hash sum_k s_k P^k over the symbols s_k of their
- * runs of line-shape symbols; the newline adds 0) and markup pairs. */
-static void scan(Work *w, Py_ssize_t length, Scan *out) {
-    const uint8_t *b = w->bytes;
-    const uint64_t *power = w->power;
-    uint64_t *prefix = w->prefix, hash = 0;
-    int64_t *anchor = w->anchors, *edge = w->edges;
-    uint32_t histogram[256] = {0};
-    int previous_space = 1;
-    for (Py_ssize_t i = 0; i <= length; i++) {
-        int c = b[i], flags = FLAGS[c], space = flags & F_SPACE;
-        prefix[i] = hash;
-        hash += c * power[i];
-        histogram[c]++;
-        *anchor = i;
-        anchor += (flags & F_ANCHOR) != 0;
-        *edge = i;
-        edge += space ^ previous_space;
-        previous_space = space;
+/* Byte by byte; the character classes are counted separately (count_classes). */
+static void classify_bytes(const uint8_t *p, Masks *m) {
+    uint64_t space = 0, newline = 0, anchor = 0, markup = 0, run = 0;
+    for (int k = 0; k < 64; k++) {
+        uint64_t flags = FLAGS[p[k]];
+        space |= (flags & F_SPACE) << k;
+        anchor |= ((flags & F_ANCHOR) >> 1) << k;
+        newline |= ((flags & F_NEWLINE) >> 2) << k;
+        markup |= ((flags & F_MARKUP) >> 3) << k;
+        run |= (uint64_t)(SHAPE[p[k]] != SHAPE[p[k - 1]]) << k;
     }
-    prefix[length + 1] = hash;
-    histogram['\n']--;  /* the added newline is not counted */
-    memset(out->class_counts, 0, sizeof out->class_counts);
+    *m = (Masks){space, newline, anchor, markup, run};
+}
+
+static void count_classes(const uint8_t *b, Py_ssize_t length, int64_t *counts) {
+    uint32_t histogram[256] = {0};
+    for (Py_ssize_t i = 0; i < length; i++) histogram[b[i]]++;
     for (int v = 0; v < 256; v++) {
-        out->class_counts[CLASS_OF[v][0]] += histogram[v];
-        out->class_counts[CLASS_OF[v][1]] += histogram[v];
+        counts[CLASS_OF[v][0]] += histogram[v];
+        counts[CLASS_OF[v][1]] += histogram[v];
+    }
+}
+
+#if HAVE_AVX2
+AVX2 static __m256i byte_is(__m256i v, int c) { return _mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)c)); }
+
+AVX2 static __m256i in_range(__m256i v, int lo, int hi) {  /* lo <= v <= hi, unsigned */
+    __m256i shifted = _mm256_sub_epi8(v, _mm256_set1_epi8((char)lo));
+    return _mm256_cmpeq_epi8(_mm256_min_epu8(shifted, _mm256_set1_epi8((char)(hi - lo))), shifted);
+}
+
+AVX2 static __m256i is_space(__m256i v) { return _mm256_or_si256(byte_is(v, ' '), in_range(v, '\t', '\r')); }
+
+AVX2 static __m256i is_letter_or_high(__m256i v) {  /* OR 0x20 folds A-Z onto a-z and nothing else onto it */
+    __m256i high = _mm256_cmpgt_epi8(_mm256_setzero_si256(), v);
+    return _mm256_or_si256(high, in_range(_mm256_or_si256(v, _mm256_set1_epi8(0x20)), 'a', 'z'));
+}
+
+AVX2 static __m256i shape_of(__m256i v) {  /* SHAPE, for 32 bytes */
+    __m256i blank = _mm256_andnot_si256(byte_is(v, '\n'), is_space(v));
+    __m256i shape = _mm256_blendv_epi8(v, _mm256_set1_epi8('a'), is_letter_or_high(v));
+    shape = _mm256_blendv_epi8(shape, _mm256_set1_epi8('0'), in_range(v, '0', '9'));
+    shape = _mm256_blendv_epi8(shape, _mm256_set1_epi8(' '), blank);
+    return _mm256_blendv_epi8(shape, _mm256_set1_epi8(1), byte_is(v, 0));
+}
+
+AVX2 static uint32_t bits(__m256i v) { return (uint32_t)_mm256_movemask_epi8(v); }
+
+/* The masks of 32 bytes (shifted to bit `at`); classes counted over the bytes of `counted`. */
+AVX2 static void classify32(const uint8_t *p, int at, uint32_t counted, Masks *m, int64_t *counts) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)p), previous = _mm256_loadu_si256((const __m256i *)(p - 1));
+    __m256i space = is_space(v), newline = byte_is(v, '\n'), digit = in_range(v, '0', '9');
+    __m256i upper = in_range(v, 'A', 'Z'), lower = in_range(v, 'a', 'z');
+    __m256i nibbles = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
+    __m256i low = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+    __m256i rows = _mm256_blendv_epi8(  /* the anchor table's row for the low nibble; v's sign picks the half */
+        _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ANCHOR_ROWS[0])), low),
+        _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ANCHOR_ROWS[1])), low), v);
+    __m256i bit = _mm256_shuffle_epi8(_mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128,
+                                                       1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128),
+                                      nibbles);
+    __m256i not_anchor = _mm256_cmpeq_epi8(_mm256_and_si256(rows, bit), _mm256_setzero_si256());
+    __m256i markup = _mm256_or_si256(_mm256_or_si256(byte_is(v, '\\'), byte_is(v, '<')),
+                                     _mm256_or_si256(byte_is(v, '&'), byte_is(v, '"')));
+    __m256i bracket = _mm256_or_si256(
+        _mm256_or_si256(_mm256_or_si256(byte_is(v, '('), byte_is(v, ')')), _mm256_or_si256(byte_is(v, '['), byte_is(v, ']'))),
+        _mm256_or_si256(_mm256_or_si256(byte_is(v, '{'), byte_is(v, '}')), _mm256_or_si256(byte_is(v, '<'), byte_is(v, '>'))));
+    __m256i punct = _mm256_andnot_si256(_mm256_or_si256(_mm256_or_si256(upper, lower), digit), in_range(v, 33, 126));
+    uint32_t space_bits = bits(space), newline_bits = bits(newline);
+    m->space |= (uint64_t)space_bits << at;
+    m->newline |= (uint64_t)newline_bits << at;
+    m->anchor |= (uint64_t)~bits(not_anchor) << at;
+    m->markup |= (uint64_t)bits(markup) << at;
+    m->run |= (uint64_t)~bits(_mm256_cmpeq_epi8(shape_of(v), shape_of(previous))) << at;
+    counts[C_DIGIT] += __builtin_popcount(bits(digit) & counted);
+    counts[C_UPPER] += __builtin_popcount(bits(upper) & counted);
+    counts[C_LOWER] += __builtin_popcount(bits(lower) & counted);
+    counts[C_BLANK] += __builtin_popcount(space_bits & ~newline_bits & counted);
+    counts[C_NEWLINE] += __builtin_popcount(newline_bits & counted);
+    counts[C_PUNCT] += __builtin_popcount(bits(punct) & counted);
+    counts[C_BRACKET] += __builtin_popcount(bits(bracket) & counted);
+    counts[C_BACKSLASH] += __builtin_popcount(bits(byte_is(v, '\\')) & counted);
+    counts[C_NON_ASCII] += __builtin_popcount(bits(v) & counted);
+    counts[C_CONTROL] += __builtin_popcount(bits(in_range(v, 0, 31)) & ~space_bits & counted);
+}
+
+AVX2 static void classify_simd(const uint8_t *p, uint64_t counted, Masks *m, int64_t *counts) {
+    *m = (Masks){0};
+    classify32(p, 0, (uint32_t)counted, m, counts);
+    classify32(p + 32, 32, (uint32_t)(counted >> 32), m, counts);
+}
+#endif
+
+static uint64_t low_bits(Py_ssize_t n) { return n >= 64 ? ~0ULL : n <= 0 ? 0 : (1ULL << n) - 1; }
+
+/* The positions of the set bits of `mask` (block at `base`), appended at `out`; returns the new end. */
+static int64_t *append_bits(int64_t *out, uint64_t mask, int64_t base) {
+    for (; mask; mask &= mask - 1) *out++ = base + __builtin_ctzll(mask);
+    return out;
+}
+
+/* One pass over the document and its newline, a block at a time: class counts, anchor positions, token
+ * edges (where spaces stop or start), lines (their newline and shape hash sum_k s_k P^k over the symbols s_k
+ * of their runs of line-shape symbols; the newline adds 0) and markup pairs. */
+static void scan(Work *w, const uint8_t *b, Py_ssize_t length, Scan *out) {
+    memset(out->class_counts, 0, sizeof out->class_counts);
+    memset(out->markup, 0, sizeof out->markup);
+    int simd = HAVE_AVX2 && use_simd;
+    if (!simd) count_classes(b, length, out->class_counts);
+    int64_t *anchor = w->anchors, *edge = w->edges, lines = 0, runs = 0;
+    uint64_t shape_hash = 0, previous_space = 1;
+    for (Py_ssize_t base = 0; base <= length; base += 64) {
+        Masks m;
+#if HAVE_AVX2
+        if (simd) classify_simd(b + base, low_bits(length - base), &m, out->class_counts);
+        else
+#endif
+            classify_bytes(b + base, &m);
+        uint64_t valid = low_bits(length + 1 - base);  /* the document and its newline */
+        uint64_t space = m.space & valid;
+        anchor = append_bits(anchor, m.anchor & valid, base);
+        edge = append_bits(edge, (space ^ (space << 1 | previous_space)) & valid, base);
+        previous_space = space >> 63;
+        for (uint64_t marks = m.markup & valid; marks; marks &= marks - 1) {
+            int64_t i = base + __builtin_ctzll(marks);
+            out->markup[MARKUP[b[i]][b[i + 1]]]++;
+        }
+        for (uint64_t events = (m.run | m.newline) & valid; events; events &= events - 1) {
+            int64_t i = base + __builtin_ctzll(events);
+            int newline = b[i] == '\n';  /* no branch: a newline ends the line, other events extend its shape */
+            w->line_ends[lines] = i;
+            w->line_shapes[lines] = shape_hash;
+            lines += newline;
+            shape_hash = newline ? 0 : shape_hash + SHAPE_VALUE[b[i]] * w->power[runs];
+            runs = newline ? 0 : runs + 1;
+        }
     }
     out->anchors = (size_t)(anchor - w->anchors);
     out->tokens = (size_t)(edge - w->edges) / 2;  /* the document ends in a newline, so every token has ended */
-
-    uint64_t shape_hash = 0;
-    int64_t runs = 0, lines = 0;
-    int previous_shape = '\n';
-    memset(out->markup, 0, sizeof out->markup);
-    for (Py_ssize_t i = 0; i <= length; i++) {
-        int c = b[i], shape = SHAPE[c];
-        uint64_t new_run = shape != previous_shape;
-        shape_hash += (0 - new_run) & (SHAPE_VALUE[c] * power[runs]);  /* masked, not branched: runs are random */
-        runs += (int64_t)new_run;
-        previous_shape = shape;
-        if (FLAGS[c] & (F_NEWLINE | F_MARKUP)) {
-            if (c == '\n') {
-                w->line_ends[lines] = i;
-                w->line_shapes[lines++] = shape_hash;
-                shape_hash = 0;
-                runs = 0;
-            } else {
-                out->markup[MARKUP[c][b[i + 1]]]++;
-            }
-        }
-    }
     out->lines = (size_t)lines;
 }
 
-/* splitmix64's finalizer: token hashes enter the n-gram hash non-linearly, else two n-grams whose tokens
- * differ by digits at offsetting positions ("0114 x 3100" vs "0110 x 3500") would hash equally. */
-static uint64_t mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * MIX;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static void hash_tokens(Work *w, size_t tokens) {
+static void hash_tokens(Work *w, const uint8_t *b, size_t tokens) {
     w->token_prefix[0] = 0;
     for (size_t t = 0; t < tokens; t++) {
         int64_t start = w->edges[2 * t], end = w->edges[2 * t + 1];
-        uint64_t hash = mix((w->prefix[end] - w->prefix[start]) * w->inverse[start] + (uint64_t)(end - start) * GOLDEN);
-        w->token_prefix[t + 1] = w->token_prefix[t] + hash * w->power[t];
+        w->token_prefix[t + 1] = w->token_prefix[t] + mix(span_hash(b + start, end - start)) * w->power[t];
     }
 }
 
 /* Writes the 8 line features; lines end at every newline, the added last one included. */
-static void line_features(Work *w, const Scan *found, float *out) {
-    const uint8_t *b = w->bytes;
+static void line_features(Work *w, const uint8_t *b, const Scan *found, float *out) {
     int64_t lines = (int64_t)found->lines, blank = 0, indented = 0, content = 0, longest = 0;
     double sum = 0.0, sum_squares = 0.0;
     size_t token = 0;
@@ -270,7 +412,7 @@ static void line_features(Work *w, const Scan *found, float *out) {
             continue;
         }
         indented += BLANK[b[start]];
-        w->hashes[content] = (w->prefix[end] - w->prefix[start]) * w->inverse[start] + (uint64_t)len * GOLDEN;
+        w->hashes[content] = span_hash(b + start, len);
         w->shape_hashes[content] = w->line_shapes[k];
         w->positions[content] = content;
         content++;
@@ -289,43 +431,46 @@ static void line_features(Work *w, const Scan *found, float *out) {
 }
 
 /* Square-root frequencies of the anchored byte n-grams in hashed_dims buckets (only touched ones computed). */
-static void hashed_ngrams(Work *w, size_t anchors, Py_ssize_t length, const Settings *s, float *out) {
+static void hashed_ngrams(Work *w, const uint8_t *b, size_t anchors, Py_ssize_t length, const Settings *s, float *out) {
     Py_ssize_t n = s->hashed_ngram;
     size_t total = 0;
     memset(out, 0, (size_t)s->hashed_dims * sizeof *out);
     for (; total < anchors && w->anchors[total] + n <= length; total++) {
-        int64_t i = w->anchors[total];
-        uint64_t hash = (w->prefix[i + n] - w->prefix[i]) * w->inverse[i];
+        uint64_t hash = polynomial_hash(b + w->anchors[total], n, w->power);
         w->positions[total] = s->hashed_bits ? (int64_t)((hash * MIX) >> (64 - s->hashed_bits)) : 0;
         w->buckets[w->positions[total]]++;
     }
+    int64_t most = 0;
+    for (size_t k = 0; k < total; k++) most = w->buckets[w->positions[k]] > most ? w->buckets[w->positions[k]] : most;
     double scale = 1.0 / (double)(total > 1 ? total : 1);
+    for (int64_t count = 1; count <= most; count++) w->roots[count] = (float)sqrt((double)count * scale);
     for (size_t k = 0; k < total; k++)  /* a bucket met again is written again: no branch to mispredict */
-        out[w->positions[k]] = (float)sqrt((double)w->buckets[w->positions[k]] * scale);
+        out[w->positions[k]] = w->roots[w->buckets[w->positions[k]]];
     for (size_t k = 0; k < total; k++) w->buckets[w->positions[k]] = 0;
 }
 
 static void document_features(Work *w, const char *data, Py_ssize_t length, const Settings *s, float *row) {
     Scan found;
-    memcpy(w->bytes, data, (size_t)length);
-    w->bytes[length] = '\n';
-    w->bytes[length + 1] = 0;
-    scan(w, length, &found);
+    uint8_t *b = w->buffer + PAD;
+    memcpy(b, data, (size_t)length);
+    b[length] = '\n';
+    memset(b + length + 1, 0, 2 * PAD);  /* blocks and span_hash read past the newline */
+    scan(w, b, length, &found);
     double n_bytes = (double)(length > 1 ? length : 1);
     float *out = row;
     *out++ = (float)log1p((double)length);
     out += s->zlib_column;
     for (Py_ssize_t k = 0; k < s->n_char; k++)
-        *out++ = (float)byte_recurrence(w, found.anchors, length, s->char_ngrams[k], s->min_distance_chars);
-    hash_tokens(w, found.tokens);
+        *out++ = (float)byte_recurrence(w, b, found.anchors, length, s->char_ngrams[k], s->min_distance_chars);
+    hash_tokens(w, b, found.tokens);
     for (Py_ssize_t k = 0; k < s->n_word; k++)
         *out++ = (float)token_recurrence(w, found.tokens, s->word_ngrams[k], s->min_distance_words);
     for (int c = 0; c < N_CLASSES; c++) *out++ = (float)((double)found.class_counts[c] / n_bytes);
     found.markup[2] += found.markup[3];  /* closing tags are tags too */
     for (int m = 1; m <= N_MARKUP; m++) *out++ = (float)(1000.0 * (double)found.markup[m] / n_bytes);
-    line_features(w, &found, out);
+    line_features(w, b, &found, out);
     out += N_LINE;
-    if (s->hashed_dims) hashed_ngrams(w, found.anchors, length, s, out);
+    if (s->hashed_dims) hashed_ngrams(w, b, found.anchors, length, s, out);
 }
 
 /* ---- Python entry point ------------------------------------------------------------------------ */
@@ -399,8 +544,25 @@ done:
     return result;
 }
 
+static int cpu_has_avx2(void) {
+#if HAVE_AVX2
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+static PyObject *set_simd(PyObject *Py_UNUSED(module), PyObject *enable) {
+    int wanted = PyObject_IsTrue(enable);
+    if (wanted < 0) return NULL;
+    use_simd = wanted && cpu_has_avx2();
+    return PyBool_FromLong(use_simd);
+}
+
 static PyMethodDef methods[] = {
     {"fill", fill, METH_VARARGS, "Write the catalyst features of UTF-8 documents into a float32 matrix."},
+    {"set_simd", set_simd, METH_O,
+     "Classify bytes with AVX2 (when the CPU has it; the default) or byte by byte; returns whether AVX2 is used."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -408,5 +570,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_featurize", NULL, -
 
 PyMODINIT_FUNC PyInit__featurize(void) {
     build_tables();
+    use_simd = cpu_has_avx2();
     return PyModule_Create(&module);
 }

@@ -26,6 +26,7 @@ every feature against a plain-Python reference.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -81,19 +82,24 @@ _LINE_FEATURES = (
 
 def feature_names(settings: FeatureSettings) -> list[str]:
     """Column names of :func:`extract_features` (hashed buckets are ``hash_<i>``)."""
+    return list(_names(settings))
+
+
+@functools.lru_cache(maxsize=16)
+def _names(settings: FeatureSettings) -> tuple[str, ...]:
     names = ["log_chars"] + (["zlib_ratio"] if settings.zlib_bytes else [])
     names += [f"char{n}_recur" for n in settings.char_ngrams]
     names += [f"word{n}_recur" for n in settings.word_ngrams]
     names += [f"{name}_ratio" for name in _CLASS_FEATURES]
     names += [f"{name}_per_kchar" for name in _MARKUP_FEATURES]
     names += list(_LINE_FEATURES)
-    return names + [f"hash_{i}" for i in range(settings.hashed_dims)]
+    return tuple(names + [f"hash_{i}" for i in range(settings.hashed_dims)])
 
 
 def extract_features(texts: Sequence[str], settings: FeatureSettings = FeatureSettings()) -> np.ndarray:
     """A float32 matrix ``[len(texts), len(feature_names(settings))]``; texts must be ``str``."""
     encoded = [text[: settings.max_chars].encode("utf-8", "replace") for text in texts]
-    features = np.empty((len(encoded), len(feature_names(settings))), np.float32)
+    features = np.empty((len(encoded), len(_names(settings))), np.float32)
     _featurize.fill(
         encoded, features, settings.char_ngrams, settings.word_ngrams, settings.min_distance_chars,
         settings.min_distance_words, settings.hashed_ngram, settings.hashed_dims, bool(settings.zlib_bytes),

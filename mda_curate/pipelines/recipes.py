@@ -56,13 +56,24 @@ class Layout:
 
         if self.fmt == "parquet":
             return ParquetWriter(self.output, output_filename="${rank}.parquet")
-        return JsonlWriter(self.output, output_filename="${rank}.jsonl", compression=self.compression)
+        return JsonlWriter(self.output, output_filename="${rank}.jsonl", compression=self.compression, adapter=jsonl_record)
 
     def excluded(self, kind: str):
         from datatrove.pipeline.writers import JsonlWriter
 
         folder = f"{self.output}/excluded"
-        return JsonlWriter(folder, output_filename=f"{kind}_${{rank}}.jsonl", compression=self.compression)
+        return JsonlWriter(
+            folder, output_filename=f"{kind}_${{rank}}.jsonl", compression=self.compression, adapter=jsonl_record
+        )
+
+
+def jsonl_record(writer, document) -> dict:
+    """The JSONL writers' adapter: datatrove's default record without its deep copy of the document, which
+    costs as much as the serialization (the record is serialized at once). Documents with media take the default."""
+    if document.media:
+        return writer._default_adapter(document)
+    record = {"text": document.text, "id": document.id, "metadata": document.metadata}
+    return {key: value for key, value in record.items() if value}
 
 
 @dataclass

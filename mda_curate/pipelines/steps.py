@@ -86,9 +86,9 @@ class CatalystScorer(PipelineStep):
                     self._score = load_scorer(self.classifier)
                 scores = self._score([doc.text for doc in batch])
             self.stat_update("batches")
+            self.stat_update(StatHints.total, StatHints.forwarded, value=len(batch), unit="batch")
             for doc, score in zip(batch, scores):
                 doc.metadata[SCORE_KEY] = float(score)
-                self.stat_update(StatHints.total, StatHints.forwarded)
                 yield doc
 
 

@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
+from mda_curate.classifier import _featurize
 from mda_curate.classifier.features import FeatureSettings, extract_features, feature_names
 from mda_curate.errors import UserError
 from mda_curate.resources import sample_corpus_dir
@@ -209,11 +210,39 @@ REFERENCE_SETTINGS = [
 ]
 
 
+@pytest.fixture(params=["avx2", "bytewise"])
+def classify_path(request):
+    """Run a test with the featurizer classifying bytes by AVX2 or byte by byte (skipped without AVX2)."""
+    wanted = request.param == "avx2"
+    try:
+        if _featurize.set_simd(wanted) != wanted:
+            pytest.skip("this CPU has no AVX2")
+        yield request.param
+    finally:
+        _featurize.set_simd(True)
+
+
 @pytest.mark.parametrize("settings", REFERENCE_SETTINGS, ids=["default", "short-spans", "one-bucket-zlib"])
-def test_every_feature_matches_the_plain_python_reference(settings):
+def test_every_feature_matches_the_plain_python_reference(settings, classify_path):
     import pyarrow.parquet as pq
 
     corpus = pq.read_table(sample_corpus_dir() / "train.parquet", columns=["text"]).column("text").to_pylist()
     texts = corpus[::60] + fuzz_documents(150) + ["", "x", "ab\x00\nab\n", " \n\t\n", "caf\u00e9 \ud800"]
     expected = np.array([reference_features(text, settings) for text in texts])
     np.testing.assert_allclose(extract_features(texts, settings), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_avx2_and_bytewise_classification_agree_bit_for_bit():
+    import pyarrow.parquet as pq
+
+    texts = pq.read_table(sample_corpus_dir() / "train.parquet", columns=["text"]).column("text").to_pylist()
+    texts += fuzz_documents(300, seed=1)
+    settings = FeatureSettings(max_chars=20_000)
+    if not _featurize.set_simd(True):
+        pytest.skip("this CPU has no AVX2")
+    try:
+        with_avx2 = extract_features(texts, settings)
+        _featurize.set_simd(False)
+        np.testing.assert_array_equal(extract_features(texts, settings), with_avx2)
+    finally:
+        _featurize.set_simd(True)
