@@ -19,9 +19,10 @@ followed by a newline:
   (digits, punctuation, brackets, ...), line-length statistics;
 - hashed byte n-grams (``hashed_dims`` buckets, square-root frequencies).
 
-Spans (n-grams, tokens, lines, line shapes) are compared by a polynomial hash mod 2^64 and recurrence is
-found with a hash table per document, in ``_featurize.c``; ``tests/classifier/test_features.py`` checks
-every feature against a plain-Python reference.
+Bytes are classified 64 at a time (with AVX2 where the CPU has it, else byte by byte: the same result),
+spans (n-grams, tokens, lines, line shapes) are compared by 64-bit hashes and recurrence is found with a
+hash table per document, in ``_featurize.c``; ``tests/classifier/test_features.py`` checks every feature
+against a plain-Python reference, on both paths.
 """
 
 from __future__ import annotations
