@@ -249,13 +249,16 @@ typedef struct {
 /* Byte by byte; the character classes are counted separately (count_classes). */
 static void classify_bytes(const uint8_t *p, Masks *m) {
     uint64_t space = 0, newline = 0, anchor = 0, markup = 0, run = 0;
+    int previous = SHAPE[p[-1]];
     for (int k = 0; k < 64; k++) {
         uint64_t flags = FLAGS[p[k]];
+        int shape = SHAPE[p[k]];
         space |= (flags & F_SPACE) << k;
         anchor |= ((flags & F_ANCHOR) >> 1) << k;
         newline |= ((flags & F_NEWLINE) >> 2) << k;
         markup |= ((flags & F_MARKUP) >> 3) << k;
-        run |= (uint64_t)(SHAPE[p[k]] != SHAPE[p[k - 1]]) << k;
+        run |= (uint64_t)(shape != previous) << k;
+        previous = shape;
     }
     *m = (Masks){space, newline, anchor, markup, run};
 }
