@@ -6,7 +6,8 @@ random-insertion arms on seeds 0-2), via the harness (``mda_curate.validation``)
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
 ``benchmarks/validation.md``; the arm-runs and ``results.parquet`` stay in ``--work``. Resumable: rerun
-the same command after a kill. The synthetic documents are generated first when missing, by
+the same command after a kill. The synthetic documents are generated first when missing (and an arm run
+inserts them), by
 ``mda-curate augment generate`` from the committed motif profile of the seed-1 window
 (``examples/augment/window_s1_profile.json``), as many tokens as the synthetic arm inserts; then the
 random-insertion control, by ``mda-curate augment control``: random documents of the training mix's
@@ -17,6 +18,9 @@ domains with the same token count. Commands:
         --work runs/validation/cpu-wide-window --out benchmarks/validation_wide
     python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-synthetic.toml \
         --work runs/validation/cpu-wide-window-synthetic --out benchmarks/validation_synthetic
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window.toml \
+        --arms classifier_upsampling --default-classifier --work runs/validation/cpu-wide-window-classifier \
+        --out benchmarks/validation_wide_classifier
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +46,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--arms", help="a,b,...: only these arms (default: the spec's)")
     parser.add_argument("--out", default=str(HERE / "validation"), help="output prefix (.json, .md, _scores.png, _formation.png)")
+    parser.add_argument("--default-classifier", action="store_true",
+                        help="the classifier arm uses the package's current default classifier, not the spec's arms.classifier")
     args = parser.parse_args()
 
     import torch
@@ -50,13 +57,17 @@ def main() -> None:
     from mda_curate.validation.spec import parse_arms
 
     spec = load_spec(args.spec)
-    make_inserted_files(spec)
+    if args.default_classifier:
+        spec = replace(spec, arms=replace(spec.arms, classifier=None))
+    arms = parse_arms(args.arms) if args.arms else spec.arms.run
+    make_inserted_files(spec, arms)
     started = time.perf_counter()
-    summary = run_experiment(spec, args.work, parse_arms(args.arms) if args.arms else None, args.workers)
+    summary = run_experiment(spec, args.work, arms, args.workers)
     work = Path(args.work)
     result = {
         "what": "validation harness on the CPU formation-window runs: formation step, speed-up and unit induction per arm",
         "spec": Path(args.spec).read_text(),
+        "classifier": describe_classifier(spec.arms.classifier) if "classifier_upsampling" in arms else None,
         "command": f"python benchmarks/validation.py {' '.join(sys.argv[1:])}".strip(),
         "seconds_this_session": round(time.perf_counter() - started, 1),
         "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine()},
@@ -71,16 +82,25 @@ def main() -> None:
     Path(args.out + ".md").write_text(report)
 
 
-def make_inserted_files(spec) -> None:
-    """Generate the synthetic documents, then the random-document control, where the spec names a missing file."""
+def describe_classifier(path: Path | None) -> dict:
+    """The classifier arm's classifier: its folder (``default``: the package's) and model sha256."""
+    from mda_curate.classifier import load_classifier
+
+    return {"path": str(path) if path else "default", "sha256": load_classifier(path).card["artifact"]["sha256"]}
+
+
+def make_inserted_files(spec, arms) -> None:
+    """Generate the synthetic documents, then the random-document control, where the spec names a missing file
+    that one of ``arms`` inserts."""
     from mda_curate.cli import main as cli
 
     commands = []
-    if spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
+    inserting = {"synthetic_augmentation", "random_insertion"} & set(arms)
+    if inserting and spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
         profile = HERE.parent / "examples" / "augment" / "window_s1_profile.json"
         commands.append(["augment", "generate", "--profile", str(profile), "--tokens", str(synthetic_tokens(spec)),
                          "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.synthetic)])
-    if spec.arms.random_documents is not None and not spec.arms.random_documents.exists():
+    if "random_insertion" in arms and spec.arms.random_documents is not None and not spec.arms.random_documents.exists():
         domains = ["--domains", *spec.train.mix] if spec.train.mix else []
         commands.append(["augment", "control", "--synthetic", str(spec.arms.synthetic), "--corpus", *map(str, spec.data),
                          *domains, "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.random_documents)])
