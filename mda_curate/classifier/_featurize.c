@@ -58,10 +58,12 @@ static void build_tables(void) {
         if (anchor) ANCHOR_ROWS[b >> 7][b & 15] |= (uint8_t)(1 << ((b >> 4) & 7));
         SHAPE[b] = b == 0 ? 1 : (is_letter(b) || b >= 128) ? 'a' : is_digit(b) ? '0' : BLANK[b] ? ' ' : b;
         SHAPE_VALUE[b] = b == '\n' ? 0 : SHAPE[b];
-        int classes[N_CLASSES] = {
-            is_digit(b), b >= 65 && b < 91, b >= 97 && b < 123, BLANK[b], b == '\n',
-            b >= 33 && b < 127 && !is_letter(b) && !is_digit(b), b != 0 && strchr("()[]{}<>", b) != NULL,
-            b == '\\', b >= 128, b < 32 && !SPACE[b],
+        int classes[N_CLASSES] = {  /* the byte-by-byte definitions; classify32 has their AVX2 twins */
+            [C_DIGIT] = is_digit(b), [C_UPPER] = b >= 65 && b < 91, [C_LOWER] = b >= 97 && b < 123,
+            [C_BLANK] = BLANK[b], [C_NEWLINE] = b == '\n',
+            [C_PUNCT] = b >= 33 && b < 127 && !is_letter(b) && !is_digit(b),
+            [C_BRACKET] = b != 0 && strchr("()[]{}<>", b) != NULL, [C_BACKSLASH] = b == '\\', [C_NON_ASCII] = b >= 128,
+            [C_CONTROL] = b < 32 && !SPACE[b],
         };
         CLASS_OF[b][0] = CLASS_OF[b][1] = N_CLASSES;
         for (int c = 0, k = 0; c < N_CLASSES; c++)

@@ -101,8 +101,9 @@ def run_train(args: argparse.Namespace) -> int:
     from mda_curate.console import console
     from mda_curate.data.documents import read_documents
 
+    # settings first: a bad --max-chars fails before the corpus is read
     settings = TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars))
-    stats = ReadStats()  # settings first: a bad --max-chars fails before the corpus is read
+    stats = ReadStats()
     docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
     if not docs:
         raise UserError(f"{', '.join(args.data)}: no documents")
