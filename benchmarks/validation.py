@@ -1,7 +1,8 @@
 """The CPU-scale validation experiments: every arm of ``examples/validation/cpu-formation.toml`` (seeds 0
 and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seeds 0-2, k = 30%
 of the 2,000 steps from step 3,000, two copies; ``-synthetic.toml``: baseline, synthetic and
-random-insertion arms on seeds 0-2), via the harness (``mda_curate.validation``).
+random-insertion arms on seeds 0-2; ``-spread.toml``: the augmentation arms with their copies spread over
+the window), via the harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
@@ -21,6 +22,8 @@ domains with the same token count. Commands:
     python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window.toml \
         --arms classifier_upsampling --default-classifier --work runs/validation/cpu-wide-window-classifier \
         --out benchmarks/validation_wide_classifier
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-spread.toml \
+        --work runs/validation/cpu-wide-window-spread --out benchmarks/validation_spread
 """
 
 from __future__ import annotations

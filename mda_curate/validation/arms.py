@@ -6,8 +6,9 @@ order; the arms differ only in their schedule (``mda_curate.training.schedule``)
 * ``baseline``: nothing changes;
 * ``targeted_removal`` / ``random_removal``: the k highest-influence samples of the window, or k drawn
   uniformly from it, are masked (zero loss weight, the paper's deletion);
-* ``targeted_augmentation`` / ``random_augmentation``: the same k samples are duplicated in their own
-  step (``copies`` extra rows each);
+* ``targeted_augmentation`` / ``random_augmentation``: the same k samples are duplicated (``copies``
+  extra rows each), in their own step, or with ``arms.spread`` at steps spaced evenly across the window
+  (:func:`spread_duplicates`);
 * ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier scores
   highest are duplicated (no influence needed at curation time);
 * ``synthetic_augmentation``: documents from ``arms.synthetic`` are inserted as extra rows during the
@@ -144,6 +145,8 @@ def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], ord
         chosen["classifier"] = classifier_top_k(sample_texts(order, tokenizer, window), window, k, score)
 
     def duplicate(samples: list[int]) -> dict:
+        if settings.spread:
+            return {"duplicate": spread_duplicates(samples, seed.window, batch_size, settings.copies)}
         return {"duplicate": [{"samples": samples, "copies": settings.copies}]}
 
     builders = {
@@ -157,6 +160,21 @@ def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], ord
         "random_insertion": lambda: inserted_documents(spec, seed, k, "random_insertion"),
     }
     return {arm: builders[arm]() for arm in arms}
+
+
+def spread_duplicates(samples: list[int], window: tuple[int, int], batch_size: int, copies: int) -> list[dict]:
+    """Duplicate entries placing copy ``j`` (1..copies) of a sample from step ``s`` at step
+    ``start + (s - start + j * L // (copies + 1)) mod L`` of the ``L``-step window: the copies come back
+    later (wrapping round the window), evenly spaced, so each step gains about as many rows as in
+    own-step duplication but never twice the same sample."""
+    start, end = window
+    length = end - start
+    at: dict[int, list[int]] = {}
+    for g in samples:
+        for j in range(1, copies + 1):
+            step = start + (g // batch_size - start + j * length // (copies + 1)) % length
+            at.setdefault(step, []).append(g)
+    return [{"samples": at[step], "step": step} for step in sorted(at)]
 
 
 def inserted_documents(spec: ExperimentSpec, seed: SeedSpec, k: int, arm: str) -> dict:

@@ -23,12 +23,12 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from mda_curate.console import console, progress
 from mda_curate.errors import UserError
-from mda_curate.validation.spec import ARMS, TARGETED, ExperimentSpec, SeedSpec
+from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
 
@@ -88,16 +88,22 @@ def finished_elsewhere(spec: ExperimentSpec, out: Path, arms: tuple[str, ...]) -
 def save_spec(spec: ExperimentSpec, out: Path) -> None:
     """Write ``spec.toml`` and ``spec.json``; refuse a folder holding another experiment."""
     resolved = spec.to_dict()
-    comparable = {**resolved, "arms": {**resolved["arms"], "run": None}, "source": None}
     saved_path = out / "spec.json"
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
-        changed = _first_difference({**saved, "arms": {**saved["arms"], "run": None}, "source": None}, comparable)
+        changed = _first_difference(_comparable(saved), _comparable(resolved))
         if changed:
             raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another --out")
     out.mkdir(parents=True, exist_ok=True)
     saved_path.write_text(json.dumps(resolved, indent=2) + "\n")
     shutil.copyfile(spec.source, out / "spec.toml")
+
+
+def _comparable(resolved: dict) -> dict:
+    """A resolved spec without what may change between reruns of one experiment (the arm list, the spec's
+    path); arm settings added since it was saved take their defaults."""
+    defaults = {f.name: f.default for f in fields(ArmSettings)}
+    return {**resolved, "arms": {**defaults, **resolved["arms"], "run": None}, "source": None}
 
 
 def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: bool = True) -> list[ArmRun]:

@@ -18,6 +18,7 @@ itself relative to the spec file's folder (default: that folder)::
     run = ["baseline", "targeted_removal", "random_removal"]
     k = 0.1                                  # share of the window's samples (float), or a count (int)
     copies = 1                               # extra copies per augmented sample
+    spread = false                           # true: copies spread evenly over the window, not in the sample's own step
     checkpoint_every = 50                    # the arms' checkpoint cadence
     random_seed = 0                          # random arms draw their k samples per (random_seed, seed)
     classifier = "classifiers/catalyst-default"   # optional; default: the package's classifier
@@ -69,7 +70,7 @@ ARMS = (
 TARGETED = ("targeted_removal", "targeted_augmentation")
 UNIT = re.compile(r"^(\d+)\.(\d+)$")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
-ARM_KEYS = {"run", "k", "copies", "checkpoint_every", "random_seed", "classifier", "synthetic", "synthetic_rows_per_step",
+ARM_KEYS = {"run", "k", "copies", "spread", "checkpoint_every", "random_seed", "classifier", "synthetic", "synthetic_rows_per_step",
             "random_documents"}
 SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores"}
 INFLUENCE_KEYS = {"compute", "args"}
@@ -97,6 +98,7 @@ class ArmSettings:
     run: tuple[str, ...] = ARMS
     k: float | int = 0.1
     copies: int = 1
+    spread: bool = False
     checkpoint_every: int = 50
     random_seed: int = 0
     classifier: Path | None = None
@@ -235,10 +237,13 @@ def _arms(check: _Checker, table, root: Path) -> ArmSettings:
     else:
         check.integer("arms.k", k, 1)
     rows = table.get("synthetic_rows_per_step")
+    spread = table.get("spread", False)
+    check.that("arms.spread", isinstance(spread, bool), f"must be true or false (got {spread!r})")
     return ArmSettings(
         run=tuple(names),
         k=k,
         copies=check.integer("arms.copies", table.get("copies", 1), 1),
+        spread=spread,
         checkpoint_every=check.integer("arms.checkpoint_every", table.get("checkpoint_every", 50), 1),
         random_seed=check.integer("arms.random_seed", table.get("random_seed", 0), 0),
         classifier=_optional_path(check, "arms.classifier", table.get("classifier"), root),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mda_curate.errors import UserError
-from mda_curate.validation.arms import random_k, top_k
+from mda_curate.validation.arms import random_k, spread_duplicates, top_k
 from mda_curate.validation.runner import base_run_data, plan, save_spec
 from mda_curate.validation.spec import ARMS, load_spec
 
@@ -27,6 +27,18 @@ def test_top_k_breaks_ties_by_index_and_random_k_is_seeded_per_seed():
     assert top_k(indices, scores, 3) == [11, 12, 14]
     assert random_k(indices, 4, 0, 1) == random_k(indices, 4, 0, 1) != random_k(indices, 4, 0, 2)
     assert len(set(random_k(indices, 10, 0, 1))) == 10
+
+
+def test_spread_copies_come_back_evenly_spaced_within_the_window_never_in_their_own_step():
+    batch, window, copies = 4, (10, 16), 2  # 6 steps: copies 2 and 4 steps later, wrapping round
+    samples = [40, 41, 62, 63]  # steps 10, 10, 15, 15
+    entries = spread_duplicates(samples, window, batch, copies)
+    placed = sorted((e["step"], g) for e in entries for g in e["samples"])
+    assert placed == [(11, 62), (11, 63), (12, 40), (12, 41), (13, 62), (13, 63), (14, 40), (14, 41)]
+    assert [e["step"] for e in entries] == sorted({e["step"] for e in entries})  # one entry per step
+    every = spread_duplicates(list(range(40, 64)), window, batch, copies)
+    assert sorted(len(e["samples"]) for e in every) == [8] * 6  # a full window: the same extra rows every step
+    assert all(g // batch != e["step"] and len(set(e["samples"])) == len(e["samples"]) for e in every for g in e["samples"])
 
 
 def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpus, base_runs, monkeypatch):
@@ -77,6 +89,21 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
     assert [Path(i["path"]).name for (i,) in inserts.values()] == ["synthetic.jsonl", "random.jsonl"]
 
 
+def test_spread_augmentation_duplicates_the_same_samples_at_other_steps_of_the_window(tmp_path, corpus, base_runs):
+    def duplicates(folder, **changes):
+        (tmp_path / folder).mkdir()
+        spec = tiny_spec(tmp_path / folder, corpus, base_runs, arms=["targeted_augmentation"], arms__copies=2, **changes)
+        runs = plan(spec, tmp_path / folder / "out", ("targeted_augmentation",), show_progress=False)
+        (run,) = [r for r in runs if r.arm == "targeted_augmentation"]
+        return json.loads(run.schedule_path.read_text())["duplicate"]
+
+    (own,) = duplicates("own")
+    placed = [(e["step"], g) for e in duplicates("spread", arms__spread=True) for g in e["samples"]]
+    assert own["step"] is None and own["copies"] == 2
+    assert sorted(g for _, g in placed) == sorted(own["samples"] * 2)  # the same samples and copies
+    assert all(4 <= step < 8 and step != g // 4 for step, g in placed)  # within the window, never in their own step
+
+
 def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, corpus, base_runs):
     spec = tiny_spec(tmp_path, corpus, base_runs, arms=["targeted_removal"])
     (seed,) = spec.seeds
@@ -121,3 +148,9 @@ def test_a_base_run_of_another_recipe_and_an_output_of_another_spec_are_refused(
     save_spec(tiny_spec(tmp_path, corpus, base_runs, arms=["baseline"]), tmp_path / "out")  # other arms: same experiment
     with pytest.raises(UserError, match="holds an experiment with another spec \\(changed arms.k\\)"):
         save_spec(tiny_spec(tmp_path, corpus, base_runs, arms__k=2), tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / "spec.json").read_text())
+    del saved["arms"]["spread"]  # a folder made before arms.spread existed
+    (tmp_path / "out" / "spec.json").write_text(json.dumps(saved))
+    save_spec(tiny_spec(tmp_path, corpus, base_runs), tmp_path / "out")  # the new field at its default: same experiment
+    with pytest.raises(UserError, match="holds an experiment with another spec \\(changed arms.spread\\)"):
+        save_spec(tiny_spec(tmp_path, corpus, base_runs, arms__spread=True), tmp_path / "out")

@@ -36,20 +36,24 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
     from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
 
     wide, synthetic = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
+    spread = load_spec(EXAMPLES / "cpu-wide-window-spread.toml")
+    assert spread.arms.spread and not wide.arms.spread and spread.arms.classifier is None  # today's default classifier
+    assert [(s.run, s.unit, s.scores) for s in spread.seeds] == [(s.run, s.unit, s.scores) for s in wide.seeds]
     assert wide.arms.run == PAPER_ARMS
     assert synthetic.arms.run == ("baseline", "synthetic_augmentation", "random_insertion")
     assert [s.seed for s in wide.seeds + synthetic.seeds] == [0, 1, 2, 0, 1, 2]
     assert [s.scores for s in wide.seeds] == [REPO / f"runs/influence/wide_s{i}.parquet" for i in range(3)]
     assert [s.run for s in synthetic.seeds] == [s.run for s in wide.seeds]  # the synthetic arms reuse these branches
+    assert synthetic.arms.synthetic == wide.arms.synthetic
     assert [s.unit for s in wide.seeds] == [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]  # seed 2's own head
     pinned = REPO / "examples/validation/classifier-100k"  # the classifier the committed results used
     assert wide.arms.classifier == load_spec(EXAMPLES / "cpu-formation.toml").arms.classifier == pinned
     assert load_classifier(pinned).settings.max_chars == 100_000  # loads: its card's sha256 matches the artifact
-    for spec in (wide, synthetic):
+    for spec in (wide, synthetic, spread):
         for seed in spec.seeds:
             assert (seed.window, seed.until) == ((3000, 5000), 8000)
             k = spec.arms.count(len(window_indices(seed, spec.train.batch_size)))
-            assert k == 19_200 and spec.arms.copies == 2 and spec.arms.synthetic == wide.arms.synthetic
+            assert k == 19_200 and spec.arms.copies == 2
             assert synthetic_rows_per_step(spec, seed, k) == 20  # k x copies spread over the 2,000 window steps
 
 
@@ -73,6 +77,7 @@ BAD = [
     (("arms", "k"), 0, "arms.k must be an integer >= 1"),
     (("arms", "run"), ["baseline", "everything"], "arms.run[1] unknown arm 'everything'"),
     (("arms", "colour"), "red", "arms.colour is not a known field"),
+    (("arms", "spread"), "yes", "arms.spread must be true or false"),
     (("train", "lr"), -1.0, "train.lr must be > 0"),
     (("train", "seed"), 3, "train.seed is set per run in [[seeds]]"),
     (("train", "layers"), 3, "train.layers is not a TrainConfig field"),
