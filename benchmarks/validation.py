@@ -96,9 +96,10 @@ def make_inserted_files(spec, arms) -> None:
     """Generate the synthetic documents, then the random-document control, where the spec names a missing file
     that one of ``arms`` inserts."""
     from mda_curate.cli import main as cli
+    from mda_curate.validation.arms import INSERTED_FILES
 
     commands = []
-    inserting = {"synthetic_augmentation", "random_insertion"} & set(arms)
+    inserting = set(INSERTED_FILES) & set(arms)
     if inserting and spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
         profile = HERE.parent / "examples" / "augment" / "window_s1_profile.json"
         commands.append(["augment", "generate", "--profile", str(profile), "--tokens", str(synthetic_tokens(spec)),
