@@ -2,7 +2,8 @@
 and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`` (seeds 0-2, k = 30%
 of the 2,000 steps from step 3,000, two copies; ``-synthetic.toml``: baseline, synthetic and
 random-insertion arms on seeds 0-2; ``-spread.toml``: the augmentation arms with their copies spread over
-the window), via the harness (``mda_curate.validation``).
+the window; ``-influence-classifier.toml``: its classifier arm with classifiers trained on another seed's
+influence labels), via the harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
@@ -24,6 +25,10 @@ domains with the same token count. Commands:
         --out benchmarks/validation_wide_classifier
     python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-spread.toml \
         --work runs/validation/cpu-wide-window-spread --out benchmarks/validation_spread
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-influence-classifier.toml \
+        --work runs/validation/cpu-wide-window-influence-classifier --out benchmarks/validation_influence_classifier
+
+(the last after ``benchmarks/window_classifiers.py``, which trains its classifiers).
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ def main() -> None:
     result = {
         "what": "validation harness on the CPU formation-window runs: formation step, speed-up and unit induction per arm",
         "spec": Path(args.spec).read_text(),
-        "classifier": describe_classifier(spec.arms.classifier) if "classifier_upsampling" in arms else None,
+        "classifier": describe_classifiers(spec) if "classifier_upsampling" in arms else None,
         "command": f"python benchmarks/validation.py {' '.join(sys.argv[1:])}".strip(),
         "seconds_this_session": round(time.perf_counter() - started, 1),
         "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine()},
@@ -85,11 +90,17 @@ def main() -> None:
     Path(args.out + ".md").write_text(report)
 
 
-def describe_classifier(path: Path | None) -> dict:
-    """The classifier arm's classifier: its folder (``default``: the package's) and model sha256."""
+def describe_classifiers(spec) -> dict:
+    """Each seed's classifier-arm classifier: its folder (``default``: the package's) and model sha256."""
     from mda_curate.classifier import load_classifier
 
-    return {"path": str(path) if path else "default", "sha256": load_classifier(path).card["artifact"]["sha256"]}
+    described = {}
+    for seed in spec.seeds:
+        path = seed.classifier or spec.arms.classifier
+        described[f"seed{seed.seed}"] = {
+            "path": str(path) if path else "default", "sha256": load_classifier(path).card["artifact"]["sha256"],
+        }
+    return described
 
 
 def make_inserted_files(spec, arms) -> None:

@@ -9,8 +9,9 @@ order; the arms differ only in their schedule (``mda_curate.training.schedule``)
 * ``targeted_augmentation`` / ``random_augmentation``: the same k samples are duplicated (``copies``
   extra rows each), in their own step, or with ``arms.spread`` at steps spaced evenly across the window
   (:func:`spread_duplicates`);
-* ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier scores
-  highest are duplicated (no influence needed at curation time);
+* ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier (the seed's
+  ``classifier``, else ``arms.classifier``) scores highest are duplicated (no influence needed at curation
+  time);
 * ``synthetic_augmentation``: documents from ``arms.synthetic`` are inserted as extra rows during the
   window, by default ``ceil(k * copies / window steps)`` per step (the augmentation arms' budget);
 * ``random_insertion``: the synthetic arm's control: natural documents from ``arms.random_documents``
@@ -117,7 +118,7 @@ def classifier_top_k(texts: Sequence[str], indices: np.ndarray, k: int, score: C
 
 
 def catalyst_scorer(path: Path | None) -> Callable[[list[str]], np.ndarray]:
-    """The catalyst classifier's ``score`` (``arms.classifier``, default: the package's classifier)."""
+    """The catalyst classifier's ``score`` (a seed's or ``arms.classifier``; None: the package's classifier)."""
     try:
         from mda_curate.classifier import load_classifier
     except ImportError as err:
@@ -141,7 +142,7 @@ def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], ord
     if set(arms) & {"random_removal", "random_augmentation"}:
         chosen["random"] = random_k(window, k, settings.random_seed, seed.seed)
     if "classifier_upsampling" in arms:
-        score = catalyst_scorer(settings.classifier)
+        score = catalyst_scorer(seed.classifier or settings.classifier)
         chosen["classifier"] = classifier_top_k(sample_texts(order, tokenizer, window), window, k, score)
 
     def duplicate(samples: list[int]) -> dict:

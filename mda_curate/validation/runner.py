@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 
 from mda_curate.console import console, progress
@@ -101,9 +101,13 @@ def save_spec(spec: ExperimentSpec, out: Path) -> None:
 
 def _comparable(resolved: dict) -> dict:
     """A resolved spec without what may change between reruns of one experiment (the arm list, the spec's
-    path); arm settings added since it was saved take their defaults."""
-    defaults = {f.name: f.default for f in fields(ArmSettings)}
-    return {**resolved, "arms": {**defaults, **resolved["arms"], "run": None}, "source": None}
+    path); arm and seed settings added since it was saved take their defaults."""
+    arm_defaults = {f.name: f.default for f in fields(ArmSettings)}
+    seed_defaults = {f.name: f.default for f in fields(SeedSpec) if f.default is not MISSING}
+    return {
+        **resolved, "arms": {**arm_defaults, **resolved["arms"], "run": None}, "source": None,
+        "seeds": [{**seed_defaults, **seed} for seed in resolved["seeds"]],
+    }
 
 
 def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: bool = True) -> list[ArmRun]:

@@ -45,6 +45,8 @@ itself relative to the spec file's folder (default: that folder)::
     window = [6250, 6500]                    # the formation window, steps start..end-1
     until = 8000                             # arms train to this step (default: train.steps)
     scores = "runs/influence/window_s1.parquet"   # `mda-curate influence` over the window
+    classifier = "runs/classifier/wide_s0"   # optional: this seed's classifier (default: arms.classifier),
+                                             # e.g. one trained on another seed's influence labels
 """
 
 from __future__ import annotations
@@ -72,13 +74,14 @@ UNIT = re.compile(r"^(\d+)\.(\d+)$")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
 ARM_KEYS = {"run", "k", "copies", "spread", "checkpoint_every", "random_seed", "classifier", "synthetic", "synthetic_rows_per_step",
             "random_documents"}
-SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores"}
+SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores", "classifier"}
 INFLUENCE_KEYS = {"compute", "args"}
 
 
 @dataclass(frozen=True)
 class SeedSpec:
-    """One independent base run: its folder, formation window, unit and influence scores."""
+    """One independent base run: its folder, formation window, unit, influence scores and (optionally) the
+    classifier its ``classifier_upsampling`` arm uses instead of ``arms.classifier``."""
 
     seed: int
     run: Path
@@ -86,6 +89,7 @@ class SeedSpec:
     until: int
     unit: str
     scores: Path | None
+    classifier: Path | None = None
 
     @property
     def layer_head(self) -> tuple[int, int]:
@@ -302,6 +306,7 @@ def _seed(check: _Checker, name: str, entry, root: Path, train: TrainConfig, def
         until=until,
         unit=check.unit(f"{name}.unit", entry["unit"]) if "unit" in entry else default_unit,
         scores=_optional_path(check, f"{name}.scores", entry.get("scores"), root),
+        classifier=_optional_path(check, f"{name}.classifier", entry.get("classifier"), root),
     )
 
 

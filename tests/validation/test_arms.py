@@ -104,6 +104,32 @@ def test_spread_augmentation_duplicates_the_same_samples_at_other_steps_of_the_w
     assert all(4 <= step < 8 and step != g // 4 for step, g in placed)  # within the window, never in their own step
 
 
+def test_a_seeds_own_classifier_replaces_the_arms_classifier(tmp_path, corpus, base_runs, monkeypatch):
+    import mda_curate.validation.arms as arms
+    from mda_curate.models import load_tokenizer
+    from mda_curate.training.data import DataOrder
+
+    marks = {"markup": "<", "code": "("}  # each stand-in classifier counts its own character
+
+    def scorer(path):
+        return lambda texts: np.array([t.count(marks[path.name]) for t in texts], float)
+
+    monkeypatch.setattr(arms, "catalyst_scorer", scorer)
+    data = tiny_spec_data(corpus, base_runs, seeds=(0,), arms=["classifier_upsampling"])
+    data["arms"]["classifier"] = tmp_path / "markup"
+    shared = load_spec(write_spec(tmp_path / "shared.toml", data))
+    data["seeds"][0]["classifier"] = tmp_path / "code"
+    own = load_spec(write_spec(tmp_path / "own.toml", data))
+    order, tokenizer = DataOrder.load(own.seeds[0].run), load_tokenizer(str(own.tokenizer))
+    window = list(range(4 * 4, 8 * 4))
+    texts = arms.sample_texts(order, tokenizer, window)
+    for spec, mark in ((shared, "<"), (own, "(")):
+        (schedule,) = arms.arm_schedules(spec, spec.seeds[0], ["classifier_upsampling"], order, tokenizer).values()
+        expected = top_k(np.array(window), np.array([t.count(mark) for t in texts], float), 4)
+        assert schedule["duplicate"][0]["samples"] == expected
+    assert own.seeds[0].classifier == tmp_path / "code" and shared.seeds[0].classifier is None
+
+
 def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, corpus, base_runs):
     spec = tiny_spec(tmp_path, corpus, base_runs, arms=["targeted_removal"])
     (seed,) = spec.seeds
@@ -154,3 +180,6 @@ def test_a_base_run_of_another_recipe_and_an_output_of_another_spec_are_refused(
     save_spec(tiny_spec(tmp_path, corpus, base_runs), tmp_path / "out")  # the new field at its default: same experiment
     with pytest.raises(UserError, match="holds an experiment with another spec \\(changed arms.spread\\)"):
         save_spec(tiny_spec(tmp_path, corpus, base_runs, arms__spread=True), tmp_path / "out")
+    del saved["seeds"][0]["classifier"]  # nor before seeds[].classifier existed
+    (tmp_path / "out" / "spec.json").write_text(json.dumps(saved))
+    save_spec(tiny_spec(tmp_path, corpus, base_runs), tmp_path / "out")

@@ -1,5 +1,6 @@
 import re
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,10 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
     spread = load_spec(EXAMPLES / "cpu-wide-window-spread.toml")
     assert spread.arms.spread and not wide.arms.spread and spread.arms.classifier is None  # today's default classifier
     assert [(s.run, s.unit, s.scores) for s in spread.seeds] == [(s.run, s.unit, s.scores) for s in wide.seeds]
+    influence = load_spec(EXAMPLES / "cpu-wide-window-influence-classifier.toml")
+    assert influence.arms == spread.arms and [replace(s, classifier=None) for s in influence.seeds] == list(spread.seeds)
+    # each seed is curated by a classifier trained on another seed's influence labels
+    assert [s.classifier for s in influence.seeds] == [REPO / f"runs/classifier/wide_s{i}" for i in (1, 2, 0)]
     assert wide.arms.run == PAPER_ARMS
     assert synthetic.arms.run == ("baseline", "synthetic_augmentation", "random_insertion")
     assert [s.seed for s in wide.seeds + synthetic.seeds] == [0, 1, 2, 0, 1, 2]
@@ -49,7 +54,7 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
     pinned = REPO / "examples/validation/classifier-100k"  # the classifier the committed results used
     assert wide.arms.classifier == load_spec(EXAMPLES / "cpu-formation.toml").arms.classifier == pinned
     assert load_classifier(pinned).settings.max_chars == 100_000  # loads: its card's sha256 matches the artifact
-    for spec in (wide, synthetic, spread):
+    for spec in (wide, synthetic, spread, influence):
         for seed in spec.seeds:
             assert (seed.window, seed.until) == ((3000, 5000), 8000)
             k = spec.arms.count(len(window_indices(seed, spec.train.batch_size)))
@@ -89,6 +94,7 @@ BAD = [
     (("seeds", 0, "until"), 6, "seeds[0].until must be an integer >= 8"),
     (("seeds", 0, "until"), 13, "seeds[0].until must be at most train.steps (12)"),
     (("seeds", 0, "unit"), "L1H2", "seeds[0].unit must be 'layer.head'"),
+    (("seeds", 0, "classifier"), 3, "seeds[0].classifier must be a non-empty string"),
     (("seeds", 1, "seed"), 0, "seeds lists a seed twice"),
     (("recipe",), "gpu-fast", "recipe must be one of cpu-formation"),
 ]
