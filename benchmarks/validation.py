@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--arms", help="a,b,...: only these arms (default: the spec's)")
     parser.add_argument("--out", default=str(HERE / "validation"), help="output prefix (.json, .md, _scores.png, _formation.png)")
     parser.add_argument("--default-classifier", action="store_true",
-                        help="the classifier arm uses the package's current default classifier, not the spec's arms.classifier")
+                        help="the classifier arm uses the package's current default classifier, not the spec's (arms or seeds)")
     args = parser.parse_args()
 
     import torch
@@ -66,7 +66,8 @@ def main() -> None:
 
     spec = load_spec(args.spec)
     if args.default_classifier:
-        spec = replace(spec, arms=replace(spec.arms, classifier=None))
+        seeds = tuple(replace(seed, classifier=None) for seed in spec.seeds)
+        spec = replace(spec, arms=replace(spec.arms, classifier=None), seeds=seeds)
     arms = parse_arms(args.arms) if args.arms else spec.arms.run
     make_inserted_files(spec, arms)
     started = time.perf_counter()
