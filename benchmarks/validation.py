@@ -95,13 +95,11 @@ def describe_classifiers(spec) -> dict:
     """Each seed's classifier-arm classifier: its folder (``default``: the package's) and model sha256."""
     from mda_curate.classifier import load_classifier
 
-    described = {}
-    for seed in spec.seeds:
-        path = seed.classifier or spec.arms.classifier
-        described[f"seed{seed.seed}"] = {
-            "path": str(path) if path else "default", "sha256": load_classifier(path).card["artifact"]["sha256"],
-        }
-    return described
+    paths = {f"seed{seed.seed}": spec.classifier(seed) for seed in spec.seeds}
+    return {
+        name: {"path": str(path) if path else "default", "sha256": load_classifier(path).card["artifact"]["sha256"]}
+        for name, path in paths.items()
+    }
 
 
 def make_inserted_files(spec, arms) -> None:

@@ -31,6 +31,8 @@ def main() -> None:
     from mda_curate.validation import load_spec
 
     for seed in load_spec(args.spec).seeds:
+        if seed.scores is None:
+            sys.exit(f"{args.spec}: seed {seed.seed} names no influence scores file (seeds[].scores)")
         model = Path(args.out) / f"wide_s{seed.seed}"
         if not (model / "card.json").is_file():
             samples = Path(args.out) / f"wide_s{seed.seed}_samples.jsonl"

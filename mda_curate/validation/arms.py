@@ -118,7 +118,7 @@ def classifier_top_k(texts: Sequence[str], indices: np.ndarray, k: int, score: C
 
 
 def catalyst_scorer(path: Path | None) -> Callable[[list[str]], np.ndarray]:
-    """The catalyst classifier's ``score`` (a seed's or ``arms.classifier``; None: the package's classifier)."""
+    """The catalyst classifier's ``score`` (None: the package's classifier)."""
     try:
         from mda_curate.classifier import load_classifier
     except ImportError as err:
@@ -142,7 +142,7 @@ def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], ord
     if set(arms) & {"random_removal", "random_augmentation"}:
         chosen["random"] = random_k(window, k, settings.random_seed, seed.seed)
     if "classifier_upsampling" in arms:
-        score = catalyst_scorer(seed.classifier or settings.classifier)
+        score = catalyst_scorer(spec.classifier(seed))
         chosen["classifier"] = classifier_top_k(sample_texts(order, tokenizer, window), window, k, score)
 
     def duplicate(samples: list[int]) -> dict:

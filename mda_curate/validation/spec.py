@@ -154,6 +154,10 @@ class ExperimentSpec:
         """The arms' config: the base run's, checkpointed at the arms' cadence."""
         return replace(self.config(seed), checkpoint_every=self.arms.checkpoint_every)
 
+    def classifier(self, seed: SeedSpec) -> Path | None:
+        """The classifier of ``seed``'s ``classifier_upsampling`` arm (None: the package's default)."""
+        return seed.classifier or self.arms.classifier
+
     def to_dict(self) -> dict:
         """JSON-ready (paths as strings); what ``spec.json`` beside the results holds."""
         out = asdict(self)
