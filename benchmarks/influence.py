@@ -10,9 +10,13 @@ over the run's own training samples (129 tokens each):
   training step (forward, backward, AdamW) on the same batch, the physical floor;
 - peak RSS of ``mda-curate influence`` (a fresh process each) vs the number of scored samples.
 
-Exact command behind the committed ``benchmarks/influence.json`` (machine otherwise idle if possible):
+Exact command behind the committed ``benchmarks/influence.json`` (machine otherwise idle if possible), on
+the seed-1 formation run: the validation base run ``runs/formation/share0.6_seed1`` (trained to step
+3,000) copied to ``runs/bench/`` and resumed to step 6,250 with ``mda-curate train --recipe cpu-formation
+--seed 1 --data examples/data/train.parquet --tokenizer $PWD/examples/tokenizer --out
+runs/bench/share0.6_seed1 --resume --until 6250`` (the tokenizer path as the run saved it):
 
-    OMP_NUM_THREADS=2 python benchmarks/influence.py --run runs/formation/share0.6_seed1 --checkpoint 6250 --unit 1.2
+    OMP_NUM_THREADS=2 python benchmarks/influence.py --run runs/bench/share0.6_seed1 --checkpoint 6250 --unit 1.2
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from mda_curate.errors import UserError
 from mda_curate.influence.blocks import Block
 from mda_curate.influence.capture import Capture, per_sample_gradients
+from mda_curate.influence.probes import summed_token_losses
 from mda_curate.influence.settings import RELATIVE_DAMPING, InfluenceSettings
 
 FACTORS_FILE = "factors.safetensors"
@@ -69,16 +69,15 @@ def precondition(gradient: torch.Tensor, factors: dict[str, torch.Tensor], dampi
 
 def fisher_loss(model, input_ids, attention_mask, fisher: str, generator: torch.Generator) -> torch.Tensor:
     """Summed next-token loss with labels from the data (empirical Fisher) or sampled from the model (true)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
     if fisher == "empirical":
         targets = input_ids[:, 1:]
     else:
-        probs = logits.detach().softmax(-1).flatten(0, 1)
+        probs = logits[:, :-1].detach().float().softmax(-1).flatten(0, 1)
         if not torch.isfinite(probs).all():
             raise UserError("curvature: the model's logits are not finite, so no labels can be sampled (true Fisher)")
-        targets = torch.multinomial(probs, 1, generator=generator).view(logits.shape[:2])
-    losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    return (losses * attention_mask[:, 1:]).sum()
+        targets = torch.multinomial(probs, 1, generator=generator).view(len(input_ids), -1)
+    return summed_token_losses(logits, targets, attention_mask).sum()
 
 
 def save_factors(factors: Factors, directory: Path, arguments: dict) -> None:

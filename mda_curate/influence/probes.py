@@ -80,10 +80,17 @@ def query_loss_probe(samples, batch_size: int, pad_id: int) -> Probe:
 
 def summed_lm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Per-sequence summed next-token loss (batch,), padding excluded."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
-    targets = input_ids[:, 1:]
-    losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    return (losses * attention_mask[:, 1:]).sum(dim=1)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    return summed_token_losses(logits, input_ids[:, 1:], attention_mask)
+
+
+def summed_token_losses(logits: torch.Tensor, targets: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Per-sequence sum of the cross-entropy of ``logits[:, t]`` against ``targets[:, t]`` (one shorter)
+    over the real tokens. The last position is scored against a dummy target with weight 0, so the
+    logits are used as they come, without a strided copy."""
+    padded = F.pad(targets, (0, 1))
+    losses = F.cross_entropy(logits.float().flatten(0, 1), padded.flatten(), reduction="none").view_as(padded)
+    return (losses * F.pad(attention_mask[:, 1:], (0, 1))).sum(dim=1)
 
 
 def probe_gradient(model, blocks: list[Block], probe: Probe) -> tuple[dict[str, torch.Tensor], float]:

@@ -9,7 +9,7 @@ import torch
 from mda_curate.data.documents import Document
 from mda_curate.errors import UserError
 from mda_curate.influence.blocks import head_blocks
-from mda_curate.influence.probes import induction_probe, previous_token_probe
+from mda_curate.influence.probes import induction_probe, previous_token_probe, summed_lm_loss
 from mda_curate.influence.samples import open_samples
 from mda_curate.units.attention import run_with_attention
 
@@ -77,6 +77,21 @@ def test_previous_token_probe_sums_attention_to_the_previous_position(neox):
     positions = torch.arange(1, ids.shape[1])
     assert value == pytest.approx(patterns[:, layer, head, positions, positions - 1].sum().item(), rel=1e-5)
     assert value / (3 * 20) > 0.9  # the planted head attends almost only to the previous token
+
+
+def test_summed_lm_loss_is_each_rows_next_token_loss_over_its_real_tokens(neox):
+    """Brute force, one row and one position at a time: -log p(next token), padding left out."""
+    model = neox.planted_model()
+    ids = torch.randint(1, 60, (3, 9), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0  # a right-padded row: its last real token is at position 5
+    mask[2, 2:] = 0
+    expected = []
+    for row, row_mask in zip(ids, mask):
+        n = int(row_mask.sum())
+        logits = model(input_ids=row[None, :n]).logits[0].log_softmax(-1)
+        expected.append(-sum(logits[t, row[t + 1]].item() for t in range(n - 1)))
+    assert summed_lm_loss(model, ids, mask).tolist() == pytest.approx(expected, rel=1e-5)
 
 
 def test_run_folder_samples_are_what_the_trainer_fed(neox, tmp_path):
