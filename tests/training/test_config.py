@@ -34,6 +34,13 @@ def test_cpu_tiny_is_the_reference_recipe_model():
     assert PRESETS["pythia-14m"].build_config(vocab_size=300, context_length=64).max_position_embeddings == 64
 
 
+def test_cpu_tiny_3l_is_cpu_tiny_with_a_third_layer():
+    tiny = PRESETS["cpu-tiny"].build_config(vocab_size=1024).to_dict()
+    deeper = PRESETS["cpu-tiny-3l"].build_config(vocab_size=1024).to_dict()
+    assert deeper.pop("num_hidden_layers") == 3 and tiny.pop("num_hidden_layers") == 2
+    assert deeper == tiny
+
+
 def test_recipe_defaults_and_checkpoint_steps():
     config = TrainConfig(steps=3000, checkpoint_every=1000)
     assert (config.ctx, config.batch_size, config.lr, config.warmup_steps) == (128, 32, 1e-3, 100)
