@@ -59,7 +59,7 @@ PRESETS = {
     for preset in (
         # The verified CPU formation-window model (REFERENCE.md): sequential residual, full rotary.
         ModelPreset("cpu-tiny", 2, 128, 4, 128, rotary_pct=1.0, parallel_residual=False),
-        # cpu-tiny with a third layer: the smallest shape measured to form a head at catalyst share 0.3.
+        # cpu-tiny with a third layer: forms a head at catalyst share 0.3 (seed 1, step ~14,400), cpu-tiny none.
         ModelPreset("cpu-tiny-3l", 3, 128, 4, 128, rotary_pct=1.0, parallel_residual=False),
         # Pythia's shapes (Biderman et al. 2023): GPT-NeoX-20B vocabulary padded to 50304.
         ModelPreset("pythia-14m", 6, 128, 4, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
