@@ -3,7 +3,9 @@ and 1, k = 10% of 250 steps just before formation) or of ``cpu-wide-window.toml`
 of the 2,000 steps from step 3,000, two copies; ``-synthetic.toml``: baseline, synthetic and
 random-insertion arms on seeds 0-2; ``-spread.toml``: the augmentation arms with their copies spread over
 the window; ``-influence-classifier.toml``: its classifier arm with classifiers trained on another seed's
-influence labels), via the harness (``mda_curate.validation``).
+influence labels) or of ``cpu-3l-small-share.toml`` (the 3-layer model at catalyst share 0.3, seed 1, influence
+attributed at the window's end; ``-window-start.toml``: its targeted removal with the scores attributed
+at the window start), via the harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
@@ -27,8 +29,12 @@ domains with the same token count. Commands:
         --work runs/validation/cpu-wide-window-spread --out benchmarks/validation_spread
     python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-influence-classifier.toml \
         --work runs/validation/cpu-wide-window-influence-classifier --out benchmarks/validation_influence_classifier
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-3l-small-share.toml \
+        --work runs/validation/cpu-3l-small-share --out benchmarks/validation_small_share
+    python benchmarks/validation.py --workers 1 --spec examples/validation/cpu-3l-small-share-window-start.toml \
+        --work runs/validation/cpu-3l-small-share-window-start --out benchmarks/validation_small_share_window_start
 
-(the last after ``benchmarks/window_classifiers.py``, which trains its classifiers).
+(the influence-classifier one after ``benchmarks/window_classifiers.py``, which trains its classifiers).
 """
 
 from __future__ import annotations

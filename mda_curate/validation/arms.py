@@ -84,7 +84,8 @@ def influence_top_k(spec: ExperimentSpec, seed: SeedSpec, k: int) -> list[int]:
 
 
 def check_scores_provenance(seed: SeedSpec, name: str) -> None:
-    """The scores' ``arguments.json`` must name this run's samples of this window, and this unit."""
+    """The scores' ``arguments.json`` must name this run's samples of this window, this unit and the
+    checkpoint it attributes (``influence_step``)."""
     arguments_path = seed.scores.with_name(seed.scores.stem + ".influence") / "arguments.json"
     if not seed.scores.is_file():
         raise UserError(f"{name}: {seed.scores}: no such file (compute it: {shlex.join(influence_argv(seed))})")
@@ -96,13 +97,16 @@ def check_scores_provenance(seed: SeedSpec, name: str) -> None:
         raise UserError(f"{name}: {seed.scores} scores {arguments.get('train')!r}, not this seed's run and window {expected!r}")
     if arguments.get("unit") != seed.unit:
         raise UserError(f"{name}: {seed.scores} scores unit {arguments.get('unit')!r}, not this seed's unit {seed.unit!r}")
+    model = seed.run / f"step_{seed.attributed_step}"
+    if Path(arguments.get("model", "")).resolve() != model.resolve():
+        raise UserError(f"{name}: {seed.scores} attributes the checkpoint {arguments.get('model')!r}, not {str(model)!r} (influence_step)")
 
 
 def influence_argv(seed: SeedSpec) -> list[str]:
     """The ``mda-curate influence`` command that scores this seed's window (without extra settings)."""
     start, end = seed.window
     return [
-        "mda-curate", "influence", "--model", str(seed.run / f"step_{start}"), "--train", str(seed.run),
+        "mda-curate", "influence", "--model", str(seed.run / f"step_{seed.attributed_step}"), "--train", str(seed.run),
         "--steps", f"{start}:{end}", "--unit", seed.unit, "--out", str(seed.scores or "SCORES.parquet"),
     ]
 

@@ -31,6 +31,7 @@ from mda_curate.errors import UserError
 from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 @dataclass(frozen=True)
@@ -131,20 +132,20 @@ def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: 
 
 def prepare_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str, tokenizer, show_progress: bool = True) -> None:
     """Check the base run was trained with the spec's recipe and data; train it up to the window start
-    when it has no checkpoint (with optimizer state) there."""
+    when it has no checkpoint (with optimizer state) there, and on to ``influence_step`` when that is later."""
     from mda_curate.training.trainer import Trainer
 
-    start = seed.window[0]
     if (seed.run / "config.json").is_file():
         check_base_run(spec, seed, name)
-    if (seed.run / f"step_{start}" / STATE_FILE).is_file():
-        return
-    trained = _checkpoint_steps(seed.run)
-    if trained and max(trained) > start:
-        raise UserError(f"{name}.window: {seed.run} has no checkpoint at step {start} (it has {sorted(trained)})")
-    console.print(f"seed {seed.seed}: training the base run {seed.run} up to the window start, step {start}")
-    trainer = Trainer(spec.config(seed), seed.run, tokenizer, list(spec.data), resume=bool(trained))
-    trainer.train(show_progress=show_progress, until=start)
+    for step, field, weights_only in ((seed.window[0], "window", False), (seed.attributed_step, "influence_step", True)):
+        if step in _checkpoint_steps(seed.run, weights=weights_only):
+            continue
+        trained = _checkpoint_steps(seed.run)
+        if trained and max(trained) > step:
+            raise UserError(f"{name}.{field}: {seed.run} has no checkpoint at step {step} (it has {sorted(trained)})")
+        console.print(f"seed {seed.seed}: training the base run {seed.run} up to step {step}")
+        trainer = Trainer(spec.config(seed), seed.run, tokenizer, list(spec.data), resume=bool(trained))
+        trainer.train(show_progress=show_progress, until=step)
 
 
 def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
@@ -210,7 +211,7 @@ def execute(spec: ExperimentSpec, runs: list[ArmRun], workers: int, show_progres
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(runs)), context, _limit_threads, (threads,)) as pool:
+        with ProcessPoolExecutor(min(workers, len(runs)), context, _start_worker, (threads,)) as pool:
             futures = {pool.submit(train_and_score, spec, run, threads): run for run in runs}
             for future in as_completed(futures):
                 _report(futures[future], future.result(), bar, task)
@@ -296,7 +297,14 @@ def _write_parquet(rows: list[dict], path: Path) -> None:
     partial.replace(path)  # atomic: a killed harness never leaves a torn "done" marker
 
 
-def _limit_threads(threads: int) -> None:
+def _start_worker(threads: int) -> None:
+    """Limit a worker's threads, and on Linux end it with the harness, so that a killed harness leaves no
+    worker training on (a rerun would then train the same arm-run twice)."""
+    if sys.platform == "linux":
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     import torch

@@ -41,10 +41,12 @@ itself relative to the spec file's folder (default: that folder)::
 
     [[seeds]]
     seed = 1                                 # the recipe's seed of this base run
-    run = "runs/formation/share0.6_seed1"    # trained up to window start here if it has no checkpoint there
+    run = "runs/formation/share0.6_seed1"    # trained up to window start (and influence_step) when missing
     window = [6250, 6500]                    # the formation window, steps start..end-1
     until = 8000                             # arms train to this step (default: train.steps)
     scores = "runs/influence/window_s1.parquet"   # `mda-curate influence` over the window
+    influence_step = 6500                    # the checkpoint the scores attribute (default: the window start);
+                                             # later than the start when the unit only exists there
     classifier = "runs/classifier/wide_s0"   # optional: this seed's classifier (default: arms.classifier),
                                              # e.g. one trained on another seed's influence labels
 """
@@ -74,7 +76,7 @@ UNIT = re.compile(r"^(\d+)\.(\d+)$")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
 ARM_KEYS = {"run", "k", "copies", "spread", "checkpoint_every", "random_seed", "classifier", "synthetic", "synthetic_rows_per_step",
             "random_documents"}
-SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores", "classifier"}
+SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores", "classifier", "influence_step"}
 INFLUENCE_KEYS = {"compute", "args"}
 
 
@@ -90,6 +92,12 @@ class SeedSpec:
     unit: str
     scores: Path | None
     classifier: Path | None = None
+    influence_step: int | None = None
+
+    @property
+    def attributed_step(self) -> int:
+        """The checkpoint whose weights the influence scores attribute: ``influence_step`` or the window start."""
+        return self.window[0] if self.influence_step is None else self.influence_step
 
     @property
     def layer_head(self) -> tuple[int, int]:
@@ -303,6 +311,10 @@ def _seed(check: _Checker, name: str, entry, root: Path, train: TrainConfig, def
     ends = f"must be at most train.steps ({train.steps}): the data order ends there (got {until})"
     check.that(f"{name}.until", until <= train.steps, ends)
     check.that(f"{name}.unit", "unit" in entry or default_unit is not None, "is required (or a top-level unit)")
+    influence_step = entry.get("influence_step")
+    if influence_step is not None:
+        check.integer(f"{name}.influence_step", influence_step, window[0])
+        check.that(f"{name}.influence_step", influence_step <= train.steps, f"must be at most train.steps ({train.steps}) (got {influence_step})")
     return SeedSpec(
         seed=check.integer(f"{name}.seed", entry["seed"], 0),
         run=root / check.string(f"{name}.run", entry["run"]),
@@ -311,6 +323,7 @@ def _seed(check: _Checker, name: str, entry, root: Path, train: TrainConfig, def
         unit=check.unit(f"{name}.unit", entry["unit"]) if "unit" in entry else default_unit,
         scores=_optional_path(check, f"{name}.scores", entry.get("scores"), root),
         classifier=_optional_path(check, f"{name}.classifier", entry.get("classifier"), root),
+        influence_step=influence_step,
     )
 
 

@@ -90,7 +90,8 @@ def write_spec(path: Path, data: dict) -> Path:
     return path
 
 
-def write_scores(seed_spec, batch_size: int = 4, train: str | None = None, unit: str = "1.0", indices=None) -> None:
+def write_scores(seed_spec, batch_size: int = 4, train: str | None = None, unit: str = "1.0", indices=None,
+                 model: str | None = None) -> None:
     """Hand-made influence scores of a seed's window, with the ``arguments.json`` the influence CLI writes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -107,7 +108,8 @@ def write_scores(seed_spec, batch_size: int = 4, train: str | None = None, unit:
     work = seed_spec.scores.with_name(seed_spec.scores.stem + ".influence")
     work.mkdir(exist_ok=True)
     default = f"{seed_spec.run.resolve()} steps {start}:{end}"
-    (work / "arguments.json").write_text(json.dumps({"train": train or default, "unit": unit}))
+    attributed = str((seed_spec.run / f"step_{seed_spec.attributed_step}").resolve())
+    (work / "arguments.json").write_text(json.dumps({"model": model or attributed, "train": train or default, "unit": unit}))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,9 @@ def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, co
         write_scores(seed, unit="0.3")
         with pytest.raises(UserError, match="scores unit '0.3', not this seed's unit '1.0'"):
             plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
+        write_scores(seed, model=str(base_runs / "base0" / "step_8"))
+        with pytest.raises(UserError, match=r"attributes the checkpoint '.*base0/step_8', not '.*base0/step_4' \(influence_step\)"):
+            plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
         write_scores(seed, indices=range(20, 36))  # steps 5..8: shifted by one step
         with pytest.raises(UserError, match="sample_index spans 20..35 .* not the window's 16..31"):
             plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
@@ -150,6 +154,20 @@ def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, co
     command = r"none.parquet: no such file \(compute it: mda-curate influence --model .*base0/step_4 .*--steps 4:8 --unit 1.0"
     with pytest.raises(UserError, match=command):
         plan(missing, tmp_path / "out2", ("baseline", "targeted_removal"), show_progress=False)
+
+
+def test_a_later_influence_step_trains_the_base_run_on_to_it_and_scores_that_checkpoint(tmp_path, corpus, base_runs):
+    shutil.copytree(base_runs / "base0", tmp_path / "base0")  # trained to the window start, step 4
+    data = tiny_spec_data(corpus, tmp_path, seeds=(0,))
+    data["seeds"][0]["influence_step"] = 8
+    spec = load_spec(write_spec(tmp_path / "spec.toml", data))
+    command = r"scores0.parquet: no such file \(compute it: mda-curate influence --model .*base0/step_8 .*--steps 4:8 --unit 1.0"
+    with pytest.raises(UserError, match=command):
+        plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
+    assert (tmp_path / "base0" / "step_8" / "model.safetensors").is_file()
+    write_scores(spec.seeds[0])
+    runs = plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
+    assert [r.arm for r in runs] == ["baseline", "targeted_removal"]
 
 
 def test_an_unavailable_classifier_or_inserted_file_fails_with_a_clear_error(tmp_path, corpus, base_runs, monkeypatch):

@@ -1,4 +1,8 @@
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -108,3 +112,38 @@ def test_parallel_workers_give_the_results_of_one_worker(tmp_path, corpus, base_
     run_experiment(spec, tmp_path / "one", show_progress=False)
     run_experiment(spec, tmp_path / "two", workers=2, show_progress=False)
     assert pq.read_table(tmp_path / "two" / "results.parquet").equals(pq.read_table(tmp_path / "one" / "results.parquet"))
+
+
+WORKER_SCRIPT = """
+import multiprocessing, os, time
+from concurrent.futures import ProcessPoolExecutor
+from mda_curate.validation.runner import _start_worker
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(1, multiprocessing.get_context("spawn"), _start_worker, (1,)) as pool:
+        print(pool.submit(os.getpid).result(), flush=True)
+        time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers end with the harness through prctl, on Linux")
+def test_a_killed_harness_takes_its_workers_with_it(tmp_path):
+    script = tmp_path / "harness.py"
+    script.write_text(WORKER_SCRIPT)
+    harness = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(harness.stdout.readline())
+    assert _alive(worker)
+    harness.kill()  # SIGKILL: no chance to shut the pool down
+    harness.wait()
+    deadline = time.monotonic() + 20
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)

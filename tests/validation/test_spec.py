@@ -62,6 +62,16 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
             assert synthetic_rows_per_step(spec, seed, k) == 20  # k x copies spread over the 2,000 window steps
 
 
+def test_the_small_share_example_spec_attributes_the_3_layer_unit_at_the_windows_end():
+    spec = load_spec(EXAMPLES / "cpu-3l-small-share.toml")
+    assert spec.train.preset == "cpu-tiny-3l" and spec.train.catalyst_share == 0.3 and spec.train.steps == 16000
+    (seed,) = spec.seeds
+    assert (seed.seed, seed.unit, seed.window, seed.until) == (1, "2.2", (11000, 14000), 16000)
+    assert seed.attributed_step == 14000 and spec.arms.spread  # the unit forms at ~14,400
+    assert spec.arms.count(3000 * spec.train.batch_size) == 9600 and spec.arms.copies == 2
+    assert spec.arms.classifier == REPO / "runs/classifier/wide_s1"  # influence labels of another model and recipe
+
+
 def test_the_pythia_14m_example_spec_trains_the_pythia_shape_on_cuda():
     spec = load_spec(EXAMPLES / "pythia-14m.toml")
     assert spec.train.preset == "pythia-14m" and spec.train.device == "cuda"
@@ -94,6 +104,8 @@ BAD = [
     (("seeds", 0, "until"), 6, "seeds[0].until must be an integer >= 8"),
     (("seeds", 0, "until"), 13, "seeds[0].until must be at most train.steps (12)"),
     (("seeds", 0, "unit"), "L1H2", "seeds[0].unit must be 'layer.head'"),
+    (("seeds", 0, "influence_step"), 3, "seeds[0].influence_step must be an integer >= 4"),
+    (("seeds", 0, "influence_step"), 13, "seeds[0].influence_step must be at most train.steps (12)"),
     (("seeds", 0, "classifier"), 3, "seeds[0].classifier must be a non-empty string"),
     (("seeds", 1, "seed"), 0, "seeds lists a seed twice"),
     (("recipe",), "gpu-fast", "recipe must be one of cpu-formation"),
