@@ -67,7 +67,7 @@ def test_the_small_share_example_spec_attributes_the_3_layer_unit_at_the_windows
     assert spec.train.preset == "cpu-tiny-3l" and spec.train.catalyst_share == 0.3 and spec.train.steps == 16000
     (seed,) = spec.seeds
     assert (seed.seed, seed.unit, seed.window, seed.until) == (1, "2.2", (11000, 14000), 16000)
-    assert seed.attributed_step == 14000 and spec.arms.spread  # the unit forms at ~14,400
+    assert seed.attributed_step == 14000 and spec.arms.spread  # the unit forms at step 14,289
     assert spec.arms.count(3000 * spec.train.batch_size) == 9600 and spec.arms.copies == 2
     assert spec.arms.classifier == REPO / "runs/classifier/wide_s1"  # influence labels of another model and recipe
 
