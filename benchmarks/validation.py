@@ -5,7 +5,9 @@ random-insertion arms on seeds 0-2; ``-spread.toml``: the augmentation arms with
 the window; ``-influence-classifier.toml``: its classifier arm with classifiers trained on another seed's
 influence labels) or of ``cpu-3l-small-share.toml`` (the 3-layer model at catalyst share 0.3, seed 1, influence
 attributed at the window's end; ``-window-start.toml``: its targeted removal with the scores attributed
-at the window start), via the harness (``mda_curate.validation``).
+at the window start) or ``cpu-wide-window-displace.toml`` (the spread experiment at a fixed token
+budget: augmentation masks as many other window samples as it adds rows, arm-runs stop after
+formation), via the harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
@@ -33,6 +35,8 @@ domains with the same token count. Commands:
         --work runs/validation/cpu-3l-small-share --out benchmarks/validation_small_share
     python benchmarks/validation.py --workers 1 --spec examples/validation/cpu-3l-small-share-window-start.toml \
         --work runs/validation/cpu-3l-small-share-window-start --out benchmarks/validation_small_share_window_start
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-displace.toml \
+        --work runs/validation/cpu-wide-window-displace --out benchmarks/validation_displace
 
 (the influence-classifier one after ``benchmarks/window_classifiers.py``, which trains its classifiers).
 """

@@ -12,6 +12,10 @@ order; the arms differ only in their schedule (``mda_curate.training.schedule``)
 * ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier (the seed's
   ``classifier``, else ``arms.classifier``) scores highest are duplicated (no influence needed at curation
   time);
+* with ``arms.displace``, each duplicating arm (the two above) also masks ``k * copies`` window samples
+  drawn uniformly from those it does not duplicate (:func:`displaced`): over the window it trains on as
+  many rows as the baseline, so augmentation changes which data the window holds, not how much, as a
+  curator with a fixed token budget would (without it, random duplication also adds data);
 * ``synthetic_augmentation``: documents from ``arms.synthetic`` are inserted as extra rows during the
   window, by default ``ceil(k * copies / window steps)`` per step (the augmentation arms' budget);
 * ``random_insertion``: the synthetic arm's control: natural documents from ``arms.random_documents``
@@ -35,6 +39,7 @@ import numpy as np
 from mda_curate.errors import UserError
 from mda_curate.validation.spec import ExperimentSpec, SeedSpec
 
+DISPLACED_STREAM = 1  # random_k's stream for displaced samples (the random arms' k use none)
 # the arms that insert documents: arm -> (the arms.<field> naming their file, the command that makes it)
 INSERTED_FILES = {
     "synthetic_augmentation": ("synthetic", "mda-curate augment generate"),
@@ -54,10 +59,22 @@ def top_k(indices: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
     return sorted(int(g) for g in indices[order[:k]])
 
 
-def random_k(indices: np.ndarray, k: int, random_seed: int, seed: int) -> list[int]:
-    """``k`` indices drawn uniformly without replacement, seeded by ``(random_seed, seed)``."""
-    generator = np.random.default_rng([random_seed, seed])
+def random_k(indices: np.ndarray, k: int, random_seed: int, seed: int, *stream: int) -> list[int]:
+    """``k`` indices drawn uniformly without replacement, seeded by ``(random_seed, seed, *stream)``."""
+    generator = np.random.default_rng([random_seed, seed, *stream])
     return sorted(int(g) for g in generator.choice(indices, size=k, replace=False))
+
+
+def displaced(window: np.ndarray, duplicated: list[int], count: int, random_seed: int, seed: int) -> list[int]:
+    """``count`` window samples not in ``duplicated``, drawn uniformly (a random stream of their own): the
+    rows a displacing augmentation arm masks to keep the baseline's row budget."""
+    others = np.setdiff1d(window, duplicated)
+    if count > len(others):
+        raise UserError(
+            f"arms.displace: k * copies = {count} rows to displace, but the window has only {len(others)} samples "
+            "besides the k duplicated ones (lower arms.k or arms.copies)"
+        )
+    return random_k(others, count, random_seed, seed, DISPLACED_STREAM)
 
 
 def influence_top_k(spec: ExperimentSpec, seed: SeedSpec, k: int) -> list[int]:
@@ -151,8 +168,12 @@ def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], ord
 
     def duplicate(samples: list[int]) -> dict:
         if settings.spread:
-            return {"duplicate": spread_duplicates(samples, seed.window, batch_size, settings.copies)}
-        return {"duplicate": [{"samples": samples, "copies": settings.copies}]}
+            schedule = {"duplicate": spread_duplicates(samples, seed.window, batch_size, settings.copies)}
+        else:
+            schedule = {"duplicate": [{"samples": samples, "copies": settings.copies}]}
+        if settings.displace:
+            schedule["mask"] = displaced(window, samples, k * settings.copies, settings.random_seed, seed.seed)
+        return schedule
 
     builders = {
         "baseline": lambda: {},

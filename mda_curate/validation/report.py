@@ -27,15 +27,17 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows, results = [], []
+    rows, results, by_run = [], [], {}
     for run in runs:
-        run_rows = pq.read_table(run.metrics_path).to_pylist()
+        run_rows = by_run[run] = pq.read_table(run.metrics_path).to_pylist()
         unit = run.seed.layer_head
         for row in run_rows:
             row["is_unit"] = (row["layer"], row["head"]) == unit
             row["steps_since_window"] = row["step"] - run.seed.window[0]
         rows.extend(run_rows)
-        results.append(run_result(run.arm, run.seed, run_rows))
+    compared_at = compared_steps(by_run)
+    for run, run_rows in by_run.items():
+        results.append(run_result(run.arm, run.seed, run_rows, compared_at[run.seed.seed]))
     pq.write_table(pa.Table.from_pylist(rows), out / "results.parquet")
     summary = {
         "experiment": spec.name,
@@ -46,9 +48,10 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
         "bootstrap": {"resamples": spec.metrics.bootstrap_resamples, "confidence": spec.metrics.confidence, "over": "seeds"},
         "seeds": [
             {"seed": s.seed, "run": str(s.run), "window": list(s.window), "until": s.until, "unit": s.unit,
-             "k": spec.arms.count((s.window[1] - s.window[0]) * spec.train.batch_size)}
+             "k": spec.arms.count((s.window[1] - s.window[0]) * spec.train.batch_size), "compared_at": compared_at.get(s.seed)}
             for s in spec.seeds
         ],
+        "stop_after_formation": spec.arms.stop_after_formation,
         "files": {"results": "results.parquet", "report": "report.md", "plots": ["scores.png", "formation.png"], "spec": "spec.toml"},
     }
     (out / "summary.json").write_text(json.dumps(_finite(summary), indent=2) + "\n")
@@ -58,6 +61,15 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
     console.print(table(f"validation: {spec.name}", COLUMNS, table_rows(summary)))
     console.print(f"wrote {out / 'summary.json'}, {out / 'report.md'}, results.parquet and plots in {out}")
     return summary
+
+
+def compared_steps(by_run: dict) -> dict[int, int]:
+    """Per seed, the last step every one of its arm-runs reached (arms that stop after formation end early)."""
+    last: dict[int, int] = {}
+    for run, run_rows in by_run.items():
+        end = max(row["step"] for row in run_rows)
+        last[run.seed.seed] = min(last.get(run.seed.seed, end), end)
+    return last
 
 
 PROSE = "prose"  # the held-out domain whose loss change the table shows (all domains are in summary.json)
@@ -85,9 +97,11 @@ def markdown(spec: ExperimentSpec, summary: dict) -> str:
     """``report.md``: the setup, the table and how to read it."""
     header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
     body = "".join("| " + " | ".join(row) + " |\n" for row in table_rows(summary))
+    margin = spec.arms.stop_after_formation
+    stop = "" if margin is None else f" or {margin} steps after the first checkpoint where they have formed"
     seeds = "\n".join(
-        f"- seed {s['seed']}: `{s['run']}`, window steps {s['window'][0]}–{s['window'][1] - 1}, arms to step {s['until']}, "
-        f"unit L{s['unit'].replace('.', 'H')}, k = {s['k']}"
+        f"- seed {s['seed']}: `{s['run']}`, window steps {s['window'][0]}–{s['window'][1] - 1}, arms to step {s['until']}"
+        f"{stop}, compared at step {s['compared_at']}, unit L{s['unit'].replace('.', 'H')}, k = {s['k']}"
         for s in summary["seeds"]
     )
     r = summary["icl_vs_induction_r"]
@@ -99,7 +113,8 @@ def markdown(spec: ExperimentSpec, summary: dict) -> str:
         f"Formation: {FORMATION_RULE}. Censoring: {CENSORING}. Speed-up = baseline formation step / arm formation "
         f"step (> 1 is faster), mean of per-seed ratios; intervals: {spec.metrics.confidence:.0%} percentile bootstrap "
         f"over seeds ({spec.metrics.bootstrap_resamples} resamples). Unit induction: mean of the unit's prefix-matching "
-        "score over the arm's checkpoints after the window start. Loss change: held-out loss at the last step, arm / "
+        "score over the arm's checkpoints after the window start, up to the compared step (the last step every arm of "
+        "the seed reached). Loss change: held-out loss at the compared step, arm / "
         "baseline - 1, per seed (all domains: `summary.json`, `heldout_loss_change`).\n\n"
         f"ICL score vs unit induction score, over every arm, seed and checkpoint: r = "
         f"{'n/a' if r is None else f'{r:.3f}'} ({summary['icl_vs_induction_points']} points; negative = ICL improves "

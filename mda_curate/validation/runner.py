@@ -5,6 +5,8 @@ The output folder holds::
     spec.toml, spec.json         the spec as given and as resolved (a rerun must use the same spec)
     seed<S>/<arm>/schedule.json  the arm's intervention (``mda_curate.training.schedule``)
     seed<S>/<arm>/run/           the arm's training run, branched from the base run's window-start checkpoint
+                                 (to ``until``, or with ``arms.stop_after_formation`` that many steps past
+                                 its first formed checkpoint)
     seed<S>/<arm>/metrics.parquet  every head's metrics at every checkpoint: written last, marks the arm-run done
 
 A killed harness resumes: finished arm-runs (with ``metrics.parquet``) are skipped, a partial one
@@ -23,12 +25,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 
 from mda_curate.console import console, progress
 from mda_curate.errors import UserError
-from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, SeedSpec
+from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, MetricSettings, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
@@ -228,27 +231,50 @@ def train_and_score(spec: ExperimentSpec, run: ArmRun, threads: int) -> float:
     transformers_logging.disable_progress_bar()
     tokenizer = load_tokenizer(str(spec.tokenizer))
     config = replace(spec.arm_config(run.seed), threads=threads)
-    train_arm(config, run, tokenizer)
+    margin = spec.arms.stop_after_formation
+    train_arm(config, run, tokenizer, None if margin is None else formation_stop(margin, spec.metrics))
     rows = score_arm_run(spec, run, tokenizer, config)
     _write_parquet(rows, run.metrics_path)
     _prune_optimizer_states(run.run_dir)
     return time.perf_counter() - started
 
 
-def train_arm(config, run: ArmRun, tokenizer) -> None:
+def train_arm(config, run: ArmRun, tokenizer, stop: Callable[[Path], bool] | None = None) -> None:
     """Branch from the base run's window-start checkpoint (or resume the arm's last checkpoint) and train
-    to ``until``. A run folder killed before its first checkpoint is started again."""
+    to ``until``, or to the first checkpoint where ``stop`` holds (a resumed run replays its checkpoints
+    through ``stop`` first). A run folder killed before its first checkpoint is started again."""
     from mda_curate.training.schedule import Schedule
     from mda_curate.training.trainer import Trainer
 
     resume = bool(_checkpoint_steps(run.run_dir))
     if not resume and run.run_dir.exists():
         shutil.rmtree(run.run_dir)
+    if resume and stop is not None and any(stop(run.run_dir / f"step_{s}") for s in sorted(_checkpoint_steps(run.run_dir, weights=True))):
+        return
     schedule = Schedule.load(run.schedule_path, config.steps, config.batch_size)
     init_from = run.seed.run / f"step_{run.seed.window[0]}"
     trainer = Trainer(config, run.run_dir, tokenizer, base_run_data(run.seed.run), schedule, init_from, resume)
     if trainer.step < run.seed.until:
-        trainer.train(show_progress=False, until=run.seed.until)
+        trainer.train(show_progress=False, until=run.seed.until, stop=stop)
+
+
+def formation_stop(margin: int, metrics: MetricSettings) -> Callable[[Path], bool]:
+    """A ``stop`` for :func:`train_arm`: true at the first checkpoint ``margin`` steps or more after the
+    first checkpoint where both formation criteria hold (``units.formation.has_formed``, on the probe the
+    metrics use)."""
+    from mda_curate.units.formation import has_formed
+    from mda_curate.units.sequences import ProbeSettings
+
+    probe = ProbeSettings(metrics.probe_sequences, metrics.probe_lengths)
+    formed_at: list[int] = []
+
+    def stop(checkpoint: Path) -> bool:
+        step = int(checkpoint.name.removeprefix("step_"))
+        if not formed_at and has_formed(checkpoint, probe):
+            formed_at.append(step)
+        return bool(formed_at) and step >= formed_at[0] + margin
+
+    return stop
 
 
 def base_run_data(run_dir: Path) -> list[Path]:
@@ -313,7 +339,8 @@ def _start_worker(threads: int) -> None:
 
 
 def _report(run: ArmRun, seconds: float, bar, task) -> None:
-    console.print(f"seed {run.seed.seed} {run.arm}: trained to step {run.seed.until} and scored ({seconds:.0f} s)")
+    last = max(_checkpoint_steps(run.run_dir, weights=True))
+    console.print(f"seed {run.seed.seed} {run.arm}: trained to step {last} and scored ({seconds:.0f} s)")
     bar.advance(task)
 
 

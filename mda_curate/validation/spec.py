@@ -19,6 +19,10 @@ itself relative to the spec file's folder (default: that folder)::
     k = 0.1                                  # share of the window's samples (float), or a count (int)
     copies = 1                               # extra copies per augmented sample
     spread = false                           # true: copies spread evenly over the window, not in the sample's own step
+    displace = false                         # true: the duplicating arms mask as many other window samples as they add
+                                             # rows (the same token budget as the baseline: which data, not how much)
+    stop_after_formation = 500               # optional: an arm-run stops this many steps after its first formed
+                                             # checkpoint (default: every arm-run trains to until)
     checkpoint_every = 50                    # the arms' checkpoint cadence
     random_seed = 0                          # random arms draw their k samples per (random_seed, seed)
     classifier = "classifiers/catalyst-default"   # optional; default: the package's classifier
@@ -74,8 +78,8 @@ ARMS = (
 TARGETED = ("targeted_removal", "targeted_augmentation")
 UNIT = re.compile(r"^(\d+)\.(\d+)$")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
-ARM_KEYS = {"run", "k", "copies", "spread", "checkpoint_every", "random_seed", "classifier", "synthetic", "synthetic_rows_per_step",
-            "random_documents"}
+ARM_KEYS = {"run", "k", "copies", "spread", "displace", "checkpoint_every", "stop_after_formation", "random_seed", "classifier",
+            "synthetic", "synthetic_rows_per_step", "random_documents"}
 SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores", "classifier", "influence_step"}
 INFLUENCE_KEYS = {"compute", "args"}
 
@@ -111,7 +115,9 @@ class ArmSettings:
     k: float | int = 0.1
     copies: int = 1
     spread: bool = False
+    displace: bool = False
     checkpoint_every: int = 50
+    stop_after_formation: int | None = None
     random_seed: int = 0
     classifier: Path | None = None
     synthetic: Path | None = None
@@ -253,14 +259,18 @@ def _arms(check: _Checker, table, root: Path) -> ArmSettings:
     else:
         check.integer("arms.k", k, 1)
     rows = table.get("synthetic_rows_per_step")
-    spread = table.get("spread", False)
+    spread, displace = table.get("spread", False), table.get("displace", False)
     check.that("arms.spread", isinstance(spread, bool), f"must be true or false (got {spread!r})")
+    check.that("arms.displace", isinstance(displace, bool), f"must be true or false (got {displace!r})")
+    stop = table.get("stop_after_formation")
     return ArmSettings(
         run=tuple(names),
         k=k,
         copies=check.integer("arms.copies", table.get("copies", 1), 1),
         spread=spread,
+        displace=displace,
         checkpoint_every=check.integer("arms.checkpoint_every", table.get("checkpoint_every", 50), 1),
+        stop_after_formation=None if stop is None else check.integer("arms.stop_after_formation", stop, 0),
         random_seed=check.integer("arms.random_seed", table.get("random_seed", 0), 0),
         classifier=_optional_path(check, "arms.classifier", table.get("classifier"), root),
         synthetic=_optional_path(check, "arms.synthetic", table.get("synthetic"), root),

@@ -8,10 +8,14 @@ intervals over seeds, the unit's induction score as a continuous effect size, an
   baseline, the reverse). A run that has already crossed at the window start enters at the window start.
 * **Speed-up** per seed: baseline formation step / arm formation step (> 1 is faster); per arm, the
   mean over seeds of the per-seed ratios. ``formation_delay`` is arm minus baseline, in steps.
+* **Compared at**: the last step every arm-run of the seed reached: ``until``, or with
+  ``arms.stop_after_formation`` the earliest stop among the seed's arms, so that every arm is measured
+  over the same steps.
 * **Unit induction**: the mean of the seed's unit's induction score over the arm's checkpoints after the
-  window start (to ``until``), a threshold-free effect size; ``unit_induction_delta`` is arm minus baseline.
-* **Held-out loss change**: per held-out domain, arm / baseline - 1 of the loss at the last checkpoint
-  (``until``), per seed: the cost of the intervention to the rest of the model (> 0 is worse).
+  window start, up to the compared step: a threshold-free effect size; ``unit_induction_delta`` is arm
+  minus baseline.
+* **Held-out loss change**: per held-out domain, arm / baseline - 1 of the loss at the compared step,
+  per seed: the cost of the intervention to the rest of the model (> 0 is worse).
 * **Confidence intervals**: percentile bootstrap of the mean over seeds (``bootstrap_resamples``
   resamples of the seeds with replacement, generator seed 0); with one seed the interval is the value.
 * ``icl_vs_induction_r``: Pearson r of the ICL score with the unit's induction score over every scored
@@ -46,21 +50,24 @@ class RunResult:
     seed: int
     formation_step: float
     censored: bool
-    unit_induction: float  # mean over the arm's checkpoints after the window start
+    unit_induction: float  # mean over the arm's checkpoints after the window start, to compared_at
     last_step: int
-    heldout_loss: dict[str, float]  # per domain, at the last step
+    heldout_loss: dict[str, float]  # per domain, at compared_at
+    compared_at: int
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def run_result(arm: str, seed: SeedSpec, rows: Sequence[dict]) -> RunResult:
-    """The formation step (or censoring) and unit effect size of one arm-run's metric rows."""
+def run_result(arm: str, seed: SeedSpec, rows: Sequence[dict], compared_at: int | None = None) -> RunResult:
+    """The formation step (or censoring) of one arm-run's metric rows, and its unit effect size and held-out
+    loss at the checkpoint ``compared_at`` (default: its last)."""
     summaries = summarize_steps(rows)
     formed = formation_step(summaries)
     last = summaries[-1].step
-    unit = [r["induction"] for r in rows if (r["layer"], r["head"]) == seed.layer_head and r["step"] > seed.window[0]]
-    final = next(r for r in rows if r["step"] == last)
+    end = last if compared_at is None else compared_at
+    unit = [r["induction"] for r in rows if (r["layer"], r["head"]) == seed.layer_head and seed.window[0] < r["step"] <= end]
+    final = next(r for r in rows if r["step"] == end)
     heldout = {key.removeprefix(HELDOUT): value for key, value in final.items() if key.startswith(HELDOUT) and value is not None}
     return RunResult(
         arm=arm,
@@ -70,6 +77,7 @@ def run_result(arm: str, seed: SeedSpec, rows: Sequence[dict]) -> RunResult:
         unit_induction=float(np.mean(unit)) if unit else float("nan"),
         last_step=last,
         heldout_loss=heldout,
+        compared_at=end,
     )
 
 

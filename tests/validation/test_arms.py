@@ -105,6 +105,24 @@ def test_spread_augmentation_duplicates_the_same_samples_at_other_steps_of_the_w
     assert all(4 <= step < 8 and step != g // 4 for step, g in placed)  # within the window, never in their own step
 
 
+def test_displacing_augmentation_masks_as_many_other_window_samples_as_it_adds_rows(tmp_path, corpus, base_runs):
+    arms = ["targeted_removal", "targeted_augmentation", "random_augmentation"]
+    spec = tiny_spec(tmp_path, corpus, base_runs, arms=arms, arms__copies=2, arms__spread=True, arms__displace=True)
+    runs = {r.arm: json.loads(r.schedule_path.read_text()) for r in plan(spec, tmp_path / "out", tuple(arms), show_progress=False)}
+    window = set(range(4 * 4, 8 * 4))
+    for arm in ("targeted_augmentation", "random_augmentation"):
+        added = [g for d in runs[arm]["duplicate"] for g in d["samples"]]
+        masked = runs[arm]["mask"]
+        assert len(added) == len(masked) == 8  # k = 4 samples x 2 copies: the baseline's row count over the window
+        assert set(masked) <= window - set(added) and len(set(masked)) == 8
+    assert runs["targeted_augmentation"]["mask"] != runs["random_augmentation"]["mask"]  # each avoids its own k
+    assert runs["targeted_removal"]["mask"] == sorted(set(d for e in runs["targeted_augmentation"]["duplicate"] for d in e["samples"]))
+    (tmp_path / "big").mkdir()
+    too_many = tiny_spec(tmp_path / "big", corpus, base_runs, arms=arms, arms__k=6, arms__copies=2, arms__displace=True)
+    with pytest.raises(UserError, match="k \\* copies = 12 rows to displace, but the window has only 10 samples"):
+        plan(too_many, tmp_path / "big" / "out", ("targeted_augmentation",), show_progress=False)
+
+
 def test_a_seeds_own_classifier_replaces_the_arms_classifier(tmp_path, corpus, base_runs, monkeypatch):
     import mda_curate.validation.arms as arms
     from mda_curate.models import load_tokenizer

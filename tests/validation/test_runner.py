@@ -52,6 +52,32 @@ def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, bas
     assert json.loads((out / "spec.json").read_text())["arms"]["k"] == 0.25
 
 
+def test_arms_stop_after_formation_and_the_seed_is_compared_where_every_arm_reached(tmp_path, corpus, base_runs, monkeypatch):
+    import mda_curate.units.formation as formation
+
+    formed_from = {"baseline": 8, "random_removal": 6, "targeted_removal": None}  # planted: formed from these steps on
+
+    def planted(checkpoint, settings=None):
+        first = formed_from[Path(checkpoint).parent.parent.name]
+        return first is not None and int(checkpoint.name[5:]) >= first
+
+    monkeypatch.setattr(formation, "has_formed", planted)
+    data = tiny_spec_data(corpus, base_runs, seeds=(0,))
+    data["arms"]["stop_after_formation"] = 2
+    spec = load_spec(write_spec(tmp_path / "spec.toml", data))
+    summary = run_experiment(spec, tmp_path / "out", show_progress=False)
+    rows = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
+    last = {arm: max(r["step"] for r in rows if r["arm"] == arm) for arm in formed_from}
+    assert last == {"baseline": 10, "random_removal": 8, "targeted_removal": 12}  # formed + 2, or until
+    assert summary["seeds"][0]["compared_at"] == 8 and {r["compared_at"] for r in summary["runs"]} == {8}
+    assert "or 2 steps after the first checkpoint where they have formed, compared at step 8" in (tmp_path / "out" / "report.md").read_text()
+
+    (tmp_path / "out" / "seed0" / "baseline" / "metrics.parquet").unlink()
+    monkeypatch.setattr(Trainer, "__init__", lambda *a, **k: pytest.fail("a stopped arm-run was trained again"))
+    again = run_experiment(spec, tmp_path / "out", show_progress=False)  # the replay finds the stop at step 10
+    assert again["runs"] == summary["runs"]
+
+
 def test_a_killed_experiment_resumes_to_identical_results(tmp_path, corpus, base_runs, monkeypatch):
     from mda_curate.cli import main
 

@@ -62,6 +62,13 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
             assert synthetic_rows_per_step(spec, seed, k) == 20  # k x copies spread over the 2,000 window steps
 
 
+def test_the_displace_example_spec_is_the_spread_experiment_at_a_fixed_budget():
+    spread, displace = load_spec(EXAMPLES / "cpu-wide-window-spread.toml"), load_spec(EXAMPLES / "cpu-wide-window-displace.toml")
+    assert displace.arms.displace and not spread.arms.displace and displace.arms.stop_after_formation == 100
+    assert replace(displace.arms, displace=False, stop_after_formation=None, run=spread.arms.run) == spread.arms
+    assert displace.seeds == spread.seeds and displace.train == spread.train
+
+
 def test_the_small_share_example_spec_attributes_the_3_layer_unit_at_the_windows_end():
     spec = load_spec(EXAMPLES / "cpu-3l-small-share.toml")
     assert spec.train.preset == "cpu-tiny-3l" and spec.train.catalyst_share == 0.3 and spec.train.steps == 16000
@@ -93,6 +100,8 @@ BAD = [
     (("arms", "run"), ["baseline", "everything"], "arms.run[1] unknown arm 'everything'"),
     (("arms", "colour"), "red", "arms.colour is not a known field"),
     (("arms", "spread"), "yes", "arms.spread must be true or false"),
+    (("arms", "displace"), 1, "arms.displace must be true or false"),
+    (("arms", "stop_after_formation"), -100, "arms.stop_after_formation must be an integer >= 0"),
     (("train", "lr"), -1.0, "train.lr must be > 0"),
     (("train", "seed"), 3, "train.seed is set per run in [[seeds]]"),
     (("train", "layers"), 3, "train.layers is not a TrainConfig field"),

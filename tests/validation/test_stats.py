@@ -55,14 +55,22 @@ def test_formation_is_interpolated_and_a_run_that_never_forms_is_censored_at_its
     assert never.formation_step == 400.0 and never.censored
 
 
+def test_an_early_stopped_seed_is_compared_at_the_step_every_arm_reached():
+    run = rows([100, 200, 300, 400], [0.0, 0.1, 0.5, 0.8], [0.0, 0.5, 1.5, 3.0])
+    result = run_result("baseline", SEED, run, compared_at=300)
+    assert result.formation_step == pytest.approx(250.0) and result.last_step == 400  # formation uses every step
+    assert result.unit_induction == pytest.approx((0.1 + 0.5) / 2) and result.compared_at == 300
+    assert result.heldout_loss == {"prose": pytest.approx(3.7)}  # at step 300, which has no code loss
+
+
 def test_speedup_is_baseline_over_arm_per_seed_with_intervals_over_seeds():
     results = [
-        RunResult("baseline", 0, 300.0, False, 0.4, 400, {"prose": 4.0, "code": 2.0}),
-        RunResult("baseline", 1, 500.0, False, 0.5, 600, {"prose": 5.0, "code": 2.0}),
-        RunResult("targeted_augmentation", 0, 150.0, False, 0.6, 400, {"prose": 3.96, "code": 2.0}),
-        RunResult("targeted_augmentation", 1, 250.0, False, 0.7, 600, {"prose": 4.95, "code": 2.2}),
-        RunResult("targeted_removal", 0, 400.0, True, 0.1, 400, {"prose": 4.4}),
-        RunResult("targeted_removal", 1, 500.0, False, 0.3, 600, {"prose": 5.0}),
+        RunResult("baseline", 0, 300.0, False, 0.4, 400, {"prose": 4.0, "code": 2.0}, 400),
+        RunResult("baseline", 1, 500.0, False, 0.5, 600, {"prose": 5.0, "code": 2.0}, 600),
+        RunResult("targeted_augmentation", 0, 150.0, False, 0.6, 400, {"prose": 3.96, "code": 2.0}, 400),
+        RunResult("targeted_augmentation", 1, 250.0, False, 0.7, 600, {"prose": 4.95, "code": 2.2}, 600),
+        RunResult("targeted_removal", 0, 400.0, True, 0.1, 400, {"prose": 4.4}, 400),
+        RunResult("targeted_removal", 1, 500.0, False, 0.3, 600, {"prose": 5.0}, 600),
     ]
     table = [{"is_unit": True, "icl_score": -i / 10, "induction": i / 10} for i in range(5)]
     summary = summarize(results, table, MetricSettings(bootstrap_resamples=1000))
