@@ -61,8 +61,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transformers.utils import logging as transformers_logging
-
     from mda_curate.console import console, table
     from mda_curate.models import load_tokenizer
     from mda_curate.training.schedule import Schedule
@@ -72,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--resume and --init-from exclude each other (an arm is a new run folder)")
     config = train_config(args)
     schedule = Schedule.load(args.schedule, config.steps, config.batch_size) if args.schedule else Schedule()
-    transformers_logging.disable_progress_bar()  # one rich bar, not one tqdm bar per checkpoint
     tokenizer = load_tokenizer(args.tokenizer)
     with console.status("preparing the run (tokenizing, building the data order)"):
         trainer = Trainer(config, args.out, tokenizer, args.data, schedule, args.init_from, args.resume)

@@ -151,8 +151,11 @@ class Trainer:
 
         ``stop``, when given, is called with every checkpoint this session saves; training ends after the
         first checkpoint for which it returns True."""
+        from transformers.utils import logging as transformers_logging
+
         from mda_curate.console import progress
 
+        transformers_logging.disable_progress_bar()  # one rich bar, not one tqdm bar per checkpoint save
         config, start = self.config, self.step
         end = config.steps if until is None else min(until, config.steps)
         checkpoints = config.checkpoint_steps() | {end}

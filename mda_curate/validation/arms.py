@@ -12,10 +12,11 @@ order; the arms differ only in their schedule (``mda_curate.training.schedule``)
 * ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier (the seed's
   ``classifier``, else ``arms.classifier``) scores highest are duplicated (no influence needed at curation
   time);
-* with ``arms.displace``, each duplicating arm (the two above) also masks ``k * copies`` window samples
-  drawn uniformly from those it does not duplicate (:func:`displaced`): over the window it trains on as
-  many rows as the baseline, so augmentation changes which data the window holds, not how much, as a
-  curator with a fixed token budget would (without it, random duplication also adds data);
+* with ``arms.displace``, each duplicating arm (the augmentation arms and ``classifier_upsampling``) also
+  masks ``k * copies`` window samples drawn uniformly from those it does not duplicate (:func:`displaced`):
+  over the window it trains on as many rows as the baseline, so augmentation changes which data the
+  window holds, not how much, as a curator with a fixed token budget would (without it, random
+  duplication also adds data);
 * ``synthetic_augmentation``: documents from ``arms.synthetic`` are inserted as extra rows during the
   window, by default ``ceil(k * copies / window steps)`` per step (the augmentation arms' budget);
 * ``random_insertion``: the synthetic arm's control: natural documents from ``arms.random_documents``
