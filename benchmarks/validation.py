@@ -7,7 +7,7 @@ influence labels) or of ``cpu-3l-small-share.toml`` (the 3-layer model at cataly
 attributed at the window's end; ``-window-start.toml``: its targeted removal with the scores attributed
 at the window start) or ``cpu-wide-window-displace.toml`` (the spread experiment at a fixed token
 budget: augmentation masks as many other window samples as it adds rows, arm-runs stop after
-formation), via the harness (``mda_curate.validation``).
+formation; ``-displace-1copy.toml``: the same with one copy, a dose test), via the harness (``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
@@ -37,8 +37,11 @@ domains with the same token count. Commands:
         --work runs/validation/cpu-3l-small-share-window-start --out benchmarks/validation_small_share_window_start
     python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-displace.toml \
         --work runs/validation/cpu-wide-window-displace --out benchmarks/validation_displace
+    python benchmarks/validation.py --workers 2 --spec examples/validation/cpu-wide-window-displace-1copy.toml \
+        --work runs/validation/cpu-wide-window-displace-1copy --out benchmarks/validation_displace_1copy
 
-(the influence-classifier one after ``benchmarks/window_classifiers.py``, which trains its classifiers).
+(the influence-classifier one after ``benchmarks/window_classifiers.py``, which trains its classifiers; the
+1-copy one after copying the displace experiment's baseline arm-runs into its ``--work``, as its spec says).
 """
 
 from __future__ import annotations

@@ -62,11 +62,14 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
             assert synthetic_rows_per_step(spec, seed, k) == 20  # k x copies spread over the 2,000 window steps
 
 
-def test_the_displace_example_spec_is_the_spread_experiment_at_a_fixed_budget():
+def test_the_displace_example_specs_are_the_spread_experiment_at_a_fixed_budget():
     spread, displace = load_spec(EXAMPLES / "cpu-wide-window-spread.toml"), load_spec(EXAMPLES / "cpu-wide-window-displace.toml")
     assert displace.arms.displace and not spread.arms.displace and displace.arms.stop_after_formation == 100
     assert replace(displace.arms, displace=False, stop_after_formation=None, run=spread.arms.run) == spread.arms
     assert displace.seeds == spread.seeds and displace.train == spread.train
+    one_copy = load_spec(EXAMPLES / "cpu-wide-window-displace-1copy.toml")  # reuses the displace baselines
+    assert one_copy.arms.copies == 1 and replace(one_copy.arms, copies=2) == displace.arms
+    assert (one_copy.seeds, one_copy.train, one_copy.metrics) == (displace.seeds, displace.train, displace.metrics)
 
 
 def test_the_small_share_example_spec_attributes_the_3_layer_unit_at_the_windows_end():
