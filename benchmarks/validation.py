@@ -7,7 +7,8 @@ influence labels) or of ``cpu-3l-small-share.toml`` (the 3-layer model at cataly
 attributed at the window's end; ``-window-start.toml``: its targeted removal with the scores attributed
 at the window start) or ``cpu-wide-window-displace.toml`` (the spread experiment at a fixed token
 budget: augmentation masks as many other window samples as it adds rows, arm-runs stop after
-formation; ``-displace-1copy.toml``: the same with one copy, a dose test), via the harness (``mda_curate.validation``).
+formation; ``-displace-1copy.toml``: the same with one copy, a dose test), via the harness
+(``mda_curate.validation``).
 
 Writes ``benchmarks/validation.json`` (the harness's ``summary.json`` with the command, machine and
 versions), ``benchmarks/validation_scores.png``, ``benchmarks/validation_formation.png`` and
@@ -41,7 +42,8 @@ domains with the same token count. Commands:
         --work runs/validation/cpu-wide-window-displace-1copy --out benchmarks/validation_displace_1copy
 
 (the influence-classifier one after ``benchmarks/window_classifiers.py``, which trains its classifiers; the
-1-copy one after copying the displace experiment's baseline arm-runs into its ``--work``, as its spec says).
+1-copy one reuses the displace experiment's baseline arm-runs when copied into its ``--work``, as its spec
+says, and trains the same baselines otherwise).
 """
 
 from __future__ import annotations
