@@ -70,6 +70,9 @@ def test_the_displace_example_specs_are_the_spread_experiment_at_a_fixed_budget(
     one_copy = load_spec(EXAMPLES / "cpu-wide-window-displace-1copy.toml")  # reuses the displace baselines
     assert one_copy.arms.copies == 1 and replace(one_copy.arms, copies=2) == displace.arms
     assert (one_copy.seeds, one_copy.train, one_copy.metrics) == (displace.seeds, displace.train, displace.metrics)
+    top10 = load_spec(EXAMPLES / "cpu-wide-window-displace-top10.toml")  # the same 19,200 repeat rows on 6,400 samples
+    assert (top10.arms.k, top10.arms.copies) == (0.1, 3) and replace(top10.arms, k=0.3, copies=1) == one_copy.arms
+    assert (top10.seeds, top10.train, top10.metrics) == (one_copy.seeds, one_copy.train, one_copy.metrics)
 
 
 def test_the_small_share_example_spec_attributes_the_3_layer_unit_at_the_windows_end():
