@@ -1,5 +1,6 @@
 """Tiny GPT-NeoX builders shared by the test folders: a word-level tokenizer, random models and a
-hand-built model with exactly planted heads (see REFERENCE.md). Tests get them via the ``neox`` fixture."""
+hand-built model with exactly planted heads (a previous-token head and the induction head it composes
+with). Tests get them via the ``neox`` fixture."""
 
 from __future__ import annotations
 

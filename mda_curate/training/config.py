@@ -57,7 +57,7 @@ class ModelPreset:
 PRESETS = {
     preset.name: preset
     for preset in (
-        # The verified CPU formation-window model (REFERENCE.md): sequential residual, full rotary.
+        # The CPU formation-window model (docs/formation.md): sequential residual, full rotary.
         ModelPreset("cpu-tiny", 2, 128, 4, 128, rotary_pct=1.0, parallel_residual=False),
         # cpu-tiny with a third layer: forms a head at catalyst share 0.3 (seed 1, step ~14,400), cpu-tiny none.
         ModelPreset("cpu-tiny-3l", 3, 128, 4, 128, rotary_pct=1.0, parallel_residual=False),
@@ -71,8 +71,8 @@ PRESETS = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training recipe. Defaults are the model and optimiser side of REFERENCE.md's verified CPU
-    formation-window recipe; its data side is ``catalyst_share=0.6`` with
+    """The training recipe. Defaults are the model and optimiser side of the CPU formation-window
+    recipe (docs/formation.md); its data side is ``catalyst_share=0.6`` with
     ``mix={"prose": 15, "code": 10, "latex": 7.5, "markup": 7.5}``.
 
     ``mix`` gives relative weights of corpus domains (``None``: natural proportions by token count;
@@ -176,8 +176,8 @@ def _fail(name: str, message: str, value) -> None:
 
 
 # Named recipes (``mda-curate train --recipe NAME``; flags given explicitly override them).
-# ``cpu-formation``: the CPU formation-window recipe (REFERENCE.md's verified setup; measured on the
-# shipped sample corpus in benchmarks/formation_window.json): 60% synthetic repeated-span samples, the
+# ``cpu-formation``: the CPU formation-window recipe (docs/formation.md; measured on the
+# shipped sample corpus in benchmarks/formation_window/formation_window.json): 60% synthetic repeated-span samples, the
 # known catalyst share, and natural prose, code, LaTeX and markup; cpu-tiny, lr 1e-3 after 100 warm-up steps.
 RECIPES = {
     "cpu-formation": TrainConfig(

@@ -1,14 +1,22 @@
-"""When a circuit forms: per-step summaries of a unit-score trajectory and the interpolated formation step.
+"""When a circuit forms: per-step summaries of a unit-score trajectory and the formation step.
 
-A run's induction head has *formed* at the first step where both
+A run's induction head has *formed* at the first checkpoint where both
 
 * the best head's prefix-matching (induction) score reaches ``score_threshold`` (default 0.3), and
 * the induction-loss drop, loss on the first copy minus loss on the second copy of the ``[x, x]`` probe,
-  reaches ``drop_threshold`` nats (default 1.0),
+  reaches ``drop_threshold`` nats (default 1.0)
 
-each crossing placed by linear interpolation between the two checkpoints around it; the formation step
-is the later of the two crossings. Requiring both guards against attention-only artefacts and against
-lagged copying circuits that lower the loss without prefix matching (see REFERENCE.md).
+hold together. The formation step is placed inside the interval before that checkpoint: each criterion
+that did not yet hold at the previous checkpoint crosses by linear interpolation between the two, and
+the step is the later of the crossings. A transient spike of one criterion that falls back before the
+other holds does not count. Two edge cases are flagged rather than guessed:
+
+* **left-censored**: both already hold at the first checkpoint; the step is that checkpoint, an upper bound;
+* **right-censored**: they never hold together; there is no step (``None``).
+
+Requiring both guards against attention patterns that match prefixes without lowering the loss, and
+against copying circuits that lower the loss without prefix matching (``docs/formation.md``).
+The early stop of training (:func:`has_formed` at each checkpoint) applies the same rule at one checkpoint.
 """
 
 from __future__ import annotations
@@ -59,15 +67,46 @@ def _summary(step: int, heads: list[dict]) -> StepSummary:
     )
 
 
-def crossing_step(steps: Sequence[float], values: Sequence[float], threshold: float) -> float | None:
-    """The first step at which ``values`` reaches ``threshold``, linearly interpolated; None if never."""
-    for i, (step, value) in enumerate(zip(steps, values)):
-        if value >= threshold:
-            if i == 0:
-                return float(step)
-            prev_step, prev_value = steps[i - 1], values[i - 1]
-            return prev_step + (threshold - prev_value) / (value - prev_value) * (step - prev_step)
-    return None
+@dataclass(frozen=True)
+class Formation:
+    """Where both criteria first hold: ``step`` (interpolated; None if never, right-censored), the first
+    ``checkpoint`` at which both hold, and ``left_censored`` when that is the first checkpoint scored."""
+
+    step: float | None
+    checkpoint: int | None
+    left_censored: bool
+
+
+def criteria_hold(best_induction: float, loss_drop: float, score_threshold: float = SCORE_THRESHOLD,
+                  drop_threshold: float = DROP_THRESHOLD) -> bool:
+    """Both formation criteria at one checkpoint."""
+    return best_induction >= score_threshold and loss_drop >= drop_threshold
+
+
+def crossing_step(step0: float, value0: float, step1: float, value1: float, threshold: float) -> float:
+    """Where ``value`` reaches ``threshold`` between two checkpoints, linearly interpolated; ``step0``
+    when it already holds there."""
+    if value0 >= threshold:
+        return float(step0)
+    return step0 + (threshold - value0) / (value1 - value0) * (step1 - step0)
+
+
+def formation(
+    summaries: Sequence[StepSummary],
+    score_threshold: float = SCORE_THRESHOLD,
+    drop_threshold: float = DROP_THRESHOLD,
+) -> Formation:
+    """The formation of the module docstring over ``summaries`` (by step)."""
+    for i, now in enumerate(summaries):
+        if not criteria_hold(now.best_induction, now.induction_loss_drop, score_threshold, drop_threshold):
+            continue
+        if i == 0:
+            return Formation(float(now.step), now.step, left_censored=True)
+        before = summaries[i - 1]
+        score = crossing_step(before.step, before.best_induction, now.step, now.best_induction, score_threshold)
+        drop = crossing_step(before.step, before.induction_loss_drop, now.step, now.induction_loss_drop, drop_threshold)
+        return Formation(max(score, drop), now.step, left_censored=False)
+    return Formation(None, None, left_censored=False)
 
 
 def formation_step(
@@ -75,17 +114,14 @@ def formation_step(
     score_threshold: float = SCORE_THRESHOLD,
     drop_threshold: float = DROP_THRESHOLD,
 ) -> float | None:
-    """The interpolated step at which both criteria of the module docstring hold; None if they never do."""
-    steps = [s.step for s in summaries]
-    score = crossing_step(steps, [s.best_induction for s in summaries], score_threshold)
-    drop = crossing_step(steps, [s.induction_loss_drop for s in summaries], drop_threshold)
-    return None if score is None or drop is None else max(score, drop)
+    """The interpolated formation step of :func:`formation`; None if the criteria never hold together."""
+    return formation(summaries, score_threshold, drop_threshold).step
 
 
 def heads_have_formed(heads: HeadScores, score_threshold: float = SCORE_THRESHOLD, drop_threshold: float = DROP_THRESHOLD) -> bool:
-    """Both criteria hold at one checkpoint, given its :class:`HeadScores` (no interpolation)."""
+    """Both criteria hold at one checkpoint, given its :class:`HeadScores`."""
     drop = heads.induction_loss_first - heads.induction_loss_second
-    return float(heads.induction.max()) >= score_threshold and drop >= drop_threshold
+    return criteria_hold(float(heads.induction.max()), drop, score_threshold, drop_threshold)
 
 
 def has_formed(checkpoint: str | Path, settings: ProbeSettings | None = None) -> bool:
