@@ -13,7 +13,7 @@ def register(subparsers) -> None:
             "Run the experiment of SPEC.toml (see mda_curate/validation/spec.py): every arm branches from each seed's "
             "base run at the formation window's start and retrains the identical data order with one intervention; "
             "every checkpoint is scored. Writes DIR/results.parquet, summary.json (formation step and speed-up per arm "
-            "with bootstrap CIs over seeds), scores.png, formation.png and report.md. Rerunning resumes: finished "
+            "with t-intervals over seeds), scores.png, formation.png and report.md. Rerunning resumes: finished "
             "arm-runs are skipped, a partial one continues from its last checkpoint."
         ),
     )

@@ -5,7 +5,7 @@ influence scores. Every arm (``arms``: baseline, targeted/random removal and aug
 upsampling, synthetic insertion and its random-document control) branches from the base run's checkpoint
 at the window start and trains the identical data order with one intervention; ``runner`` trains and
 scores the arm-runs (in parallel, resumable), ``metrics`` scores each checkpoint, ``stats`` turns runs
-into formation steps, speed-ups, held-out loss changes and bootstrap intervals, and ``report`` writes
+into formation steps, speed-ups, held-out loss changes and t-intervals over seeds, and ``report`` writes
 ``results.parquet``, ``summary.json``, plots and ``report.md``.
 
     from mda_curate.validation import load_spec, run_experiment

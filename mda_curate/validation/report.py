@@ -5,8 +5,13 @@
 ``induction_loss_first/second/drop``, ``icl_score`` and ``heldout_loss_<domain>``; ``steps_since_window``
 aligns seeds whose windows differ. ``summary.json`` follows the contract::
 
-    {"arms": {NAME: {"formation_step": {"mean", "ci"}, "speedup": {"mean", "ci"}, "seeds": n, ...}},
-     "icl_vs_induction_r": r, ...}
+    {"arms": {NAME: {"formation_step": {"mean", "ci", "n"}, "speedup": {"mean", "ci", "n"},
+                     "speedup_post_branch": {"mean", "ci", "n"}, "seeds": n, "branch_steps": [...], ...}},
+     "comparisons": [{"arms": [A, B], "formation_step_difference": {...}, ...}],
+     "icl_vs_induction_r": r, "intervals": {...}, "speedup_definition": "...", ...}
+
+(``validation.stats`` defines every statistic). :func:`markdown` and :func:`plot_formation` need only
+``summary.json``, so a committed summary regenerates its report.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 from mda_curate.console import console, table
 from mda_curate.validation.spec import ExperimentSpec
-from mda_curate.validation.stats import CENSORING, FORMATION_RULE, run_result, summarize
+from mda_curate.validation.stats import CENSORING, FORMATION_RULE, INTERVALS, SPEEDUP, run_result, summarize
 
 PLOTTED = (("induction", "unit induction score"), ("induction_loss_drop", "induction-loss drop (nats)"), ("icl_score", "ICL score (nats)"))
 
@@ -45,9 +50,12 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
         "runs": [r.to_json() for r in results],
         "formation_rule": FORMATION_RULE,
         "censoring": CENSORING,
-        "bootstrap": {"resamples": spec.metrics.bootstrap_resamples, "confidence": spec.metrics.confidence, "over": "seeds"},
+        "speedup_definition": SPEEDUP,
+        "intervals": {"method": INTERVALS, "confidence": spec.metrics.confidence, "over": "seeds"},
+        "setup": setup(spec),
         "seeds": [
-            {"seed": s.seed, "run": str(s.run), "window": list(s.window), "until": s.until, "unit": s.unit,
+            {"seed": s.seed, "run": str(s.run), "window": list(s.window), "branch_step": s.window[0], "until": s.until,
+             "unit": s.unit,
              "k": spec.arms.count((s.window[1] - s.window[0]) * spec.train.batch_size), "compared_at": compared_at.get(s.seed)}
             for s in spec.seeds
         ],
@@ -57,7 +65,7 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
     (out / "summary.json").write_text(json.dumps(_finite(summary), indent=2) + "\n")
     plot_scores(rows, out / "scores.png")
     plot_formation(summary, out / "formation.png")
-    (out / "report.md").write_text(markdown(spec, summary))
+    (out / "report.md").write_text(markdown(summary))
     console.print(table(f"validation: {spec.name}", COLUMNS, table_rows(summary)))
     console.print(f"wrote {out / 'summary.json'}, {out / 'report.md'}, results.parquet and plots in {out}")
     return summary
@@ -72,9 +80,17 @@ def compared_steps(by_run: dict) -> dict[int, int]:
     return last
 
 
+def setup(spec: ExperimentSpec) -> str:
+    """The report's set-up sentence."""
+    return (f"Spec: `spec.toml` ({spec.train.preset}, batch {spec.train.batch_size}, ctx {spec.train.ctx}; arms checkpoint "
+            f"every {spec.arms.checkpoint_every} steps).")
+
+
 PROSE = "prose"  # the held-out domain whose loss change the table shows (all domains are in summary.json)
-COLUMNS = ["arm", "seeds", "formation step [CI]", "censored", "speed-up [CI]", "delay (steps)", "unit induction [CI]",
-           f"{PROSE} loss change [CI]"]
+COLUMNS = ["arm", "n", "formation step [CI]", "censored", "speed-up after branch [CI]", "speed-up absolute [CI]",
+           "delay (steps) [CI]", "vs baseline", "unit induction [CI]", f"{PROSE} loss change [CI]"]
+PAIR_COLUMNS = ["first arm", "second arm", "n", "formation step difference [CI]", "first forms",
+                "post-branch speed-up difference [CI]"]
 
 
 def table_rows(summary: dict) -> list[list[str]]:
@@ -83,9 +99,11 @@ def table_rows(summary: dict) -> list[list[str]]:
             arm,
             str(a["seeds"]),
             _interval(a["formation_step"], "{:,.0f}"),
-            str(a["censored"]),
+            _censored(a),
+            _interval(a["speedup_post_branch"], "{:.3f}"),
             _interval(a["speedup"], "{:.3f}"),
             _interval(a["formation_delay"], "{:+,.0f}"),
+            a["vs_baseline"] or "-",
             _interval(a["unit_induction"], "{:.3f}"),
             _interval(a["heldout_loss_change"].get(PROSE, {"mean": None}), "{:+.1%}"),
         ]
@@ -93,32 +111,50 @@ def table_rows(summary: dict) -> list[list[str]]:
     ]
 
 
-def markdown(spec: ExperimentSpec, summary: dict) -> str:
-    """``report.md``: the setup, the table and how to read it."""
-    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
-    body = "".join("| " + " | ".join(row) + " |\n" for row in table_rows(summary))
-    margin = spec.arms.stop_after_formation
+def pair_rows(summary: dict) -> list[list[str]]:
+    return [
+        [*c["arms"], str(c["formation_step_difference"]["n"]), _interval(c["formation_step_difference"], "{:+,.0f}"),
+         c["first_forms"], _interval(c["speedup_post_branch_difference"], "{:+.3f}")]
+        for c in summary["comparisons"]
+    ]
+
+
+def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
+    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return header + "".join("| " + " | ".join(row) + " |\n" for row in rows)
+
+
+def markdown(summary: dict, plots: tuple[str, str] = ("scores.png", "formation.png")) -> str:
+    """``report.md``: the setup, the tables and how to read them, from ``summary.json`` alone."""
+    margin = summary.get("stop_after_formation")
     stop = "" if margin is None else f" or {margin} steps after the first checkpoint where they have formed"
     seeds = "\n".join(
-        f"- seed {s['seed']}: `{s['run']}`, window steps {s['window'][0]}–{s['window'][1] - 1}, arms to step {s['until']}"
-        f"{stop}, compared at step {s['compared_at']}, unit L{s['unit'].replace('.', 'H')}, k = {s['k']}"
+        f"- seed {s['seed']}: `{s['run']}`, window steps {s['window'][0]}–{s['window'][1] - 1} (arms branch at step "
+        f"{s['window'][0]}), arms to step {s['until']}{stop}, compared at step {s.get('compared_at')}, unit "
+        f"L{s['unit'].replace('.', 'H')}, k = {s['k']}"
         for s in summary["seeds"]
     )
     r = summary["icl_vs_induction_r"]
+    confidence = summary["intervals"]["confidence"]
+    pairs = "" if not summary["comparisons"] else (
+        "Arm vs arm, paired on seeds (first minus second; a difference is named only when its interval excludes 0):"
+        f"\n\n{markdown_table(PAIR_COLUMNS, pair_rows(summary))}\n")
+    notes = "".join(f"**Note.** {note}\n\n" for note in summary.get("notes", []))
     return (
-        f"# Validation: {spec.name}\n\n"
-        f"Spec: `spec.toml` ({spec.train.preset}, batch {spec.train.batch_size}, ctx {spec.train.ctx}; arms checkpoint "
-        f"every {spec.arms.checkpoint_every} steps).\n\n{seeds}\n\n{header}{body}\n"
-        f"Per seed: formation step (change vs the seed's baseline; >= censored):\n\n{per_seed_table(summary)}\n"
-        f"Formation: {FORMATION_RULE}. Censoring: {CENSORING}. Speed-up = baseline formation step / arm formation "
-        f"step (> 1 is faster), mean of per-seed ratios; intervals: {spec.metrics.confidence:.0%} percentile bootstrap "
-        f"over seeds ({spec.metrics.bootstrap_resamples} resamples). Unit induction: mean of the unit's prefix-matching "
+        f"# Validation: {summary['experiment']}\n\n{notes}{summary['setup']}\n\n{seeds}\n\n"
+        f"{markdown_table(COLUMNS, table_rows(summary))}\n"
+        f"Per seed: formation step (change vs the seed's baseline; >= right-censored, <= left-censored):\n\n"
+        f"{per_seed_table(summary)}\n{pairs}"
+        f"Formation: {summary['formation_rule']}. Censoring: {summary['censoring']}. Speed-up (> 1 is faster): "
+        f"{summary['speedup_definition']}. Intervals: {confidence:.0%} {summary['intervals']['method']}; n (seeds) "
+        "beside each; no interval with n = 1. Vs baseline: the per-seed paired delay's interval excludes 0 (earlier "
+        "or later), else not distinguishable. Unit induction: mean of the unit's prefix-matching "
         "score over the arm's checkpoints after the window start, up to the compared step (the last step every arm of "
         "the seed reached). Loss change: held-out loss at the compared step, arm / "
         "baseline - 1, per seed (all domains: `summary.json`, `heldout_loss_change`).\n\n"
         f"ICL score vs unit induction score, over every arm, seed and checkpoint: r = "
         f"{'n/a' if r is None else f'{r:.3f}'} ({summary['icl_vs_induction_points']} points; negative = ICL improves "
-        "with induction).\n\n![scores](scores.png)\n\n![formation](formation.png)\n"
+        f"with induction).\n\n![scores]({plots[0]})\n\n![formation]({plots[1]})\n"
     )
 
 
@@ -136,7 +172,7 @@ def per_seed_table(summary: dict) -> str:
 def _seed_cell(run: dict | None, baseline: dict | None) -> str:
     if run is None:
         return "-"
-    cell = (">= " if run["censored"] else "") + f"{run['formation_step']:,.0f}"
+    cell = (">= " if run["censored"] else "<= " if run.get("left_censored") else "") + f"{run['formation_step']:,.0f}"
     if baseline is None or run is baseline:
         return cell
     return cell + f" ({run['formation_step'] / baseline['formation_step'] - 1:+.1%})"
@@ -171,7 +207,7 @@ def plot_scores(rows: list[dict], path: Path) -> None:
 
 
 def plot_formation(summary: dict, path: Path) -> None:
-    """Bars: formation step and speed-up per arm, with their bootstrap intervals and the per-seed values."""
+    """Bars: formation step and post-branch speed-up per arm, with their t-intervals and the per-seed values."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,7 +215,7 @@ def plot_formation(summary: dict, path: Path) -> None:
 
     arms = list(summary["arms"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, label in ((axes[0], "formation_step", "formation step"), (axes[1], "speedup", "speed-up vs baseline")):
+    for ax, key, label in ((axes[0], "formation_step", "formation step"), (axes[1], "speedup_post_branch", "speed-up after the branch")):
         means = [summary["arms"][a][key]["mean"] or 0.0 for a in arms]
         cis = [summary["arms"][a][key]["ci"] for a in arms]
         errors = [[m - (ci[0] if ci[0] is not None else m) for m, ci in zip(means, cis)],
@@ -203,7 +239,14 @@ def _interval(stat: dict, fmt: str) -> str:
     if stat["mean"] is None:
         return "-"
     lo, hi = stat["ci"]
-    return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
+    if lo is None:
+        return f"{fmt.format(stat['mean'])} (n={stat['n']})"
+    return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}] (n={stat['n']})"
+
+
+def _censored(arm: dict) -> str:
+    left = arm.get("left_censored", 0)
+    return f"{arm['censored']}" + (f" (+{left} left)" if left else "")
 
 
 def _finite(value):

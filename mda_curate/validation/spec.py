@@ -36,8 +36,7 @@ itself relative to the spec file's folder (default: that folder)::
     icl_contexts = 64
     probe_sequences = 32
     probe_lengths = [32, 50]
-    bootstrap_resamples = 10000
-    confidence = 0.95
+    confidence = 0.95                        # of the t-intervals over seeds
 
     [influence]                              # how a missing scores file is made (optional)
     compute = true                           # run `mda-curate influence` for it
@@ -136,7 +135,6 @@ class MetricSettings:
     icl_contexts: int = 64
     probe_sequences: int = 32
     probe_lengths: tuple[int, int] = (32, 50)
-    bootstrap_resamples: int = 10000
     confidence: float = 0.95
 
 
@@ -285,7 +283,7 @@ def _metrics(check: _Checker, table, root: Path) -> MetricSettings:
     defaults = MetricSettings()
     counts = {
         name: check.integer(f"metrics.{name}", table.get(name, getattr(defaults, name)), 1)
-        for name in ("heldout_contexts", "icl_contexts", "probe_sequences", "bootstrap_resamples")
+        for name in ("heldout_contexts", "icl_contexts", "probe_sequences")
     }
     lengths = table.get("probe_lengths", list(defaults.probe_lengths))
     ok = isinstance(lengths, list) and len(lengths) == 2 and all(isinstance(v, int) and v >= 1 for v in lengths)

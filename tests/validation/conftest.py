@@ -79,7 +79,7 @@ def tiny_spec_data(corpus: Path, runs: Path, seeds=(0, 1), arms=None) -> dict:
                  "checkpoint_every": 2, "synthetic": corpus / "synthetic.jsonl",
                  "random_documents": corpus / "random.jsonl"},
         "metrics": {"heldout": corpus / "heldout.jsonl", "heldout_contexts": 2, "icl_contexts": 4, "probe_sequences": 4,
-                    "probe_lengths": [4, 6], "bootstrap_resamples": 200},
+                    "probe_lengths": [4, 6]},
         "seeds": [{"seed": s, "run": runs / f"base{s}", "window": [4, 8], "until": 12, "scores": runs / f"scores{s}.parquet"}
                   for s in seeds],
     }

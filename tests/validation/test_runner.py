@@ -28,12 +28,13 @@ def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, bas
     saved = json.loads((out / "summary.json").read_text())
     assert saved == json.loads(json.dumps(summary)) and list(saved["arms"]) == list(ARMS)
     for arm in saved["arms"].values():
-        for key in ("formation_step", "speedup"):
-            assert set(arm[key]) == {"mean", "ci"} and len(arm[key]["ci"]) == 2
+        for key in ("formation_step", "speedup", "speedup_post_branch"):
+            assert set(arm[key]) == {"mean", "ci", "n"} and len(arm[key]["ci"]) == 2 and arm[key]["n"] == 2
             assert arm[key]["ci"][0] <= arm[key]["mean"] <= arm[key]["ci"][1]
         assert arm["seeds"] == 2 and arm["censored"] == 2  # nothing forms in 8 tiny steps: censored at step 8
         assert arm["formation_step"]["mean"] == 8.0
-    assert "icl_vs_induction_r" in saved and saved["arms"]["baseline"]["speedup"] == {"mean": 1.0, "ci": [1.0, 1.0]}
+    assert "icl_vs_induction_r" in saved and saved["arms"]["baseline"]["speedup"] == {"mean": 1.0, "ci": [1.0, 1.0], "n": 2}
+    assert saved["arms"]["targeted_removal"]["branch_steps"] == [4] and saved["seeds"][0]["branch_step"] == 4
 
     rows = pq.read_table(out / "results.parquet").to_pylist()
     assert len(rows) == len(ARMS) * 2 * 2 * 8  # arms x seeds x checkpoints (4, 8) x heads (2 layers x 4)

@@ -1,29 +1,32 @@
 import pytest
 
 from mda_curate.validation.spec import MetricSettings, SeedSpec
-from mda_curate.validation.stats import RunResult, bootstrap_mean, pearson_r, run_result, summarize
+from mda_curate.validation.stats import RunResult, comparisons, pearson_r, run_result, summarize, t_interval
 
 SEED = SeedSpec(seed=0, run=None, window=(100, 200), until=400, unit="1.0", scores=None)
 
 
-def test_bootstrap_of_two_seeds_spans_the_two_values():
-    # Resampled means of (a, b) are a, (a+b)/2, b with probabilities 1/4, 1/2, 1/4: the 95% interval is [a, b].
-    assert bootstrap_mean([1.0, 3.0]) == {"mean": 2.0, "ci": [1.0, 3.0]}
+def test_t_interval_of_three_seeds_uses_two_degrees_of_freedom():
+    # mean 2, sd 1, t(0.975, 2) = 4.3027: half-width 4.3027 / sqrt(3) = 2.4841 (a bootstrap would give [1, 3]).
+    stat = t_interval([1.0, 2.0, 3.0])
+    assert stat["mean"] == 2.0 and stat["n"] == 3
+    assert stat["ci"] == [pytest.approx(2 - 2.4841, abs=1e-4), pytest.approx(2 + 2.4841, abs=1e-4)]
+    assert t_interval([1.0, 2.0, 3.0], confidence=0.9)["ci"][1] == pytest.approx(2 + 2.9200 / 3**0.5, abs=1e-4)
 
 
-def test_bootstrap_of_one_seed_or_equal_values_is_a_point():
-    assert bootstrap_mean([5.0]) == {"mean": 5.0, "ci": [5.0, 5.0]}
-    assert bootstrap_mean([2.0, 2.0, 2.0]) == {"mean": 2.0, "ci": [2.0, 2.0]}
-    assert bootstrap_mean([]) == {"mean": None, "ci": [None, None]}
+def test_t_interval_of_one_seed_has_no_interval_and_equal_values_a_point():
+    assert t_interval([5.0]) == {"mean": 5.0, "ci": [None, None], "n": 1}
+    assert t_interval([2.0, 2.0, 2.0]) == {"mean": 2.0, "ci": [2.0, 2.0], "n": 3}
+    assert t_interval([None, float("nan")]) == {"mean": None, "ci": [None, None], "n": 0}
 
 
-def test_bootstrap_interval_of_many_seeds_matches_the_normal_approximation():
-    values = [float(v) for v in range(1, 21)]  # mean 10.5, standard error sqrt(33.25 / 20) = 1.289
-    stat = bootstrap_mean(values, resamples=20000)
-    assert stat["mean"] == 10.5
-    assert stat["ci"][0] == pytest.approx(10.5 - 1.96 * 1.289, abs=0.15)
-    assert stat["ci"][1] == pytest.approx(10.5 + 1.96 * 1.289, abs=0.15)
-    assert bootstrap_mean(values, resamples=20000) == stat  # deterministic
+def test_t_interval_covers_the_true_mean_at_its_nominal_rate_with_three_seeds():
+    # 4,000 draws of 3 normal values: coverage of the true mean is 95% (a percentile bootstrap gives ~75%).
+    import numpy as np
+
+    draws = np.random.default_rng(0).normal(10.0, 2.0, size=(4000, 3))
+    covered = [lo <= 10.0 <= hi for lo, hi in (t_interval(row)["ci"] for row in draws)]
+    assert np.mean(covered) == pytest.approx(0.95, abs=0.012)
 
 
 def test_pearson_r_on_hand_made_series():
@@ -63,25 +66,58 @@ def test_an_early_stopped_seed_is_compared_at_the_step_every_arm_reached():
     assert result.heldout_loss == {"prose": pytest.approx(3.7)}  # at step 300, which has no code loss
 
 
-def test_speedup_is_baseline_over_arm_per_seed_with_intervals_over_seeds():
+def result(arm, seed, step, unit=0.4, heldout=None, censored=False, branch=100, left=False):
+    return RunResult(arm, seed, step, censored, unit, 1000, heldout or {"prose": 4.0}, 1000, branch, left)
+
+
+def test_speedups_after_the_branch_and_absolute_with_t_intervals_over_seeds():
     results = [
-        RunResult("baseline", 0, 300.0, False, 0.4, 400, {"prose": 4.0, "code": 2.0}, 400),
-        RunResult("baseline", 1, 500.0, False, 0.5, 600, {"prose": 5.0, "code": 2.0}, 600),
-        RunResult("targeted_augmentation", 0, 150.0, False, 0.6, 400, {"prose": 3.96, "code": 2.0}, 400),
-        RunResult("targeted_augmentation", 1, 250.0, False, 0.7, 600, {"prose": 4.95, "code": 2.2}, 600),
-        RunResult("targeted_removal", 0, 400.0, True, 0.1, 400, {"prose": 4.4}, 400),
-        RunResult("targeted_removal", 1, 500.0, False, 0.3, 600, {"prose": 5.0}, 600),
+        result("baseline", 0, 300.0, 0.4, {"prose": 4.0, "code": 2.0}),
+        result("baseline", 1, 500.0, 0.5, {"prose": 5.0, "code": 2.0}),
+        result("targeted_augmentation", 0, 200.0, 0.6, {"prose": 3.96, "code": 2.0}),
+        result("targeted_augmentation", 1, 300.0, 0.7, {"prose": 4.95, "code": 2.2}),
+        result("targeted_removal", 0, 400.0, 0.1, {"prose": 4.4}, censored=True),
+        result("targeted_removal", 1, 500.0, 0.3, {"prose": 5.0}),
     ]
     table = [{"is_unit": True, "icl_score": -i / 10, "induction": i / 10} for i in range(5)]
-    summary = summarize(results, table, MetricSettings(bootstrap_resamples=1000))
+    summary = summarize(results, table, MetricSettings())
     augmented, removed = summary["arms"]["targeted_augmentation"], summary["arms"]["targeted_removal"]
-    assert summary["arms"]["baseline"]["speedup"] == {"mean": 1.0, "ci": [1.0, 1.0]}
-    assert augmented["speedup"] == {"mean": 2.0, "ci": [2.0, 2.0]} and augmented["seeds"] == 2
-    assert augmented["formation_step"] == {"mean": 200.0, "ci": [150.0, 250.0]}
-    assert removed["speedup"]["mean"] == pytest.approx((0.75 + 1.0) / 2) and removed["censored"] == 1
-    assert removed["formation_delay"] == {"mean": 50.0, "ci": [0.0, 100.0]}
+    assert summary["arms"]["baseline"]["speedup"] == {"mean": 1.0, "ci": [1.0, 1.0], "n": 2}
+    # after the branch at step 100: (300-100)/(200-100) = 2 and (500-100)/(300-100) = 2; absolute 1.5 and 1.667
+    assert augmented["speedup_post_branch"] == {"mean": 2.0, "ci": [2.0, 2.0], "n": 2}
+    assert augmented["speedup"]["mean"] == pytest.approx((1.5 + 5 / 3) / 2) and augmented["seeds"] == 2
+    half = 12.7062 * 50  # t(0.975, 1) x sd(200, 300) / sqrt(2)
+    assert augmented["formation_step"]["ci"] == [pytest.approx(250 - half, rel=1e-4), pytest.approx(250 + half, rel=1e-4)]
+    # delays -100 and -200: earlier on both seeds, but two seeds' interval [-785, +485] includes 0: no claim
+    assert augmented["formation_delay"]["mean"] == -150.0 and augmented["vs_baseline"] == "not distinguishable"
+    assert augmented["branch_steps"] == [100] and removed["censored"] == 1 and removed["left_censored"] == 0
+    assert removed["formation_delay"]["mean"] == 50.0 and removed["vs_baseline"] == "not distinguishable"  # +100, 0
     assert augmented["unit_induction_delta"]["mean"] == pytest.approx(0.2)
-    assert augmented["heldout_loss_change"]["prose"]["mean"] == pytest.approx(-0.01)  # -1% on both seeds
-    assert augmented["heldout_loss_change"]["code"]["ci"] == [pytest.approx(0.0), pytest.approx(0.1)]
-    assert removed["heldout_loss_change"] == {"prose": {"mean": pytest.approx(0.05), "ci": [pytest.approx(0.0), pytest.approx(0.1)]}}
+    assert augmented["heldout_loss_change"]["prose"] == {"mean": pytest.approx(-0.01), "ci": [pytest.approx(-0.01)] * 2, "n": 2}
+    assert augmented["heldout_loss_change"]["code"]["mean"] == pytest.approx(0.05)
     assert summary["icl_vs_induction_r"] == pytest.approx(-1.0) and list(summary["arms"])[0] == "baseline"
+
+
+def test_a_run_formed_at_the_branch_has_no_post_branch_ratio():
+    results = [result("baseline", 0, 300.0), result("targeted_augmentation", 0, 100.0, left=True)]
+    arm = summarize(results, [], MetricSettings())["arms"]["targeted_augmentation"]
+    assert arm["speedup_post_branch"]["n"] == 0 and arm["speedup"]["mean"] == 3.0 and arm["left_censored"] == 1
+
+
+def test_arm_vs_arm_claims_use_the_paired_per_seed_differences():
+    # The issue's classifier-vs-targeted case: per-seed speed-up differences +0.188, -0.019, +0.092 give the
+    # paired interval [-0.17, +0.34]: it includes 0, so no difference is claimed.
+    baseline = {0: 1100.0, 1: 1300.0, 2: 1200.0}
+    first = {0: 1.60, 1: 1.40, 2: 1.50}
+    second = {s: first[s] - d for s, d in zip(baseline, (0.188, -0.019, 0.092))}
+    results = [result("baseline", s, step) for s, step in baseline.items()]
+    for arm, ratios in (("targeted_augmentation", second), ("classifier_upsampling", first)):
+        results += [result(arm, s, 100 + (baseline[s] - 100) / ratios[s]) for s in baseline]
+    (pair,) = comparisons(results)
+    assert pair["arms"] == ["targeted_augmentation", "classifier_upsampling"] and pair["seeds"] == [0, 1, 2]
+    difference = pair["speedup_post_branch_difference"]
+    assert difference["per_seed"] == [pytest.approx(-d) for d in (0.188, -0.019, 0.092)]
+    assert difference["ci"] == [pytest.approx(-0.344, abs=1e-3), pytest.approx(0.170, abs=1e-3)] and difference["n"] == 3
+    assert not difference["differs"]
+    steps = pair["formation_step_difference"]  # formation steps: classifier earlier on every seed, by 45-73 steps
+    assert all(d > 0 for d in steps["per_seed"]) == steps["differs"] == (pair["first_forms"] == "later")
