@@ -48,7 +48,7 @@ class DemoPlan:
 
 
 # The full demo raises the catalyst share to 0.75 so the head forms by ~5,000 steps rather than ~6,600
-# (benchmarks/formation_window.json, seed 1: 5,083 vs 6,606), which keeps it within 30 minutes here.
+# (benchmarks/formation_window/formation_window.json, seed 1: 5,083 vs 6,606), which keeps it within 30 minutes here.
 FULL = DemoPlan(
     replace(FORMATION_RECIPE, catalyst_share=0.75), window_steps=250, arm_steps=600, arm_checkpoint_every=50,
     factor_samples=2000,

@@ -4,7 +4,7 @@ Induction heads are built by text in which a span seen earlier predicts what fol
 features measure that directly and cheaply, on the UTF-8 bytes of each document's first
 ``max_chars`` characters (3,072 by default: several times the 128-token samples that influence labels
 score, and, like a document classifier's 512-token truncation, a cost per document that does not grow
-with its length; ``benchmarks/classifier_vs_fasttext.json`` measures what the cap costs), read as if
+with its length; ``benchmarks/classifier/classifier_vs_fasttext.json`` measures what the cap costs), read as if
 followed by a newline:
 
 - long-range repetition: the share of byte n-grams and of whitespace-token n-grams whose first

@@ -47,7 +47,7 @@ def _register_train(actions) -> None:
     train.add_argument(
         "--max-chars", type=int, default=DEFAULT_MAX_CHARS,
         help=f"read only each document's first N characters, in training and whenever the classifier scores "
-        f"(default {DEFAULT_MAX_CHARS:,}; lower scores faster: see benchmarks/pipeline_overhead*.json)",
+        f"(default {DEFAULT_MAX_CHARS:,}; lower scores faster: see benchmarks/pipeline_overhead/)",
     )
     train.add_argument("--skip-bad", action="store_true", help="count and skip malformed corpus lines instead of failing")
     train.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. classifiers/NAME")

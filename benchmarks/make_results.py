@@ -1,0 +1,403 @@
+"""Regenerate every results table in the docs from the committed result files: ``make results``.
+
+1. Each validation experiment's ``benchmarks/validation/<name>/summary.json``: its statistics (``arms``,
+   ``comparisons``, definitions) are recomputed from its per-run results (``runs``) by
+   ``mda_curate.validation.stats``, then its ``report.md`` and ``formation.png`` are rewritten from it.
+   Runs scored under the former formation rule keep their formation steps and say so (``notes``): their
+   per-checkpoint scores are not committed, so the current rule cannot be applied to them.
+2. The formation-window sweep's formation steps are recomputed from the trajectories in its JSON.
+3. Every block ``<!-- results: NAME -->`` ... ``<!-- /results -->`` of the Markdown files in ``DOCS`` is
+   replaced by the table ``NAME`` rendered from those files.
+
+``python benchmarks/make_results.py --check`` changes nothing and exits 1 if a file differs from what
+it would write (the fast test ``tests/test_results.py`` runs the same check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+VALIDATION = BENCH / "validation"
+DOCS = ["README.md", "benchmarks/README.md", "benchmarks/validation/README.md", "benchmarks/formation_window/README.md",
+        "benchmarks/influence/README.md", "benchmarks/classifier/README.md", "benchmarks/pipeline_overhead/README.md",
+        "benchmarks/trainer_throughput/README.md"]
+BLOCK = re.compile(r"(<!-- results: ([\w./-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
+FORMER_RULE = (
+    "former rule (these runs were scored before it changed): the later of the two criteria's first crossings, "
+    "each interpolated between checkpoints, whether or not both held at one checkpoint"
+)
+NOT_RECOMPUTED = (
+    "The arm-runs' per-checkpoint scores (`results.parquet`) are not committed, so their formation steps cannot be "
+    "recomputed under the current rule (the first checkpoint where both criteria hold) from committed files; they are "
+    "the former rule's. The current rule gives the same step or a later one (or none) for each run: the same whenever "
+    "neither criterion falls back below its threshold after crossing it, as in every committed trajectory of the "
+    "formation-window sweep (`benchmarks/formation_window/`). Intervals, speed-ups and comparisons below are "
+    "recomputed from the per-run steps."
+)
+KEY_PAIRS = [("targeted_removal", "random_removal"), ("targeted_augmentation", "random_augmentation"),
+             ("classifier_upsampling", "targeted_augmentation"), ("classifier_upsampling", "random_augmentation"),
+             ("synthetic_augmentation", "random_insertion")]
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def validation_experiments() -> list[Path]:
+    return sorted(p.parent for p in VALIDATION.glob("*/summary.json"))
+
+
+def recompute_summary(folder: Path) -> dict:
+    """The experiment's ``summary.json`` with its statistics recomputed from its ``runs`` (and the definitions
+    they follow)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    from mda_curate.validation.stats import CENSORING, INTERVALS, SPEEDUP, RunResult, summarize_runs
+
+    branch = {s["seed"]: s["window"][0] for s in summary["seeds"]}
+    runs = []
+    for run in summary["runs"]:
+        run = {**run, "branch_step": branch[run["seed"]], "compared_at": run.get("compared_at", run["last_step"])}
+        run["left_censored"] = run.get("left_censored", run["formation_step"] <= run["branch_step"])
+        runs.append(run)
+    confidence = summary.get("intervals", {}).get("confidence", summary.get("bootstrap", {}).get("confidence", 0.95))
+    stats = summarize_runs([RunResult(**run) for run in runs], confidence)
+    out = {k: v for k, v in summary.items() if k != "bootstrap"}  # keys keep their places: reruns change nothing
+    former = "later of the two" in summary.get("formation_rule", "") or "former rule" in summary.get("formation_rule", "")
+    if former or "formation_rule" not in summary:
+        out["formation_rule"] = FORMER_RULE
+        out["notes"] = [NOT_RECOMPUTED]
+    compared = {}
+    for run in runs:
+        compared[run["seed"]] = min(compared.get(run["seed"], run["compared_at"]), run["compared_at"])
+    out["arms"] = stats["arms"]
+    out["comparisons"] = stats["comparisons"]
+    out["runs"] = runs
+    out["censoring"] = CENSORING
+    out["speedup_definition"] = SPEEDUP
+    out["intervals"] = {"method": INTERVALS, "confidence": confidence, "over": "seeds"}
+    out["setup"] = summary.get("setup") or _setup_line(folder)
+    out["seeds"] = [{**s, "branch_step": s["window"][0], "compared_at": s.get("compared_at") or compared[s["seed"]]}
+                    for s in summary["seeds"]]
+    return out
+
+
+def _setup_line(folder: Path) -> str:
+    """The set-up sentence of a report written before summaries carried it (its ``Spec:`` line)."""
+    return next(line for line in (folder / "report.md").read_text().splitlines() if line.startswith("Spec: "))
+
+
+def validation_files() -> dict[Path, str | bytes]:
+    """Each experiment's recomputed ``summary.json`` and its ``report.md`` (text) and ``formation.png``."""
+    from mda_curate.validation.report import _finite, markdown
+
+    files: dict[Path, str | bytes] = {}
+    for folder in validation_experiments():
+        summary = recompute_summary(folder)
+        files[folder / "summary.json"] = json.dumps(_finite(summary), indent=2) + "\n"
+        files[folder / "report.md"] = markdown(summary)
+    return files
+
+
+def summaries() -> dict[str, dict]:
+    """Every validation experiment's summary as ``validation_files`` would write it, by folder name."""
+    from mda_curate.validation.report import _finite
+
+    return {f.name: _finite(recompute_summary(f)) for f in validation_experiments()}
+
+
+def _cell(stat: dict, fmt: str) -> str:
+    if stat["mean"] is None:
+        return "-"
+    if stat["ci"][0] is None:
+        return f"{fmt.format(stat['mean'])} (n={stat['n']})"
+    lo, hi = stat["ci"]
+    return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def table(columns: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+                      *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
+
+
+def experiment_table(name: str) -> str:
+    """One experiment: per-seed formation steps and each arm's statistics."""
+    from mda_curate.validation.report import _seed_cell
+
+    summary = summaries()[name]
+    seeds = [s["seed"] for s in summary["seeds"]]
+    runs = {(r["arm"], r["seed"]): r for r in summary["runs"]}
+    rows = []
+    for arm, a in summary["arms"].items():
+        cells = [_seed_cell(runs.get((arm, s)), runs.get(("baseline", s))) for s in seeds]
+        prose = a["heldout_loss_change"].get("prose", {"mean": None})
+        rows.append([arm.replace("_", " "), *cells, str(a["seeds"]), _cell(a["speedup_post_branch"], "{:.3f}"),
+                     _cell(a["speedup"], "{:.3f}"), _cell(a["formation_delay"], "{:+,.0f}"), a["vs_baseline"] or "-",
+                     _cell(prose, "{:+.1%}")])
+    columns = ["arm", *(f"seed {s}" for s in seeds), "n", "speed-up after branch [95% CI]", "speed-up absolute [95% CI]",
+               "delay, steps [95% CI]", "vs baseline", "prose loss change [95% CI]"]
+    return table(columns, rows)
+
+
+def comparisons_table(name: str) -> str:
+    """One experiment's key arm-vs-arm comparisons, paired on seeds."""
+    rows = []
+    for c in summaries()[name]["comparisons"]:
+        pair = tuple(c["arms"])
+        if pair not in KEY_PAIRS and pair[::-1] not in KEY_PAIRS:
+            continue
+        steps, post = c["formation_step_difference"], c["speedup_post_branch_difference"]
+        rows.append([f"{pair[0]} − {pair[1]}".replace("_", " "), str(steps["n"]), _cell(steps, "{:+,.0f}"),
+                     _cell(post, "{:+.3f}"), c["first_forms"]])
+    columns = ["first − second arm", "n", "formation step difference [95% CI]", "post-branch speed-up difference [95% CI]",
+               "first arm forms"]
+    return table(columns, rows) if rows else "(no pair of compared arms)\n"
+
+
+HEADLINE = [  # (experiment, arm, control): the README's headline rows
+    ("cpu-wide-window-spread", "targeted_augmentation", "random_augmentation"),
+    ("cpu-wide-window-displace", "targeted_augmentation", "random_augmentation"),
+    ("cpu-wide-window-influence-classifier", "classifier_upsampling", "targeted_augmentation"),
+    ("cpu-wide-window-synthetic", "synthetic_augmentation", "random_insertion"),
+    ("cpu-wide-window", "targeted_removal", "random_removal"),
+    ("cpu-3l-small-share", "targeted_removal", "random_removal"),
+]
+
+
+def headline_table() -> str:
+    """The README's headline: per experiment, an arm and its control, post-branch speed-ups and their difference."""
+    every = summaries()
+    rows = []
+    for name, arm, control in HEADLINE:
+        summary = every[name]
+        a, c = summary["arms"][arm], summary["arms"][control]
+        pair = next(p for p in summary["comparisons"] if set(p["arms"]) == {arm, control})
+        sign = 1 if pair["arms"] == [arm, control] else -1
+        diff = pair["speedup_post_branch_difference"]
+        diff = {"mean": sign * diff["mean"], "n": diff["n"],
+                "ci": sorted(sign * v for v in diff["ci"]) if diff["ci"][0] is not None else [None, None]}
+        verdict = "differs" if pair["speedup_post_branch_difference"]["differs"] else "not distinguishable"
+        rows.append([f"[{name}](benchmarks/validation/{name}/report.md)", arm.replace("_", " "),
+                     _cell(a["speedup_post_branch"], "{:.2f}"), control.replace("_", " "),
+                     _cell(c["speedup_post_branch"], "{:.2f}"), _cell(diff, "{:+.2f}"), f"{verdict} (n={diff['n']})"])
+    columns = ["experiment", "arm", "speed-up after branch [95% CI]", "control", "control's [95% CI]",
+               "arm − control [95% CI]", "paired difference"]
+    return table(columns, rows)
+
+
+def overview_table() -> str:
+    """Every validation experiment: seeds, arms, and where its files are."""
+    rows = []
+    for name, summary in summaries().items():
+        former = "former rule" in summary["formation_rule"]
+        rows.append([f"[{name}]({name}/report.md)", str(len(summary["seeds"])), ", ".join(a.replace("_", " ") for a in summary["arms"]),
+                     ", ".join(str(s["window"][0]) for s in summary["seeds"]),
+                     "former rule, not recomputable" if former else "current rule"])
+    return table(["experiment", "seeds", "arms", "branch step per seed", "formation steps"], rows)
+
+
+# ------------------------------------------------------------------------------------------ formation window
+
+
+CTX = 128  # the cpu-tiny preset's context length, which the sweep's recipe leaves at the preset's value
+
+
+def formation_window() -> dict:
+    return json.loads((BENCH / "formation_window" / "formation_window.json").read_text())
+
+
+def formation_of(run: dict):
+    from mda_curate.units.formation import StepSummary, formation
+
+    steps = [StepSummary(t["step"], t["best_induction"], (0, 0), t["best_previous_token"], (0, 0),
+                         t["induction_loss_drop"], t["icl_score"]) for t in run["trajectory"]]
+    return formation(steps)
+
+
+def formation_window_json() -> str:
+    """The sweep's JSON with each run's formation step recomputed from its trajectory under the current rule."""
+    from mda_curate.validation.stats import FORMATION_RULE
+
+    data = formation_window()
+    data["formation_rule"] = FORMATION_RULE
+    for run in data["runs"]:
+        formed = formation_of(run)
+        run["formation_step"] = formed.step
+        run["formation_left_censored"] = formed.left_censored
+        run["formation_tokens"] = None if formed.step is None else formed.step * data["recipe"]["batch_size"] * CTX
+    return json.dumps(data, indent=2) + "\n"
+
+
+def formation_window_table() -> str:
+    data = json.loads(formation_window_json())
+    seeds = sorted({r["seed"] for r in data["runs"]})
+    shares = sorted({r["catalyst_share"] for r in data["runs"]})
+    runs = {(r["catalyst_share"], r["seed"]): r for r in data["runs"]}
+    rows = []
+    for share in shares:
+        cells = []
+        for seed in seeds:
+            r = runs[(share, seed)]
+            cells.append(f"{r['formation_step']:,.0f}" if r["formation_step"] is not None else
+                         f"not formed by {r['steps_trained']:,} (best induction {r['final_best_induction']:.2f}, "
+                         f"loss drop {r['final_induction_loss_drop']:.2f} nats)")
+        formed = [runs[(share, s)]["formation_step"] for s in seeds if runs[(share, s)]["formation_step"] is not None]
+        mean = f"{sum(formed) / len(formed):,.0f} (n={len(formed)})" if formed else "-"
+        rows.append([f"{share:g}", *cells, mean])
+    return table(["catalyst share", *(f"seed {s}" for s in seeds), "mean of formed"], rows)
+
+
+# -------------------------------------------------------------------------------------------- other benchmarks
+
+
+def load(path: str) -> dict:
+    return json.loads((BENCH / path).read_text())
+
+
+def influence_speed_table() -> str:
+    d = load("influence/influence.json")
+    head, r = d["per_head"], d["ratios"]
+    rows = [["per-head scoring, batched", f"{head['batched_tokens_per_s']:,.0f}"],
+            ["per-head scoring, batch size 1", f"{head['batch1_tokens_per_s']:,.0f}"],
+            ["per-sample full backward, one at a time", f"{head['paper_style_batch1_tokens_per_s']:,.0f}"],
+            ["one training step", f"{d['training_step_tokens_per_s']:,.0f}"],
+            ["module mode (all linear layers)", f"{d['kronfluence']['ours']['score_tokens_per_s']:,.0f}"],
+            ["kronfluence 1.0.1, same modules", f"{d['kronfluence']['kronfluence']['score_tokens_per_s']:,.0f}"]]
+    out = table(["scorer", "training-sample tokens/s"], rows)
+    ratios = ", ".join(f"{k.replace('_', ' ')} {v:.2f}×" for k, v in r.items() if k != "spearman_vs_kronfluence")
+    return out + f"\nRatios: {ratios}. Module mode vs kronfluence: Spearman {d['kronfluence']['spearman']:.7f}, largest " \
+                 f"relative difference {d['kronfluence']['max_relative_difference']:.1e}.\n"
+
+
+def ground_truth_table() -> str:
+    d = load("influence/influence_ground_truth.json")
+    rows = []
+    for arm, a in d["arms"].items():
+        effect = d["effect_vs_baseline"].get(arm, {})
+        rows.append([arm, str(a["masked"]), _num(a["formation_step"], "{:,.0f}"), f"{a['unit_induction_mean']:.3f}",
+                     _num(effect.get("unit_induction_mean"), "{:+.3f}"), _num(effect.get("induction_loss_drop_mean"), "{:+.3f}")])
+    columns = ["arm", "samples masked", "formation step (former rule)", "mean unit induction", "Δ vs baseline",
+               "Δ mean loss drop (nats)"]
+    return table(columns, rows)
+
+
+def lds_table() -> str:
+    d = load("influence/influence_lds.json")
+    rows = [[name, f"{s['lds']:.2f}", f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"] for name, s in d["lds"].items()]
+    chance = d["chance_level_random_scores"]
+    rows.append(["random scores (chance)", f"{chance['mean']:.2f}", f"[{chance['central95'][0]:.2f}, {chance['central95'][1]:.2f}]"])
+    return table(["scores", "LDS (Spearman)", "95% interval (bootstrap over subsets; chance: central 95% of draws)"], rows) + \
+        f"\n{d['subsets']} random halves of the {d['window_samples']:,} window samples.\n"
+
+
+def classifier_table() -> str:
+    rows = []
+    for name, path in (("proxy (domain) labels", "classifier/classifier_vs_fasttext.json"),
+                       ("influence labels, seed-1 window", "classifier/classifier_vs_fasttext_influence.json")):
+        d = load(path)
+        h, t = d["heldout"], d["throughput"]
+        rows.append([name, f"{h['ours']['auroc']:.3f}", f"{h['fasttext']['auroc']:.3f}",
+                     f"{t['docs_per_s']['ours']:,.0f}", f"{t['docs_per_s']['fasttext']:,.0f}",
+                     f"{t['ratio_ours_over_fasttext']:.1f}×"])
+    return table(["labels", "held-out AUROC, ours", "fastText", "docs/s, ours", "fastText", "ratio"], rows)
+
+
+def pipeline_table() -> str:
+    rows = []
+    for name in ("pipeline_overhead", "pipeline_overhead_gzip", "pipeline_overhead_max1536"):
+        d = load(f"pipeline_overhead/{name}.json")
+        per_round = d["ratio_score_filter_vs_plain_per_round"]
+        rows.append([f"`{name}.json`", d["input"]["compression"] or "none", Path(d["classifier"]["path"]).name,
+                     f"{d['ratio_score_filter_vs_plain']:.2f}×",
+                     f"{per_round['range'][0]:.2f}–{per_round['range'][1]:.2f}×", f"{d['ratio_machinery_vs_plain']:.2f}×",
+                     f"{d['mb_per_s_per_core']['plain']:.1f}", f"{d['mb_per_s_per_core']['score_filter']:.1f}"])
+    return table(["file", "compression", "classifier", "score+filter / plain", "per round", "machinery / plain",
+                  "plain MB/s", "score+filter MB/s"], rows)
+
+
+def trainer_table() -> str:
+    d = load("trainer_throughput/trainer_throughput.json")
+    rows = [["bare PyTorch loop", f"{d['bare_loop_tokens_per_s']:,}", "1.00×"],
+            ["trainer, without checkpoint saves", f"{d['trainer_tokens_per_s_without_checkpoint_saves']:,}",
+             f"{d['ratio_median_without_checkpoint_saves']:.2f}×"],
+            ["trainer, with checkpoint saves", f"{d['trainer_tokens_per_s_with_checkpoint_saves']:,}",
+             f"{d['ratio_median_with_checkpoint_saves']:.2f}×"]]
+    return table(["loop", "tokens/s", "median ratio"], rows) + f"\n{d['rounds']} rounds of {d['steps_per_run']} steps.\n"
+
+
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "headline": headline_table,
+    "validation-overview": overview_table,
+    "formation-window": formation_window_table,
+    "influence-speed": influence_speed_table,
+    "influence-ground-truth": ground_truth_table,
+    "influence-lds": lds_table,
+    "classifier": classifier_table,
+    "pipeline-overhead": pipeline_table,
+    "trainer-throughput": trainer_table,
+}
+
+
+def render(name: str) -> str:
+    if name in TABLES:
+        return TABLES[name]()
+    kind, _, experiment = name.partition("/")
+    return {"validation": experiment_table, "comparisons": comparisons_table}[kind](experiment)
+
+
+def documents() -> dict[Path, str]:
+    """Each doc with its results blocks re-rendered."""
+    out = {}
+    for doc in DOCS:
+        path = ROOT / doc
+        if path.exists():
+            text = path.read_text()
+            out[path] = BLOCK.sub(lambda m: m.group(1) + render(m.group(2)) + m.group(4), text)
+    return out
+
+
+def generated() -> dict[Path, str]:
+    """Every text file ``make results`` writes, with its content."""
+    files = dict(validation_files())
+    files[BENCH / "formation_window" / "formation_window.json"] = formation_window_json()
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file would change")
+    args = parser.parse_args()
+    stale = []
+    for stage in (generated, documents):  # the docs read the JSON the first stage writes
+        for path, text in stage().items():
+            if path.read_text() != text:
+                stale.append(path.relative_to(ROOT))
+                if not args.check:
+                    path.write_text(text)
+    if not args.check:
+        plot_validation()
+    for path in stale:
+        print(("stale: " if args.check else "wrote ") + str(path))
+    return 1 if stale and args.check else 0
+
+
+def plot_validation() -> None:
+    """Each experiment's ``formation.png`` from its summary."""
+    from mda_curate.validation.report import plot_formation
+
+    for folder in validation_experiments():
+        plot_formation(json.loads((folder / "summary.json").read_text()), folder / "formation.png")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
