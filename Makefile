@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test smoke test-slow clean
+.PHONY: install demo test smoke test-slow results clean
 
 $(BIN)/.installed: pyproject.toml Makefile mda_curate/classifier/_featurize.c
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ smoke: install
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+# Every results table in the docs, regenerated from the committed result files (benchmarks/make_results.py).
+results: install
+	$(BIN)/python benchmarks/make_results.py
 
 clean:
 	rm -rf $(VENV) .cache demo-output

@@ -170,32 +170,33 @@ HEADLINE = [  # (experiment, arm, control): the README's headline rows
 
 
 def headline_table() -> str:
-    """The README's headline: per experiment, an arm and its control, post-branch speed-ups and their difference."""
+    """The README's headline: per experiment, an arm and its control, their post-branch speed-ups and the paired
+    per-seed difference of their formation steps."""
     every = summaries()
     rows = []
     for name, arm, control in HEADLINE:
         summary = every[name]
         a, c = summary["arms"][arm], summary["arms"][control]
         pair = next(p for p in summary["comparisons"] if set(p["arms"]) == {arm, control})
-        sign = 1 if pair["arms"] == [arm, control] else -1
-        diff = pair["speedup_post_branch_difference"]
-        diff = {"mean": sign * diff["mean"], "n": diff["n"],
-                "ci": sorted(sign * v for v in diff["ci"]) if diff["ci"][0] is not None else [None, None]}
-        verdict = "differs" if pair["speedup_post_branch_difference"]["differs"] else "not distinguishable"
-        rows.append([f"[{name}](benchmarks/validation/{name}/report.md)", arm.replace("_", " "),
+        diff = pair["formation_step_difference"]
+        if pair["arms"] != [arm, control]:
+            diff = {**diff, "mean": -diff["mean"], "ci": [None, None] if diff["ci"][0] is None else [-diff["ci"][1], -diff["ci"][0]]}
+        verdict = ("one seed: no interval" if diff["ci"][0] is None else "not distinguishable" if not diff["differs"]
+                   else "arm earlier" if diff["ci"][1] < 0 else "arm later")
+        rows.append([f"[{name}](benchmarks/validation/{name}/report.md)", str(diff["n"]), arm.replace("_", " "),
                      _cell(a["speedup_post_branch"], "{:.2f}"), control.replace("_", " "),
-                     _cell(c["speedup_post_branch"], "{:.2f}"), _cell(diff, "{:+.2f}"), f"{verdict} (n={diff['n']})"])
-    columns = ["experiment", "arm", "speed-up after branch [95% CI]", "control", "control's [95% CI]",
-               "arm − control [95% CI]", "paired difference"]
+                     _cell(c["speedup_post_branch"], "{:.2f}"), _cell(diff, "{:+,.0f}"), verdict])
+    columns = ["experiment", "seeds", "arm", "speed-up after branch [95% CI]", "control", "control's [95% CI]",
+               "arm − control, formation step [95% CI]", "paired verdict"]
     return table(columns, rows)
 
 
-def overview_table() -> str:
-    """Every validation experiment: seeds, arms, and where its files are."""
+def overview_table(link: str = "") -> str:
+    """Every validation experiment: seeds, arms, and where its files are (links relative to ``link``)."""
     rows = []
     for name, summary in summaries().items():
         former = "former rule" in summary["formation_rule"]
-        rows.append([f"[{name}]({name}/report.md)", str(len(summary["seeds"])), ", ".join(a.replace("_", " ") for a in summary["arms"]),
+        rows.append([f"[{name}]({link}{name}/report.md)", str(len(summary["seeds"])), ", ".join(a.replace("_", " ") for a in summary["arms"]),
                      ", ".join(str(s["window"][0]) for s in summary["seeds"]),
                      "former rule, not recomputable" if former else "current rule"])
     return table(["experiment", "seeds", "arms", "branch step per seed", "formation steps"], rows)
@@ -337,6 +338,7 @@ def _num(value, fmt: str) -> str:
 TABLES: dict[str, Callable[[], str]] = {
     "headline": headline_table,
     "validation-overview": overview_table,
+    "validation-index": lambda: overview_table("validation/"),
     "formation-window": formation_window_table,
     "influence-speed": influence_speed_table,
     "influence-ground-truth": ground_truth_table,

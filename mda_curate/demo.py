@@ -278,7 +278,9 @@ def print_summary(summary: dict) -> None:
         ["influence: top 10% share of positive influence", _percent(summary["influence"].get("top_share_of_positive_influence"))],
         ["classifier validation AUROC", _number(summary["classifier"]["metrics"].get("auroc"))],
         ["curated: documents read / upsampled copies", f"{summary['curated'].get('lines_read')} / {summary['curated'].get('upsampled')}"],
-        *[[f"speed-up: {arm}", _number(stats.get("speedup", {}).get("mean"))] for arm, stats in validation.items()],
+        *[[f"speed-up after branch / absolute: {arm}",
+           f"{_number(stats.get('speedup_post_branch', {}).get('mean'))} / {_number(stats.get('speedup', {}).get('mean'))}"]
+          for arm, stats in validation.items()],
         ["seconds", summary["seconds"]["total"]],
     ]
     console.print(table("mda-curate demo", ["", "value"], rows))
