@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 VALIDATION = BENCH / "validation"
-DOCS = ["README.md", "benchmarks/README.md", "benchmarks/validation/README.md", "benchmarks/formation_window/README.md",
-        "benchmarks/influence/README.md", "benchmarks/classifier/README.md", "benchmarks/pipeline_overhead/README.md",
+DOCS = ["README.md", "benchmarks/README.md", "benchmarks/validation/README.md",
+        "benchmarks/formation_window/README.md", "benchmarks/influence/README.md", "benchmarks/classifier/README.md", "benchmarks/pipeline_overhead/README.md",
         "benchmarks/trainer_throughput/README.md"]
 BLOCK = re.compile(r"(<!-- results: ([\w./-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 FORMER_RULE = (
@@ -68,8 +68,9 @@ def recompute_summary(folder: Path) -> dict:
     confidence = summary.get("intervals", {}).get("confidence", summary.get("bootstrap", {}).get("confidence", 0.95))
     stats = summarize_runs([RunResult(**run) for run in runs], confidence)
     out = {k: v for k, v in summary.items() if k != "bootstrap"}  # keys keep their places: reruns change nothing
-    former = "later of the two" in summary.get("formation_rule", "") or "former rule" in summary.get("formation_rule", "")
-    if former or "formation_rule" not in summary:
+    rule = summary.get("formation_rule", "")
+    former = "later of the two" in rule or "former rule" in rule
+    if former or not rule:
         out["formation_rule"] = FORMER_RULE
         out["notes"] = [NOT_RECOMPUTED]
     compared = {}
@@ -139,8 +140,8 @@ def experiment_table(name: str) -> str:
         rows.append([arm.replace("_", " "), *cells, str(a["seeds"]), _cell(a["speedup_post_branch"], "{:.3f}"),
                      _cell(a["speedup"], "{:.3f}"), _cell(a["formation_delay"], "{:+,.0f}"), a["vs_baseline"] or "-",
                      _cell(prose, "{:+.1%}")])
-    columns = ["arm", *(f"seed {s}" for s in seeds), "n", "speed-up after branch [95% CI]", "speed-up absolute [95% CI]",
-               "delay, steps [95% CI]", "vs baseline", "prose loss change [95% CI]"]
+    columns = ["arm", *(f"seed {s}" for s in seeds), "n", "speed-up after branch [95% CI]",
+               "speed-up absolute [95% CI]", "delay, steps [95% CI]", "vs baseline", "prose loss change [95% CI]"]
     return table(columns, rows)
 
 
@@ -154,8 +155,8 @@ def comparisons_table(name: str) -> str:
         steps, post = c["formation_step_difference"], c["speedup_post_branch_difference"]
         rows.append([f"{pair[0]} − {pair[1]}".replace("_", " "), str(steps["n"]), _cell(steps, "{:+,.0f}"),
                      _cell(post, "{:+.3f}"), c["first_forms"]])
-    columns = ["first − second arm", "n", "formation step difference [95% CI]", "post-branch speed-up difference [95% CI]",
-               "first arm forms"]
+    columns = ["first − second arm", "n", "formation step difference [95% CI]",
+               "post-branch speed-up difference [95% CI]", "first arm forms"]
     return table(columns, rows) if rows else "(no pair of compared arms)\n"
 
 
@@ -180,7 +181,8 @@ def headline_table() -> str:
         pair = next(p for p in summary["comparisons"] if set(p["arms"]) == {arm, control})
         diff = pair["formation_step_difference"]
         if pair["arms"] != [arm, control]:
-            diff = {**diff, "mean": -diff["mean"], "ci": [None, None] if diff["ci"][0] is None else [-diff["ci"][1], -diff["ci"][0]]}
+            lo, hi = diff["ci"]
+            diff = {**diff, "mean": -diff["mean"], "ci": [None, None] if lo is None else [-hi, -lo]}
         verdict = ("one seed: no interval" if diff["ci"][0] is None else "not distinguishable" if not diff["differs"]
                    else "arm earlier" if diff["ci"][1] < 0 else "arm later")
         rows.append([f"[{name}](benchmarks/validation/{name}/report.md)", str(diff["n"]), arm.replace("_", " "),
@@ -196,7 +198,8 @@ def overview_table(link: str = "") -> str:
     rows = []
     for name, summary in summaries().items():
         former = "former rule" in summary["formation_rule"]
-        rows.append([f"[{name}]({link}{name}/report.md)", str(len(summary["seeds"])), ", ".join(a.replace("_", " ") for a in summary["arms"]),
+        arms = ", ".join(a.replace("_", " ") for a in summary["arms"])
+        rows.append([f"[{name}]({link}{name}/report.md)", str(len(summary["seeds"])), arms,
                      ", ".join(str(s["window"][0]) for s in summary["seeds"]),
                      "former rule, not recomputable" if former else "current rule"])
     return table(["experiment", "seeds", "arms", "branch step per seed", "formation steps"], rows)
@@ -271,8 +274,9 @@ def influence_speed_table() -> str:
             ["kronfluence 1.0.1, same modules", f"{d['kronfluence']['kronfluence']['score_tokens_per_s']:,.0f}"]]
     out = table(["scorer", "training-sample tokens/s"], rows)
     ratios = ", ".join(f"{k.replace('_', ' ')} {v:.2f}×" for k, v in r.items() if k != "spearman_vs_kronfluence")
-    return out + f"\nRatios: {ratios}. Module mode vs kronfluence: Spearman {d['kronfluence']['spearman']:.7f}, largest " \
-                 f"relative difference {d['kronfluence']['max_relative_difference']:.1e}.\n"
+    peer = d["kronfluence"]
+    return out + (f"\nRatios: {ratios}. Module mode vs kronfluence: Spearman {peer['spearman']:.7f}, largest "
+                  f"relative difference {peer['max_relative_difference']:.1e}.\n")
 
 
 def ground_truth_table() -> str:
@@ -281,7 +285,8 @@ def ground_truth_table() -> str:
     for arm, a in d["arms"].items():
         effect = d["effect_vs_baseline"].get(arm, {})
         rows.append([arm, str(a["masked"]), _num(a["formation_step"], "{:,.0f}"), f"{a['unit_induction_mean']:.3f}",
-                     _num(effect.get("unit_induction_mean"), "{:+.3f}"), _num(effect.get("induction_loss_drop_mean"), "{:+.3f}")])
+                     _num(effect.get("unit_induction_mean"), "{:+.3f}"),
+                     _num(effect.get("induction_loss_drop_mean"), "{:+.3f}")])
     columns = ["arm", "samples masked", "formation step (former rule)", "mean unit induction", "Δ vs baseline",
                "Δ mean loss drop (nats)"]
     return table(columns, rows)
@@ -291,9 +296,10 @@ def lds_table() -> str:
     d = load("influence/influence_lds.json")
     rows = [[name, f"{s['lds']:.2f}", f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"] for name, s in d["lds"].items()]
     chance = d["chance_level_random_scores"]
-    rows.append(["random scores (chance)", f"{chance['mean']:.2f}", f"[{chance['central95'][0]:.2f}, {chance['central95'][1]:.2f}]"])
-    return table(["scores", "LDS (Spearman)", "95% interval (bootstrap over subsets; chance: central 95% of draws)"], rows) + \
-        f"\n{d['subsets']} random halves of the {d['window_samples']:,} window samples.\n"
+    lo, hi = chance["central95"]
+    rows.append(["random scores (chance)", f"{chance['mean']:.2f}", f"[{lo:.2f}, {hi:.2f}]"])
+    columns = ["scores", "LDS (Spearman)", "95% interval (bootstrap over subsets; chance: central 95% of draws)"]
+    return table(columns, rows) + f"\n{d['subsets']} random halves of the {d['window_samples']:,} window samples.\n"
 
 
 def classifier_table() -> str:
@@ -315,7 +321,8 @@ def pipeline_table() -> str:
         per_round = d["ratio_score_filter_vs_plain_per_round"]
         rows.append([f"`{name}.json`", d["input"]["compression"] or "none", Path(d["classifier"]["path"]).name,
                      f"{d['ratio_score_filter_vs_plain']:.2f}×",
-                     f"{per_round['range'][0]:.2f}–{per_round['range'][1]:.2f}×", f"{d['ratio_machinery_vs_plain']:.2f}×",
+                     f"{per_round['range'][0]:.2f}–{per_round['range'][1]:.2f}×",
+                     f"{d['ratio_machinery_vs_plain']:.2f}×",
                      f"{d['mb_per_s_per_core']['plain']:.1f}", f"{d['mb_per_s_per_core']['score_filter']:.1f}"])
     return table(["file", "compression", "classifier", "score+filter / plain", "per round", "machinery / plain",
                   "plain MB/s", "score+filter MB/s"], rows)
@@ -328,7 +335,8 @@ def trainer_table() -> str:
              f"{d['ratio_median_without_checkpoint_saves']:.2f}×"],
             ["trainer, with checkpoint saves", f"{d['trainer_tokens_per_s_with_checkpoint_saves']:,}",
              f"{d['ratio_median_with_checkpoint_saves']:.2f}×"]]
-    return table(["loop", "tokens/s", "median ratio"], rows) + f"\n{d['rounds']} rounds of {d['steps_per_run']} steps.\n"
+    rounds = f"\n{d['rounds']} rounds of {d['steps_per_run']} steps.\n"
+    return table(["loop", "tokens/s", "median ratio"], rows) + rounds
 
 
 def _num(value, fmt: str) -> str:

@@ -104,7 +104,8 @@ def formation(
             return Formation(float(now.step), now.step, left_censored=True)
         before = summaries[i - 1]
         score = crossing_step(before.step, before.best_induction, now.step, now.best_induction, score_threshold)
-        drop = crossing_step(before.step, before.induction_loss_drop, now.step, now.induction_loss_drop, drop_threshold)
+        drop = crossing_step(before.step, before.induction_loss_drop, now.step, now.induction_loss_drop,
+                             drop_threshold)
         return Formation(max(score, drop), now.step, left_censored=False)
     return Formation(None, None, left_censored=False)
 
@@ -118,7 +119,9 @@ def formation_step(
     return formation(summaries, score_threshold, drop_threshold).step
 
 
-def heads_have_formed(heads: HeadScores, score_threshold: float = SCORE_THRESHOLD, drop_threshold: float = DROP_THRESHOLD) -> bool:
+def heads_have_formed(
+    heads: HeadScores, score_threshold: float = SCORE_THRESHOLD, drop_threshold: float = DROP_THRESHOLD
+) -> bool:
     """Both criteria hold at one checkpoint, given its :class:`HeadScores`."""
     drop = heads.induction_loss_first - heads.induction_loss_second
     return criteria_hold(float(heads.induction.max()), drop, score_threshold, drop_threshold)

@@ -82,7 +82,8 @@ def compared_steps(by_run: dict) -> dict[int, int]:
 
 def setup(spec: ExperimentSpec) -> str:
     """The report's set-up sentence."""
-    return (f"Spec: `spec.toml` ({spec.train.preset}, batch {spec.train.batch_size}, ctx {spec.train.ctx}; arms checkpoint "
+    train = spec.train
+    return (f"Spec: `spec.toml` ({train.preset}, batch {train.batch_size}, ctx {train.ctx}; arms checkpoint "
             f"every {spec.arms.checkpoint_every} steps).")
 
 
@@ -215,7 +216,8 @@ def plot_formation(summary: dict, path: Path) -> None:
 
     arms = list(summary["arms"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, label in ((axes[0], "formation_step", "formation step"), (axes[1], "speedup_post_branch", "speed-up after the branch")):
+    panels = ((axes[0], "formation_step", "formation step"), (axes[1], "speedup_post_branch", "speed-up after the branch"))
+    for ax, key, label in panels:
         means = [summary["arms"][a][key]["mean"] or 0.0 for a in arms]
         cis = [summary["arms"][a][key]["ci"] for a in arms]
         errors = [[m - (ci[0] if ci[0] is not None else m) for m, ci in zip(means, cis)],

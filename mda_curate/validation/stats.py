@@ -58,7 +58,9 @@ SPEEDUP = (
     "speedup = baseline step / arm step, counting the shared steps before the branch; per arm the mean of "
     "per-seed ratios"
 )
-INTERVALS = "Student-t interval of the mean over seeds (n - 1 degrees of freedom); arm-vs-arm: of per-seed paired differences"
+INTERVALS = (
+    "Student-t interval of the mean over seeds (n - 1 degrees of freedom); arm-vs-arm: of per-seed paired differences"
+)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,8 @@ def arm_summary(arm: str, results: Sequence[RunResult], confidence: float) -> di
         "unit_induction": interval([r.unit_induction for r in mine]),
         "unit_induction_delta": interval([r.unit_induction - b.unit_induction for r, b in paired]),
         "heldout_loss_change": {
-            domain: interval([r.heldout_loss[domain] / b.heldout_loss[domain] - 1 for r, b in paired if domain in b.heldout_loss])
+            domain: interval([r.heldout_loss[domain] / b.heldout_loss[domain] - 1
+                              for r, b in paired if domain in b.heldout_loss])
             for domain in sorted(set().union(*(r.heldout_loss for r in mine)))
         },
     }

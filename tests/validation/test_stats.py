@@ -87,13 +87,15 @@ def test_speedups_after_the_branch_and_absolute_with_t_intervals_over_seeds():
     assert augmented["speedup_post_branch"] == {"mean": 2.0, "ci": [2.0, 2.0], "n": 2}
     assert augmented["speedup"]["mean"] == pytest.approx((1.5 + 5 / 3) / 2) and augmented["seeds"] == 2
     half = 12.7062 * 50  # t(0.975, 1) x sd(200, 300) / sqrt(2)
-    assert augmented["formation_step"]["ci"] == [pytest.approx(250 - half, rel=1e-4), pytest.approx(250 + half, rel=1e-4)]
+    assert augmented["formation_step"]["ci"] == [pytest.approx(250 - half, rel=1e-4),
+                                                 pytest.approx(250 + half, rel=1e-4)]
     # delays -100 and -200: earlier on both seeds, but two seeds' interval [-785, +485] includes 0: no claim
     assert augmented["formation_delay"]["mean"] == -150.0 and augmented["vs_baseline"] == "not distinguishable"
     assert augmented["branch_steps"] == [100] and removed["censored"] == 1 and removed["left_censored"] == 0
     assert removed["formation_delay"]["mean"] == 50.0 and removed["vs_baseline"] == "not distinguishable"  # +100, 0
     assert augmented["unit_induction_delta"]["mean"] == pytest.approx(0.2)
-    assert augmented["heldout_loss_change"]["prose"] == {"mean": pytest.approx(-0.01), "ci": [pytest.approx(-0.01)] * 2, "n": 2}
+    prose = augmented["heldout_loss_change"]["prose"]
+    assert prose == {"mean": pytest.approx(-0.01), "ci": [pytest.approx(-0.01)] * 2, "n": 2}
     assert augmented["heldout_loss_change"]["code"]["mean"] == pytest.approx(0.05)
     assert summary["icl_vs_induction_r"] == pytest.approx(-1.0) and list(summary["arms"])[0] == "baseline"
 
@@ -117,7 +119,8 @@ def test_arm_vs_arm_claims_use_the_paired_per_seed_differences():
     assert pair["arms"] == ["targeted_augmentation", "classifier_upsampling"] and pair["seeds"] == [0, 1, 2]
     difference = pair["speedup_post_branch_difference"]
     assert difference["per_seed"] == [pytest.approx(-d) for d in (0.188, -0.019, 0.092)]
-    assert difference["ci"] == [pytest.approx(-0.344, abs=1e-3), pytest.approx(0.170, abs=1e-3)] and difference["n"] == 3
+    assert difference["ci"] == [pytest.approx(-0.344, abs=1e-3), pytest.approx(0.170, abs=1e-3)]
+    assert difference["n"] == 3
     assert not difference["differs"]
     steps = pair["formation_step_difference"]  # formation steps: classifier earlier on every seed, by 45-73 steps
     assert all(d > 0 for d in steps["per_seed"]) == steps["differs"] == (pair["first_forms"] == "later")
