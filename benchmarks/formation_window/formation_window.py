@@ -28,8 +28,9 @@ import transformers
 from mda_curate.data.documents import read_documents
 from mda_curate.demo import FORMATION_RECIPE, train_base_run
 from mda_curate.resources import sample_corpus_dir, sample_tokenizer_dir
-from mda_curate.units.formation import DROP_THRESHOLD, SCORE_THRESHOLD, formation_step, has_formed, summarize_steps
+from mda_curate.units.formation import SCORE_THRESHOLD, formation_step, has_formed, summarize_steps
 from mda_curate.units.trajectory import find_checkpoints, score_checkpoints
+from mda_curate.validation.stats import FORMATION_RULE
 
 HERE = Path(__file__).resolve().parent
 
@@ -100,7 +101,7 @@ def run_result(share, seed, config, steps, seconds, run_dir) -> dict:
 def write(results: list[dict], args) -> None:
     out = {
         "what": "formation step of the induction head vs catalyst (repeated-span) share; recipe = RECIPES['cpu-formation'] (mda_curate.training.config)",
-        "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} nats, interpolated",
+        "formation_rule": FORMATION_RULE,
         "recipe": asdict(FORMATION_RECIPE),
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/formation_window/formation_window.py "
         + " ".join(sys.argv[1:]) + "  (results of every process sharing --work are collected; see the docstring)",

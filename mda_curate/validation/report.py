@@ -88,7 +88,7 @@ def setup(spec: ExperimentSpec) -> str:
 
 
 PROSE = "prose"  # the held-out domain whose loss change the table shows (all domains are in summary.json)
-COLUMNS = ["arm", "n", "formation step [CI]", "censored", "speed-up after branch [CI]", "speed-up absolute [CI]",
+COLUMNS = ["arm", "seeds", "formation step [CI]", "censored", "speed-up after branch [CI]", "speed-up absolute [CI]",
            "delay (steps) [CI]", "vs baseline", "unit induction [CI]", f"{PROSE} loss change [CI]"]
 PAIR_COLUMNS = ["first arm", "second arm", "n", "formation step difference [CI]", "first forms",
                 "post-branch speed-up difference [CI]"]

@@ -131,8 +131,10 @@ def excludes(stat: dict, value: float) -> bool:
 
 
 def speedups(arm: RunResult, baseline: RunResult) -> tuple[float | None, float | None]:
-    """(post-branch, absolute) speed-up of ``arm`` over its seed's ``baseline``; None where undefined."""
-    post = baseline.steps_after_branch / arm.steps_after_branch if arm.steps_after_branch > 0 else None
+    """(post-branch, absolute) speed-up of ``arm`` over its seed's ``baseline``; None where undefined (the
+    post-branch one when either run formed at the branch)."""
+    defined = arm.steps_after_branch > 0 and baseline.steps_after_branch > 0
+    post = baseline.steps_after_branch / arm.steps_after_branch if defined else None
     absolute = baseline.formation_step / arm.formation_step if arm.formation_step > 0 else None
     return post, absolute
 
