@@ -95,47 +95,45 @@ def _setup_line(folder: Path) -> str:
 
 def validation_files() -> dict[Path, str | bytes]:
     """Each experiment's recomputed ``summary.json`` and its ``report.md`` (text) and ``formation.png``."""
-    from mda_curate.validation.report import _finite, markdown
+    from mda_curate.validation.report import finite_json, markdown
 
     files: dict[Path, str | bytes] = {}
     for folder in validation_experiments():
         summary = recompute_summary(folder)
-        files[folder / "summary.json"] = json.dumps(_finite(summary), indent=2) + "\n"
+        files[folder / "summary.json"] = json.dumps(finite_json(summary), indent=2) + "\n"
         files[folder / "report.md"] = markdown(summary)
     return files
 
 
 def summaries() -> dict[str, dict]:
     """Every validation experiment's summary as ``validation_files`` would write it, by folder name."""
-    from mda_curate.validation.report import _finite
+    from mda_curate.validation.report import finite_json
 
-    return {f.name: _finite(recompute_summary(f)) for f in validation_experiments()}
+    return {f.name: finite_json(recompute_summary(f)) for f in validation_experiments()}
 
 
 def _cell(stat: dict, fmt: str) -> str:
-    if stat["mean"] is None:
-        return "-"
-    if stat["ci"][0] is None:
-        return f"{fmt.format(stat['mean'])} (n={stat['n']})"
-    lo, hi = stat["ci"]
-    return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
+    from mda_curate.validation.report import interval_cell
+
+    return interval_cell(stat, fmt, with_n=False)  # the tables state n in a column
 
 
 def table(columns: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
-                      *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
+    from mda_curate.validation.report import markdown_table
+
+    return markdown_table(columns, rows)
 
 
 def experiment_table(name: str) -> str:
     """One experiment: per-seed formation steps and each arm's statistics."""
-    from mda_curate.validation.report import _seed_cell
+    from mda_curate.validation.report import seed_cell
 
     summary = summaries()[name]
     seeds = [s["seed"] for s in summary["seeds"]]
     runs = {(r["arm"], r["seed"]): r for r in summary["runs"]}
     rows = []
     for arm, a in summary["arms"].items():
-        cells = [_seed_cell(runs.get((arm, s)), runs.get(("baseline", s))) for s in seeds]
+        cells = [seed_cell(runs.get((arm, s)), runs.get(("baseline", s))) for s in seeds]
         prose = a["heldout_loss_change"].get("prose", {"mean": None})
         rows.append([arm.replace("_", " "), *cells, str(a["seeds"]), _cell(a["speedup_post_branch"], "{:.3f}"),
                      _cell(a["speedup"], "{:.3f}"), _cell(a["formation_delay"], "{:+,.0f}"), a["vs_baseline"] or "-",

@@ -62,7 +62,7 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
         "stop_after_formation": spec.arms.stop_after_formation,
         "files": {"results": "results.parquet", "report": "report.md", "plots": ["scores.png", "formation.png"], "spec": "spec.toml"},
     }
-    (out / "summary.json").write_text(json.dumps(_finite(summary), indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps(finite_json(summary), indent=2) + "\n")
     plot_scores(rows, out / "scores.png")
     plot_formation(summary, out / "formation.png")
     (out / "report.md").write_text(markdown(summary))
@@ -99,14 +99,14 @@ def table_rows(summary: dict) -> list[list[str]]:
         [
             arm,
             str(a["seeds"]),
-            _interval(a["formation_step"], "{:,.0f}"),
+            interval_cell(a["formation_step"], "{:,.0f}"),
             _censored(a),
-            _interval(a["speedup_post_branch"], "{:.3f}"),
-            _interval(a["speedup"], "{:.3f}"),
-            _interval(a["formation_delay"], "{:+,.0f}"),
+            interval_cell(a["speedup_post_branch"], "{:.3f}"),
+            interval_cell(a["speedup"], "{:.3f}"),
+            interval_cell(a["formation_delay"], "{:+,.0f}"),
             a["vs_baseline"] or "-",
-            _interval(a["unit_induction"], "{:.3f}"),
-            _interval(a["heldout_loss_change"].get(PROSE, {"mean": None}), "{:+.1%}"),
+            interval_cell(a["unit_induction"], "{:.3f}"),
+            interval_cell(a["heldout_loss_change"].get(PROSE, {"mean": None}), "{:+.1%}"),
         ]
         for arm, a in summary["arms"].items()
     ]
@@ -114,8 +114,8 @@ def table_rows(summary: dict) -> list[list[str]]:
 
 def pair_rows(summary: dict) -> list[list[str]]:
     return [
-        [*c["arms"], str(c["formation_step_difference"]["n"]), _interval(c["formation_step_difference"], "{:+,.0f}"),
-         c["first_forms"], _interval(c["speedup_post_branch_difference"], "{:+.3f}")]
+        [*c["arms"], str(c["formation_step_difference"]["n"]), interval_cell(c["formation_step_difference"], "{:+,.0f}"),
+         c["first_forms"], interval_cell(c["speedup_post_branch_difference"], "{:+.3f}")]
         for c in summary["comparisons"]
     ]
 
@@ -125,7 +125,7 @@ def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
     return header + "".join("| " + " | ".join(row) + " |\n" for row in rows)
 
 
-def markdown(summary: dict, plots: tuple[str, str] = ("scores.png", "formation.png")) -> str:
+def markdown(summary: dict) -> str:
     """``report.md``: the setup, the tables and how to read them, from ``summary.json`` alone."""
     margin = summary.get("stop_after_formation")
     stop = "" if margin is None else f" or {margin} steps after the first checkpoint where they have formed"
@@ -155,7 +155,7 @@ def markdown(summary: dict, plots: tuple[str, str] = ("scores.png", "formation.p
         "baseline - 1, per seed (all domains: `summary.json`, `heldout_loss_change`).\n\n"
         f"ICL score vs unit induction score, over every arm, seed and checkpoint: r = "
         f"{'n/a' if r is None else f'{r:.3f}'} ({summary['icl_vs_induction_points']} points; negative = ICL improves "
-        f"with induction).\n\n![scores]({plots[0]})\n\n![formation]({plots[1]})\n"
+        "with induction).\n\n![scores](scores.png)\n\n![formation](formation.png)\n"
     )
 
 
@@ -165,12 +165,12 @@ def per_seed_table(summary: dict) -> str:
     seeds = [s["seed"] for s in summary["seeds"]]
     lines = ["| arm | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
     for arm in summary["arms"]:
-        cells = [_seed_cell(runs.get((arm, seed)), runs.get(("baseline", seed))) for seed in seeds]
+        cells = [seed_cell(runs.get((arm, seed)), runs.get(("baseline", seed))) for seed in seeds]
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _seed_cell(run: dict | None, baseline: dict | None) -> str:
+def seed_cell(run: dict | None, baseline: dict | None) -> str:
     if run is None:
         return "-"
     cell = (">= " if run["censored"] else "<= " if run.get("left_censored") else "") + f"{run['formation_step']:,.0f}"
@@ -237,13 +237,16 @@ def plot_formation(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _interval(stat: dict, fmt: str) -> str:
+def interval_cell(stat: dict, fmt: str, with_n: bool = True) -> str:
+    """``mean [lo, hi] (n=k)`` of a :func:`~mda_curate.validation.stats.t_interval`; ``mean (n=1)`` without an
+    interval; ``with_n=False`` leaves n out where a column states it."""
     if stat["mean"] is None:
         return "-"
     lo, hi = stat["ci"]
     if lo is None:
         return f"{fmt.format(stat['mean'])} (n={stat['n']})"
-    return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}] (n={stat['n']})"
+    n = f" (n={stat['n']})" if with_n else ""
+    return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]{n}"
 
 
 def _censored(arm: dict) -> str:
@@ -251,12 +254,12 @@ def _censored(arm: dict) -> str:
     return f"{arm['censored']}" + (f" (+{left} left)" if left else "")
 
 
-def _finite(value):
+def finite_json(value):
     """NaN and infinities as null: ``summary.json`` stays strict JSON."""
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
