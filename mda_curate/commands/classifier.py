@@ -32,11 +32,19 @@ def _register_train(actions) -> None:
         description="Label documents from influence scores (the top --fraction by score = 1, the bottom "
         "--fraction = 0; null scores are dropped and counted) or, with --proxy-domains, by domain; split "
         "train/validation by source document, fit logistic regression and histogram gradient boosting, keep "
-        "the better on validation AUROC, calibrate it, and save model.skops, card.json and card.md in --out.",
+        "the better on validation AUROC, calibrate it, and save model.skops, card.json and card.md in --out. "
+        "With --run, the documents are the training run's samples that --scores scored (from `mda-curate "
+        "influence --train RUN --steps A:B`, matched by sample_index), decoded with the run's tokenizer, with "
+        "their domain and source document; the card names the run, unit, checkpoint and window.",
     )
-    train.add_argument("--data", nargs="+", required=True, metavar="FILE", help="JSONL/parquet corpus with id, text, domain")
+    documents = train.add_mutually_exclusive_group(required=True)
+    documents.add_argument("--data", nargs="+", metavar="FILE", help="JSONL/parquet corpus with id, text, domain")
+    documents.add_argument("--run", metavar="RUN", help="a training run folder whose window --scores scored")
     labels = train.add_mutually_exclusive_group(required=True)
-    labels.add_argument("--scores", metavar="PARQUET", help="influence scores: columns doc_id, score (higher = more influence)")
+    labels.add_argument(
+        "--scores", metavar="PARQUET",
+        help="influence scores: columns doc_id, score (higher = more influence); with --run: sample_index, score",
+    )
     labels.add_argument(
         "--proxy-domains", metavar="D,D", type=_domain_list,
         help=f"label by domain instead: these domains = 1, all others = 0 (e.g. {','.join(PROXY_DOMAINS)})",
@@ -98,29 +106,68 @@ def _domain_list(text: str) -> tuple[str, ...]:
 def run_train(args: argparse.Namespace) -> int:
     from mda_curate.classifier.features import FeatureSettings
     from mda_curate.classifier.train import TrainSettings, train_classifier
-    from mda_curate.console import console
-    from mda_curate.data.documents import read_documents
 
     # settings first: a bad --max-chars fails before the corpus is read
     settings = TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars))
-    stats = ReadStats()
-    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
-    if not docs:
-        raise UserError(f"{', '.join(args.data)}: no documents")
-    docs, labels, label_rule, data = _labelled(args, docs)
-    from mda_curate.classifier.labels import document_group
-
+    if args.run and not args.scores:
+        raise UserError("--run needs --scores: the influence scores of the run's window (sample_index, score)")
+    docs, groups, labels, label_rule, data, influence = _window_labelled(args) if args.run else _corpus_labelled(args)
     classifier, card = train_classifier(
-        [d.text for d in docs], labels, [document_group(d.doc_id) for d in docs], [d.domain for d in docs],
+        [d.text for d in docs], labels, groups, [d.domain for d in docs],
         seed=args.seed, settings=settings, show_progress=True,
     )
-    card["data"] = {"files": list(args.data), "documents_read": stats.kept, **data, **card["data"]}
+    card["data"] = {**data, **card["data"]}
     card.update(name=Path(args.out).name, label_rule=label_rule, command=_train_command(args))
+    if influence is not None:
+        card["influence"] = influence
     classifier.save(args.out)
     _print_training(card, args.out)
+    return 0
+
+
+def _corpus_labelled(args):
+    """Documents of --data with labels, their split groups, the label rule for the card, and data counts."""
+    from mda_curate.classifier.labels import document_group
+    from mda_curate.console import console
+    from mda_curate.data.documents import read_documents
+
+    stats = ReadStats()
+    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
     if stats.total_rejected:
         console.print(f"skipped {stats.total_rejected} malformed corpus lines: {dict(stats.rejected)}")
-    return 0
+    if not docs:
+        raise UserError(f"{', '.join(args.data)}: no documents")
+    docs, labels, rule, data = _labelled(args, docs)
+    data = {"files": list(args.data), "documents_read": stats.kept, **data}
+    return docs, [document_group(d.doc_id) for d in docs], labels, rule, data, None
+
+
+def _window_labelled(args):
+    """The run's window samples that --scores scored, labelled top vs bottom by influence; split groups are
+    their source documents, so no document's windows sit on both sides of the split. The last item is the
+    card's ``influence`` entry: run, scores, window, unit, checkpoint, probe and the label source."""
+    from mda_curate.classifier.labels import document_group, top_bottom_labels
+    from mda_curate.data.documents import Document
+    from mda_curate.influence.window import scored_window
+
+    window = scored_window(args.run, args.scores)
+    chosen, labels = top_bottom_labels(window.scores.tolist(), args.fraction)
+    samples = [window.samples[i] for i in chosen.tolist()]
+    docs = [Document(s.doc_id, s.text, s.domain) for s in samples]
+    provenance = window.provenance
+    rule = {
+        "kind": "influence-top-bottom",
+        "source": "influence",
+        "fraction": args.fraction,
+        "description": f"influence of the samples of {provenance['run']} steps {provenance['window'][0]}:"
+        f"{provenance['window'][1]} on unit {provenance.get('unit', '(unknown)')}, from {args.scores}: the top "
+        f"{args.fraction:.0%} of scored samples by score = 1, the bottom {args.fraction:.0%} = 0, the middle left "
+        f"out; ties broken by sample order. Each sample is its {len(samples[0].tokens)} tokens decoded.",
+    }
+    data = {"run": provenance["run"], "scores": args.scores, "samples_scored": len(window.samples),
+            "scores_null": window.unscored}
+    influence = {**provenance, "label_source": "influence"}
+    return docs, [document_group(s.document) for s in samples], labels, rule, data, influence
 
 
 def _labelled(args, docs):
@@ -162,7 +209,7 @@ def _labelled(args, docs):
 
 
 def _train_command(args) -> str:
-    parts = ["mda-curate", "classifier", "train", "--data", *args.data]
+    parts = ["mda-curate", "classifier", "train", *(["--run", args.run] if args.run else ["--data", *args.data])]
     parts += ["--scores", args.scores, "--fraction", str(args.fraction)] if args.scores else ["--proxy-domains", ",".join(args.proxy_domains)]
     parts += ["--validation", str(args.validation), "--seed", str(args.seed), "--max-chars", str(args.max_chars)]
     parts += ["--skip-bad"] if args.skip_bad else []
