@@ -143,16 +143,15 @@ def _corpus_labelled(args):
 
 
 def _window_labelled(args):
-    """The run's window samples that --scores scored, labelled top vs bottom by influence; split groups are
-    their source documents, so no document's windows sit on both sides of the split. The last item is the
-    card's ``influence`` entry: run, scores, window, unit, checkpoint, probe and the label source."""
-    from mda_curate.classifier.labels import document_group, top_bottom_labels
+    """The run's window samples that --scores scored, labelled top vs bottom by influence, with their source
+    documents as split groups. The last item is the card's ``influence`` entry: run, scores, window, unit,
+    checkpoint, probe and the label source."""
+    from mda_curate.classifier.labels import window_labels
     from mda_curate.data.documents import Document
     from mda_curate.influence.window import scored_window
 
     window = scored_window(args.run, args.scores)
-    chosen, labels = top_bottom_labels(window.scores.tolist(), args.fraction)
-    samples = [window.samples[i] for i in chosen.tolist()]
+    samples, labels, groups = window_labels(window, args.fraction)
     docs = [Document(s.doc_id, s.text, s.domain) for s in samples]
     provenance = window.provenance
     rule = {
@@ -167,7 +166,7 @@ def _window_labelled(args):
     data = {"run": provenance["run"], "scores": args.scores, "samples_scored": len(window.samples),
             "scores_null": window.unscored}
     influence = {**provenance, "label_source": "influence"}
-    return docs, [document_group(s.document) for s in samples], labels, rule, data, influence
+    return docs, groups, labels, rule, data, influence
 
 
 def _labelled(args, docs):
