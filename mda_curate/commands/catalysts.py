@@ -39,14 +39,14 @@ def run_report(args: argparse.Namespace) -> int:
 
     from mda_curate.classifier.catalysts import catalyst_report, score_agreement, write_catalyst_report
     from mda_curate.console import console
-    from mda_curate.influence.window import run_tokenizer, scored_window
+    from mda_curate.influence.window import load_run_tokenizer, scored_window
 
     names = args.names or [Path(s).stem for s in args.scores]
     if len(names) != len(args.scores) or len(set(names)) != len(names):
         raise UserError(f"--names: give {len(args.scores)} distinct names, one per --scores file")
     if args.examples < 0:
         raise UserError("--examples must be at least 0")
-    tokenizer = run_tokenizer(args.run)
+    tokenizer = load_run_tokenizer(args.run)
     windows, reports = [], []
     for name, scores in zip(names, args.scores):
         with console.status(f"{name}: decoding the window and computing features"):

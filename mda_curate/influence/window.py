@@ -43,18 +43,18 @@ class ScoredWindow:
 
 def window_samples(run: str | Path, steps: tuple[int, int], tokenizer=None) -> list[WindowSample]:
     """The samples of steps ``steps[0] .. steps[1] - 1`` of ``run``, exactly as the trainer fed them, decoded
-    with ``tokenizer`` (default: the run's, see :func:`run_tokenizer`)."""
+    with ``tokenizer`` (default: the run's, see :func:`load_run_tokenizer`)."""
     from mda_curate.influence.samples import open_samples
     from mda_curate.training.data import DataOrder
 
     samples = open_samples(run, steps=steps)
+    samples = [samples[i] for i in range(len(samples))]
     order = DataOrder.load(run)
-    tokenizer = tokenizer if tokenizer is not None else run_tokenizer(run, steps[0])
+    tokenizer = tokenizer if tokenizer is not None else load_run_tokenizer(run, steps[0])
+    texts = tokenizer.batch_decode([sample.tokens.tolist() for sample in samples])
     out = []
-    for i in range(len(samples)):
-        sample = samples[i]
+    for sample, text in zip(samples, texts):
         document = max(order.sample_documents(sample.index), key=lambda piece: piece[1])[0]
-        text = tokenizer.decode(sample.tokens.tolist())
         out.append(WindowSample(sample.index, sample.doc_id, sample.domain, source_package(document), document,
                                 sample.tokens, text))
     return out
@@ -69,7 +69,7 @@ def source_package(doc_id: str) -> str:
     return doc_id.split("/", 1)[0]
 
 
-def run_tokenizer(run: str | Path, step: int | None = None):
+def load_run_tokenizer(run: str | Path, step: int | None = None):
     """The tokenizer a run was trained with: the one saved in its checkpoint ``step_<step>`` (or its first
     checkpoint), else the folder named in its ``config.json``."""
     from mda_curate.models import has_tokenizer, load_tokenizer
