@@ -17,6 +17,8 @@ def render_markdown(card: dict) -> str:
     label = card.get("label_rule")
     if label:
         lines += ["## Labels", "", label.get("description", ""), ""]
+        if label.get("source"):
+            lines += [f"Label source: **{label['source']}**.", ""]
         if label.get("proxy"):
             lines += [f"**Proxy labels.** {label['proxy']}", ""]
     lines += _influence_section(card.get("influence"))

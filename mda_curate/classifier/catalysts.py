@@ -138,14 +138,14 @@ def feature_model(features: np.ndarray, percentile: np.ndarray, domains: Sequenc
             "r2": r2}
 
 
-def score_agreement(reports_windows: Sequence[tuple[str, object]]) -> list[dict]:
-    """Spearman's rho between every two scores files over the samples both scored."""
+def score_agreement(windows: Sequence[tuple[str, object]]) -> list[dict]:
+    """Spearman's rho between every two named scored windows over the samples both scored."""
     from scipy.stats import spearmanr
 
     out = []
-    for i, (name_a, a) in enumerate(reports_windows):
+    for i, (name_a, a) in enumerate(windows):
         by_a = {s.sample_index: v for s, v in zip(a.samples, a.scores)}
-        for name_b, b in reports_windows[i + 1 :]:
+        for name_b, b in windows[i + 1 :]:
             shared = [(by_a[s.sample_index], v) for s, v in zip(b.samples, b.scores) if s.sample_index in by_a]
             rho = float(spearmanr(*zip(*shared)).statistic) if len(shared) > 2 else None
             out.append({"a": name_a, "b": name_b, "shared_samples": len(shared), "spearman": rho})

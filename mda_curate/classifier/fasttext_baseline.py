@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 class FastText:
     """Supervised fastText on 0/1 labels; ``score(texts)`` is P(label 1)."""
 

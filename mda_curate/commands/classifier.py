@@ -179,10 +179,11 @@ def _labelled(args, docs):
         labels = domain_labels([d.domain for d in docs], args.proxy_domains)
         rule = {
             "kind": "proxy-domain",
+            "source": "domain",
             "description": f"label 1 for documents of the domains {', '.join(args.proxy_domains)}, 0 for all others.",
-            "proxy": "These are not influence labels: they stand in for them until influence scores exist, "
-            "following the paper's finding that top-influence samples for induction heads are LaTeX, markup, "
-            "code and records. Retrain with --scores from `mda-curate influence` to replace them.",
+            "proxy": "These are not influence labels: the domains stand in for them, following the paper's finding "
+            "that top-influence samples for induction heads are LaTeX, markup, code and records. `mda-curate "
+            "classifier train --run RUN --scores SCORES` trains on influence labels instead.",
         }
         return docs, labels, rule, {}
     scores = read_influence_scores(args.scores)
@@ -193,6 +194,7 @@ def _labelled(args, docs):
     chosen, labels = top_bottom_labels([scores.by_id[d.doc_id] for d in scored], args.fraction)
     rule = {
         "kind": "influence-top-bottom",
+        "source": "influence",
         "fraction": args.fraction,
         "description": f"influence scores from {args.scores}: the top {args.fraction:.0%} of scored documents by "
         f"score = 1, the bottom {args.fraction:.0%} = 0, the middle left out; ties broken by corpus order.",

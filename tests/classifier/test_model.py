@@ -85,6 +85,7 @@ def test_default_classifier_loads():
 def test_proxy_classifier_is_taught_by_domains_and_ranks_structure_above_prose():
     classifier = load_classifier(PROXY_CLASSIFIER)
     assert classifier.card["name"] == "catalyst-proxy" and classifier.card["label_rule"]["kind"] == "proxy-domain"
+    assert classifier.card["label_rule"]["source"] == "domain"
     assert "--out classifiers/catalyst-proxy" in classifier.card["command"]
     texts, labels, _ = planted(20, seed=3)
     scores = classifier.score(texts)
