@@ -128,8 +128,8 @@ def small_run_documents():
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
-    """A trained 10-step run (ctx 16, batch 8) on :func:`small_run_documents`, its checkpoints holding the
-    tokenizer; returns ``(run folder, trainer)``."""
+    """A 20-step run (ctx 16, batch 8) on :func:`small_run_documents` with its data order and its step-0
+    checkpoint (which holds the tokenizer), untrained; returns ``(run folder, trainer)``."""
     from mda_curate.data.tokenized import tokenize_documents
     from mda_curate.training.config import TrainConfig
     from mda_curate.training.trainer import Trainer
@@ -137,7 +137,7 @@ def small_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("small_run")
     tokenizer = make_tokenizer()
     tokenize_documents(small_run_documents(), tokenizer, root / "corpus")
-    config = TrainConfig(context_length=16, batch_size=8, steps=10, warmup_steps=1, checkpoint_every=5, threads=1)
+    config = TrainConfig(context_length=16, batch_size=8, steps=20, warmup_steps=1, checkpoint_every=10, threads=1)
     trainer = Trainer(config, root / "run", tokenizer, [root / "corpus"])
-    trainer.train(show_progress=False)
+    trainer.save_checkpoint()
     return root / "run", trainer
