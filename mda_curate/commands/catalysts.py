@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import time
 
 from mda_curate.errors import UserError
 
@@ -49,9 +50,11 @@ def run_report(args: argparse.Namespace) -> int:
     tokenizer = load_run_tokenizer(args.run)
     windows, reports = [], []
     for name, scores in zip(names, args.scores):
+        started = time.perf_counter()
         with console.status(f"{name}: decoding the window and computing features"):
             window = scored_window(args.run, scores, tokenizer)
             reports.append(catalyst_report(window, name, args.top_fraction, args.examples, seed=args.seed))
+        reports[-1]["seconds"] = round(time.perf_counter() - started, 1)  # wall time of this file's report
         windows.append((name, window))
         print_report(reports[-1])
     agreement = score_agreement(windows)

@@ -64,7 +64,7 @@ def test_cli_writes_markdown_json_and_a_png_per_file_with_their_agreement(small_
     args = ["catalysts", "report", "--run", str(small_run[0]), "--scores", str(start), str(late), "--examples", "2"]
     assert cli.main([*args, "--out", str(out)]) == 0
     data = json.loads((out / "report.json").read_text())
-    assert [r["name"] for r in data["reports"]] == ["start", "late"]
+    assert [r["name"] for r in data["reports"]] == ["start", "late"] and all(r["seconds"] >= 0 for r in data["reports"])
     assert data["agreement"] == [{"a": "start", "b": "late", "shared_samples": 80, "spearman": pytest.approx(-1.0)}]
     assert data["reports"][1]["by_domain"][0]["group"] == "prose" and data["command"].startswith("mda-curate catalysts report")
     for name in ("start", "late"):
