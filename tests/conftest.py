@@ -122,7 +122,8 @@ def small_run_documents():
             line = " ".join(f"w{2 + (i + k) % 8:02d}" for k in range(4))
             docs.append(Document(f"texpkg/doc{i // 4}.tex#{i % 4}", " ".join([line] * 6), "latex"))
         else:
-            docs.append(Document(f"novels/book{i // 4}#{i % 4}", " ".join(f"w{10 + (i * 7 + k * k) % 54:02d}" for k in range(24)), "prose"))
+            words = " ".join(f"w{10 + (i * 7 + k * k) % 54:02d}" for k in range(24))
+            docs.append(Document(f"novels/book{i // 4}#{i % 4}", words, "prose"))
     return docs
 
 

@@ -8,8 +8,8 @@ those whose source document does not occur in the --label window, and docs/s of 
 texts (one thread, best of --repeats, timed alternately). Then how the classifier ranks the held-out corpus by
 domain, and its Spearman agreement with the proxy classifier (classifiers/catalyst-proxy) there.
 
-    OMP_NUM_THREADS=1 python benchmarks/natural_catalysts/cross_seed.py \\
-        --label RUN_A SCORES_A.parquet --check RUN_B SCORES_B.parquet --out benchmarks/natural_catalysts/cross_seed.json
+    OMP_NUM_THREADS=1 python benchmarks/natural_catalysts/cross_seed.py --label RUN_A SCORES_A.parquet \\
+        --check RUN_B SCORES_B.parquet --out benchmarks/natural_catalysts/cross_seed.json
 """
 
 from __future__ import annotations
@@ -49,20 +49,24 @@ def main() -> None:
     else:
         ours, card = train_classifier([s.text for s in label_samples], label_labels, label_groups,
                                       [s.domain for s in label_samples], seed=args.seed)
-        trained = {"classifier": "trained here", "model": card["model"]["chosen"], "validation": card["metrics"]["auroc"]}
+        trained = {"classifier": "trained here", "model": card["model"]["chosen"],
+                   "validation_auroc": card["metrics"]["auroc"]}
     fast = FastText([Document(s.doc_id, s.text, s.domain) for s in label_samples], label_labels, args.seed)
     seen = {s.document.split("#")[0] for s in label_window.samples}
     unseen = np.array([s.document.split("#")[0] not in seen for s in check_samples])
     texts = [s.text for s in check_samples]
     scores = {"ours": ours.score(texts), "fasttext": fast.score(texts)}
     result = {
-        "command": "OMP_NUM_THREADS=1 python " + shlex.join(["benchmarks/natural_catalysts/cross_seed.py", *sys.argv[1:]]),
-        "labels": {"rule": f"top {args.fraction:.0%} by influence = 1, bottom {args.fraction:.0%} = 0", "fraction": args.fraction,
-                   "label_window": label_window.provenance, "check_window": check_window.provenance},
+        "command": "OMP_NUM_THREADS=1 python "
+        + shlex.join(["benchmarks/natural_catalysts/cross_seed.py", *sys.argv[1:]]),
+        "labels": {"rule": f"top {args.fraction:.0%} by influence = 1, bottom {args.fraction:.0%} = 0",
+                   "fraction": args.fraction, "label_window": label_window.provenance,
+                   "check_window": check_window.provenance},
         "ours": trained,
         "data": {"label_samples": len(label_samples), "check_samples": len(check_samples),
                  "check_positives": int(check_labels.sum()), "check_unseen_documents": int(unseen.sum())},
-        "heldout_auroc": {"all": aurocs(scores, check_labels), "unseen_documents": aurocs(scores, check_labels, unseen)},
+        "heldout_auroc": {"all": aurocs(scores, check_labels),
+                          "unseen_documents": aurocs(scores, check_labels, unseen)},
         "throughput": throughput({"ours": ours, "fasttext": fast}, texts, args.repeats),
         "heldout_corpus": heldout_ranking(ours, args.heldout),
     }
@@ -76,8 +80,10 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", nargs=2, required=True, metavar=("RUN", "SCORES"), help="the window whose labels teach")
-    parser.add_argument("--check", nargs=2, required=True, metavar=("RUN", "SCORES"), help="the window the labels are checked on")
+    parser.add_argument("--label", nargs=2, required=True, metavar=("RUN", "SCORES"),
+                        help="the window whose labels teach")
+    parser.add_argument("--check", nargs=2, required=True, metavar=("RUN", "SCORES"),
+                        help="the window the labels are checked on")
     parser.add_argument("--classifier", help="a trained classifier folder to check instead of training one on --label")
     parser.add_argument("--fraction", type=float, default=0.2, help="top/bottom fraction labelled 1/0 (default 0.2)")
     parser.add_argument("--heldout", default=str(sample_corpus_dir() / "heldout.parquet"), help="the held-out corpus")
@@ -100,7 +106,8 @@ def aurocs(scores: dict, labels: np.ndarray, mask: np.ndarray | None = None) -> 
 def throughput(scorers: dict, texts: list[str], repeats: int) -> dict:
     rates = docs_per_second(scorers, texts, repeats)
     return {"documents": len(texts), "mb": round(sum(map(len, texts)) / 1e6, 3), "docs_per_s": rates,
-            "ratio_ours_over_fasttext": rates["ours"] / rates["fasttext"], "threads": os.environ.get("OMP_NUM_THREADS")}
+            "ratio_ours_over_fasttext": rates["ours"] / rates["fasttext"],
+            "threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def heldout_ranking(ours, path: str) -> dict:

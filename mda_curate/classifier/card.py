@@ -41,8 +41,9 @@ def _influence_section(influence: dict | None) -> list[str]:
         return []
     window = influence.get("window")
     rows = [
-        ("label source", influence.get("label_source")), ("run", influence.get("run")), ("unit", influence.get("unit")),
-        ("checkpoint", influence.get("checkpoint")), ("window", f"steps {window[0]}:{window[1]}" if window else None),
+        ("label source", influence.get("label_source")), ("run", influence.get("run")),
+        ("unit", influence.get("unit")), ("checkpoint", influence.get("checkpoint")),
+        ("window", f"steps {window[0]}:{window[1]}" if window else None),
         ("probe", (influence.get("probe") or {}).get("probe")), ("scores", influence.get("scores")),
     ]
     return ["## Influence", ""] + [f"- {name}: {value}" for name, value in rows if value is not None] + [""]
@@ -55,7 +56,8 @@ def _data_section(data: dict) -> list[str]:
     for key in ("files", "run", "scores"):
         if data.get(key):
             lines.append(f"- {key}: {', '.join(data[key]) if isinstance(data[key], list) else data[key]}")
-    for key in ("documents_read", "samples_scored", "scores_rows", "scores_null", "scores_unmatched", "documents_unscored"):
+    for key in ("documents_read", "samples_scored", "scores_rows", "scores_null", "scores_unmatched",
+                "documents_unscored"):
         if key in data:
             lines.append(f"- {key.replace('_', ' ')}: {data[key]:,}")
     lines.append(

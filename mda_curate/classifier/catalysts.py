@@ -170,7 +170,8 @@ def render_markdown(reports: Sequence[dict], agreement: Sequence[dict], command:
     for report in reports:
         lines += _report_markdown(report)
     if agreement:
-        lines += ["## Agreement between the scores files", "", "| a | b | shared samples | Spearman |", "|---|---|---:|---:|"]
+        lines += ["## Agreement between the scores files", "",
+                  "| a | b | shared samples | Spearman |", "|---|---|---:|---:|"]
         lines += [f"| {a['a']} | {a['b']} | {a['shared_samples']:,} | {_num(a['spearman'])} |" for a in agreement]
         lines.append("")
     return "\n".join(lines)
@@ -183,27 +184,31 @@ def _report_markdown(report: dict) -> list[str]:
     lines += [f"Run `{source.get('run')}`, steps {window[0]}:{window[1]}; scores `{source.get('scores')}`; unit "
               f"{source.get('unit', 'unknown')} ({(source.get('probe') or {}).get('probe', 'probe unknown')}), "
               f"checkpoint `{source.get('checkpoint', 'unknown')}`. {report['samples']:,} scored samples "
-              f"({report['unscored']:,} rows unscored); top {report['top_fraction']:.0%} = {report['top_samples']:,} samples.",
+              f"({report['unscored']:,} rows unscored); top {report['top_fraction']:.0%} = "
+              f"{report['top_samples']:,} samples.",
               "", f"![{report['name']}]({report['name']}.png)", ""]
     for title, key in (("By domain", "by_domain"), ("By source package", "by_source")):
-        lines += [f"### {title}", "", "| group | n | window share | top share | lift | mean percentile [95% t-interval] |",
+        lines += [f"### {title}", "",
+                  "| group | n | window share | top share | lift | mean percentile [95% t-interval] |",
                   "|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {_escape(r['group'])} | {r['n']:,} | {r['window_share']:.3f} | {r['top_share']:.3f} | {r['lift']:.2f} | "
-                  f"{r['mean_percentile']:.3f} {_interval(r)} |" for r in report[key]]
+        lines += [f"| {_escape(r['group'])} | {r['n']:,} | {r['window_share']:.3f} | {r['top_share']:.3f} | "
+                  f"{r['lift']:.2f} | {r['mean_percentile']:.3f} {_interval(r)} |" for r in report[key]]
         lines.append("")
     lines += ["### Document features", "", "| feature | Spearman with influence |", "|---|---:|"]
     lines += [f"| `{f['feature']}` | {_num(f['spearman'])} |" for f in report["features"]]
     model = report["feature_model"]
     if "r2" in model:
         r2 = model["r2"]
-        lines += ["", f"Held-out R² of the influence percentile ({model['train']:,} training samples, {model['test']:,} "
-                  f"held-out samples of {model['test_documents']:,} unseen source documents): ridge on the features "
+        lines += ["", f"Held-out R² of the influence percentile ({model['train']:,} training samples, "
+                  f"{model['test']:,} held-out samples of {model['test_documents']:,} unseen source documents): "
+                  "ridge on the features "
                   f"{r2['ridge']:.3f}, gradient boosting on the features {r2['hist_gradient_boosting']:.3f}, ridge on "
                   f"the domain alone {r2['domain_only_ridge']:.3f}.", ""]
     else:
         lines += ["", f"Held-out R²: not computed ({model['skipped']}).", ""]
     for title, key in (("Top samples", "top"), ("Bottom samples", "bottom")):
-        lines += [f"### {title}", "", "| sample | domain | source | score | percentile | text |", "|---:|---|---|---:|---:|---|"]
+        lines += [f"### {title}", "", "| sample | domain | source | score | percentile | text |",
+                  "|---:|---|---|---:|---:|---|"]
         lines += [f"| {e['sample_index']} | {e['domain']} | {_escape(e['source'])} | {e['score']:.4g} | "
                   f"{e['percentile']:.3f} | {_escape(e['text'])} |" for e in report[key]]
         lines.append("")
@@ -222,7 +227,8 @@ def plot_catalyst_report(report: dict, path: str | Path, sources: int = 15, top_
     domains = report["by_domain"]
     x = np.arange(len(domains))
     axes[0, 0].bar(x - 0.2, [d["window_share"] for d in domains], 0.4, label="share of the window")
-    axes[0, 0].bar(x + 0.2, [d["top_share"] for d in domains], 0.4, label=f"share of the top {report['top_fraction']:.0%}")
+    top_label = f"share of the top {report['top_fraction']:.0%}"
+    axes[0, 0].bar(x + 0.2, [d["top_share"] for d in domains], 0.4, label=top_label)
     axes[0, 0].set_xticks(x, [d["group"] for d in domains])
     axes[0, 0].legend()
     axes[0, 0].set_title("domains: window vs top-influence share")
@@ -232,7 +238,8 @@ def plot_catalyst_report(report: dict, path: str | Path, sources: int = 15, top_
                       f"by source package (the {len(largest)} largest)", horizontal=True)
     features = [f for f in report["features"] if f["spearman"] is not None][:top_features][::-1]
     values = [f["spearman"] for f in features]
-    axes[1, 1].barh([f["feature"] for f in features], values, color=["tab:red" if v > 0 else "tab:blue" for v in values])
+    colors = ["tab:red" if v > 0 else "tab:blue" for v in values]
+    axes[1, 1].barh([f["feature"] for f in features], values, color=colors)
     axes[1, 1].axvline(0, color="grey", linewidth=0.8)
     axes[1, 1].set_title("features: Spearman with influence")
     window = report["provenance"].get("window", ["?", "?"])
@@ -279,7 +286,8 @@ _MARKDOWN_SPECIAL = str.maketrans({**{c: "\\" + c for c in "\\`*_[]<>|#~$"}, "&"
 
 def _escape(text: str) -> str:
     """Text for one Markdown table cell: special characters escaped, line breaks shown as ⏎."""
-    return text.translate(_MARKDOWN_SPECIAL).replace("\r\n", "\n").replace("\n", " ⏎ ").replace("\r", " ").replace("\t", " ")
+    escaped = text.translate(_MARKDOWN_SPECIAL).replace("\r\n", "\n")
+    return escaped.replace("\n", " ⏎ ").replace("\r", " ").replace("\t", " ")
 
 
 def _interval(row: dict) -> str:

@@ -36,7 +36,8 @@ def _flat(text: str) -> str:
 
 
 def docs_per_second(scorers: dict, texts: Sequence[str], repeats: int) -> dict:
-    """Best-of-``repeats`` docs/s of each scorer (anything with ``score(texts)``) on the same texts, timed alternately."""
+    """Best-of-``repeats`` docs/s of each scorer (anything with ``score(texts)``) on the same texts, timed
+    alternately."""
     best = dict.fromkeys(scorers, float("inf"))
     for _ in range(repeats):
         for name, scorer in scorers.items():

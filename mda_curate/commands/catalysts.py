@@ -26,10 +26,14 @@ def register(subparsers) -> None:
         "Writes report.md, report.json and one PNG per file in --out.",
     )
     report.add_argument("--run", required=True, metavar="RUN", help="the training run folder the scores are of")
-    report.add_argument("--scores", nargs="+", required=True, metavar="PARQUET", help="influence scores files (sample_index, score)")
-    report.add_argument("--names", nargs="+", metavar="NAME", help="a section name per scores file (default: the file names)")
-    report.add_argument("--top-fraction", type=float, default=0.1, help="the top share compared with the window (default 0.1)")
-    report.add_argument("--examples", type=int, default=10, metavar="K", help="top and bottom samples listed with text (default 10)")
+    report.add_argument("--scores", nargs="+", required=True, metavar="PARQUET",
+                        help="influence scores files (sample_index, score)")
+    report.add_argument("--names", nargs="+", metavar="NAME",
+                        help="a section name per scores file (default: the file names)")
+    report.add_argument("--top-fraction", type=float, default=0.1,
+                        help="the top share compared with the window (default 0.1)")
+    report.add_argument("--examples", type=int, default=10, metavar="K",
+                        help="top and bottom samples listed with text (default 10)")
     report.add_argument("--seed", type=int, default=0, help="seed of the held-out split for R^2 (default 0)")
     report.add_argument("--out", required=True, metavar="DIR", help="output folder")
     report.set_defaults(func=run_report)
@@ -78,8 +82,9 @@ def print_report(report: dict, sources: int = 15, features: int = 12) -> None:
     title = f"{report['name']}: {report['samples']:,} samples, top {report['top_fraction']:.0%}"
     console.print(table(f"{title}, by domain", columns, rows(report["by_domain"])))
     console.print(table(f"{title}, by source package (first {sources})", columns, rows(report["by_source"][:sources])))
-    console.print(table("features: Spearman with influence", ["feature", "Spearman"],
-                        [[f["feature"], f["spearman"] if f["spearman"] is not None else "n/a"] for f in report["features"][:features]]))
+    correlations = [[f["feature"], "n/a" if f["spearman"] is None else f["spearman"]]
+                    for f in report["features"][:features]]
+    console.print(table("features: Spearman with influence", ["feature", "Spearman"], correlations))
     model = report["feature_model"]
     if "r2" in model:
         console.print("held-out R² of the percentile (" + ", ".join(f"{k} {v:.3f}" for k, v in model["r2"].items())

@@ -61,7 +61,8 @@ def window_samples(run: str | Path, steps: tuple[int, int], tokenizer=None) -> l
 
 
 def source_package(doc_id: str) -> str:
-    """``texlive-latex-base/usr/share/...#3`` -> ``texlive-latex-base``; ``repeated_spans:12`` -> ``repeated_spans``."""
+    """``texlive-latex-base/usr/share/...#3`` -> ``texlive-latex-base``;
+    ``repeated_spans:12`` -> ``repeated_spans``."""
     from mda_curate.training.data import CATALYST
 
     if doc_id.startswith(f"{CATALYST}:"):

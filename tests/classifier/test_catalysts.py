@@ -17,7 +17,8 @@ STEPS = (0, 10)  # the whole small run: 80 samples
 
 
 def write_scores(path, samples, scores):
-    pq.write_table(pa.table({"sample_index": [s.sample_index for s in samples], "score": list(map(float, scores))}), path)
+    table = pa.table({"sample_index": [s.sample_index for s in samples], "score": list(map(float, scores))})
+    pq.write_table(table, path)
     return path
 
 
@@ -39,7 +40,8 @@ def test_a_score_planted_on_the_latex_domain_tops_both_tables(small_run, samples
     percentiles = (np.arange(n - n_latex, n) + 0.5) / n
     low, high = t.interval(0.95, n_latex - 1, loc=percentiles.mean(), scale=percentiles.std(ddof=1) / np.sqrt(n_latex))
     assert (first["ci_low"], first["ci_high"]) == (pytest.approx(low), pytest.approx(high))
-    assert [e["domain"] for e in report["top"]] == ["latex"] * 3 and [e["domain"] for e in report["bottom"]] == ["prose"] * 3
+    assert [e["domain"] for e in report["top"]] == ["latex"] * 3
+    assert [e["domain"] for e in report["bottom"]] == ["prose"] * 3
     assert report["top"][0]["sample_index"] == max(s.sample_index for s in samples if s.domain == "latex")
     model = report["feature_model"]
     assert model["train"] + model["test"] == n and model["r2"]["domain_only_ridge"] > 0.6  # 0.75 in expectation
@@ -64,9 +66,11 @@ def test_cli_writes_markdown_json_and_a_png_per_file_with_their_agreement(small_
     args = ["catalysts", "report", "--run", str(small_run[0]), "--scores", str(start), str(late), "--examples", "2"]
     assert cli.main([*args, "--out", str(out)]) == 0
     data = json.loads((out / "report.json").read_text())
-    assert [r["name"] for r in data["reports"]] == ["start", "late"] and all(r["seconds"] >= 0 for r in data["reports"])
+    assert [r["name"] for r in data["reports"]] == ["start", "late"]
+    assert all(r["seconds"] >= 0 for r in data["reports"])
     assert data["agreement"] == [{"a": "start", "b": "late", "shared_samples": 80, "spearman": pytest.approx(-1.0)}]
-    assert data["reports"][1]["by_domain"][0]["group"] == "prose" and data["command"].startswith("mda-curate catalysts report")
+    assert data["reports"][1]["by_domain"][0]["group"] == "prose"
+    assert data["command"].startswith("mda-curate catalysts report")
     for name in ("start", "late"):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (out / "report.md").read_text()

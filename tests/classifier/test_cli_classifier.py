@@ -54,17 +54,20 @@ def test_train_from_a_run_and_its_scores_names_the_influence_in_the_card(small_r
     run, _ = small_run
     samples = window_samples(run, (0, 10))
     scores = [float(s.domain == "latex") + s.sample_index / 1000 for s in samples]
-    pq.write_table(pa.table({"sample_index": [s.sample_index for s in samples], "score": scores}), tmp_path / "s.parquet")
+    table = pa.table({"sample_index": [s.sample_index for s in samples], "score": scores})
+    pq.write_table(table, tmp_path / "s.parquet")
     (tmp_path / "s.influence").mkdir()
     arguments = {"model": str(run / "step_5"), "unit": "1.0", "probe": {"probe": "induction"}}
     (tmp_path / "s.influence" / "arguments.json").write_text(json.dumps(arguments))
     out = tmp_path / "clf"
-    args = ["classifier", "train", "--run", str(run), "--scores", str(tmp_path / "s.parquet"), "--fraction", "0.3", "--validation", "0.3"]
+    args = ["classifier", "train", "--run", str(run), "--scores", str(tmp_path / "s.parquet"),
+            "--fraction", "0.3", "--validation", "0.3"]
     assert cli.main([*args, "--out", str(out)]) == 0
     card = json.loads((out / "card.json").read_text())
-    assert card["influence"] == {"run": str(run), "scores": str(tmp_path / "s.parquet"), "window": [0, 10], "batch_size": 8,
-                                 "unit": "1.0", "checkpoint": str(run / "step_5"), "probe": {"probe": "induction"},
-                                 "label_source": "influence"}
+    assert card["influence"] == {
+        "run": str(run), "scores": str(tmp_path / "s.parquet"), "window": [0, 10], "batch_size": 8, "unit": "1.0",
+        "checkpoint": str(run / "step_5"), "probe": {"probe": "induction"}, "label_source": "influence",
+    }
     assert card["label_rule"]["kind"] == "influence-top-bottom" and card["label_rule"]["source"] == "influence"
     latex = sum(s.domain == "latex" for s in samples)
     k = int(len(samples) * 0.3)
@@ -78,7 +81,8 @@ def test_train_from_a_run_and_its_scores_names_the_influence_in_the_card(small_r
 
 
 def test_train_from_a_run_needs_scores(small_run, tmp_path, capsys):
-    args = ["classifier", "train", "--run", str(small_run[0]), "--proxy-domains", "latex", "--out", str(tmp_path / "c")]
+    args = ["classifier", "train", "--run", str(small_run[0]), "--proxy-domains", "latex",
+            "--out", str(tmp_path / "c")]
     assert cli.main(args) == 2
     assert "--run needs --scores" in capsys.readouterr().err
 

@@ -44,7 +44,8 @@ def test_cross_seed_benchmark_on_planted_influence(small_run, tmp_path, monkeypa
     for name, steps in (("label", (0, 10)), ("check", (10, 20))):
         samples = window_samples(run, steps)
         scores = [float(s.domain == "latex") + s.sample_index / 1e4 for s in samples]
-        pq.write_table(pa.table({"sample_index": [s.sample_index for s in samples], "score": scores}), tmp_path / f"{name}.parquet")
+        table = pa.table({"sample_index": [s.sample_index for s in samples], "score": scores})
+        pq.write_table(table, tmp_path / f"{name}.parquet")
         files.append(str(tmp_path / f"{name}.parquet"))
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks" / "natural_catalysts"))
     import cross_seed
@@ -60,6 +61,7 @@ def test_cross_seed_benchmark_on_planted_influence(small_run, tmp_path, monkeypa
     assert result["heldout_auroc"]["all"]["ours"] > 0.95 and 0 <= result["heldout_auroc"]["all"]["fasttext"] <= 1
     assert set(result["throughput"]["docs_per_s"]) == {"ours", "fasttext"}
     corpus = result["heldout_corpus"]
-    assert corpus["documents"] == 192 and sorted(corpus["domains_by_mean_score"]) == ["code", "latex", "markup", "prose", "records"]
+    assert corpus["documents"] == 192
+    assert sorted(corpus["domains_by_mean_score"]) == ["code", "latex", "markup", "prose", "records"]
     assert -1 <= corpus["spearman_with_proxy"] <= 1
     assert "heldout_auroc" in capsys.readouterr().out
