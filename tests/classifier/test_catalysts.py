@@ -56,6 +56,7 @@ def test_a_score_equal_to_a_feature_has_spearman_one(small_run, samples, tmp_pat
     by_name = {f["feature"]: f["spearman"] for f in report["features"]}
     assert by_name[name] == pytest.approx(1.0) and abs(report["features"][0]["spearman"]) == pytest.approx(1.0)
     assert {f["feature"] for f in report["features"]} == set(feature_names(REPORT_FEATURES))
+    assert report["feature_model"]["r2"]["ridge"] > 0.9  # the percentile is that feature's quantile
 
 
 def test_cli_writes_markdown_json_and_a_png_per_file_with_their_agreement(small_run, samples, tmp_path, capsys):
