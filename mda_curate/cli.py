@@ -15,7 +15,10 @@ import sys
 from mda_curate import __version__
 from mda_curate.errors import UserError
 
-COMMANDS = ["corpus", "tokenizer", "units", "train", "influence", "classifier", "curate", "validate", "augment", "demo"]
+COMMANDS = [
+    "corpus", "tokenizer", "units", "train", "influence", "catalysts", "classifier", "curate", "validate", "augment",
+    "demo",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -175,27 +175,21 @@ def window_influence(run_dir: Path, window: tuple[int, int], unit: str, plan: De
 def train_window_classifier(run_dir: Path, window: tuple[int, int], scores: str, out_dir: Path) -> dict:
     """The catalyst classifier, trained on the window's samples (decoded) labelled by influence."""
     console.rule("[bold]4. classifier: catalyst classifier from the influence labels")
-    samples = out_dir / "window_samples.jsonl"
     if not (out_dir / "model" / "card.json").is_file():
-        write_window_samples(run_dir, window, samples)
-        _command(["classifier", "train", "--data", str(samples), "--scores", scores, "--out", str(out_dir / "model")])
+        _command(["classifier", "train", "--run", str(run_dir), "--scores", scores, "--out", str(out_dir / "model")])
     card = json.loads((out_dir / "model" / "card.json").read_text())
     return {"path": str(out_dir / "model"), "metrics": card.get("metrics", {})}
 
 
 def write_window_samples(run_dir: Path, window: tuple[int, int], path: Path) -> None:
-    """The window's samples as a JSONL corpus: ``id`` = the influence ``doc_id``, decoded ``text``, ``domain``."""
-    from mda_curate.influence.samples import open_samples
-    from mda_curate.models import load_tokenizer
+    """The window's samples as a JSONL corpus: ``id`` = the influence ``doc_id``, decoded ``text``, ``domain``
+    (``classifier train --run`` reads the window itself; this file is for tools that take a corpus)."""
+    from mda_curate.influence.window import window_samples
 
-    samples = open_samples(run_dir, steps=window)
-    tokenizer = load_tokenizer(str(run_dir / f"step_{window[0]}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as out:
-        for i in range(len(samples)):
-            sample = samples[i]
-            text = tokenizer.decode(sample.tokens.tolist())
-            out.write(json.dumps({"id": sample.doc_id, "text": text, "domain": sample.domain}) + "\n")
+        for sample in window_samples(run_dir, window):
+            out.write(json.dumps({"id": sample.doc_id, "text": sample.text, "domain": sample.domain}) + "\n")
 
 
 def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:

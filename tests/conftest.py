@@ -110,3 +110,36 @@ def neox():
     return SimpleNamespace(
         make_tokenizer=make_tokenizer, random_model=random_model, planted_model=planted_model, PLANTED=PLANTED
     )
+
+
+def small_run_documents():
+    """40 documents of the word-level tokenizer: 20 LaTeX-like ones of package ``texpkg`` that repeat a short
+    line, 20 prose-like ones of package ``novels`` that do not (ids ``<package>/<file>#<chunk>``)."""
+    from mda_curate.data.documents import Document
+
+    docs = []
+    for i in range(40):
+        if i % 2:
+            line = " ".join(f"w{2 + (i + k) % 8:02d}" for k in range(4))
+            docs.append(Document(f"texpkg/doc{i // 4}.tex#{i % 4}", " ".join([line] * 6), "latex"))
+        else:
+            words = " ".join(f"w{10 + (i * 7 + k * k) % 54:02d}" for k in range(24))
+            docs.append(Document(f"novels/book{i // 4}#{i % 4}", words, "prose"))
+    return docs
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A 20-step run (ctx 16, batch 8) on :func:`small_run_documents` with its data order and its step-0
+    checkpoint (which holds the tokenizer), untrained; returns ``(run folder, trainer)``."""
+    from mda_curate.data.tokenized import tokenize_documents
+    from mda_curate.training.config import TrainConfig
+    from mda_curate.training.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("small_run")
+    tokenizer = make_tokenizer()
+    tokenize_documents(small_run_documents(), tokenizer, root / "corpus")
+    config = TrainConfig(context_length=16, batch_size=8, steps=20, warmup_steps=1, checkpoint_every=10, threads=1)
+    trainer = Trainer(config, root / "run", tokenizer, [root / "corpus"])
+    trainer.save_checkpoint()
+    return root / "run", trainer

@@ -20,13 +20,12 @@ import json
 import platform
 import shlex
 import sys
-import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
+from mda_curate.classifier.fasttext_baseline import FastText, docs_per_second
 from mda_curate.classifier.features import FeatureSettings
 from mda_curate.classifier.labels import document_group, domain_labels, read_influence_scores, top_bottom_labels
 from mda_curate.classifier.train import TrainSettings, grouped_split, train_classifier
@@ -95,26 +94,6 @@ def labelled_sets(args, train_docs, heldout_docs):
     return ([docs[i] for i in train], labels[train]), ([docs[i] for i in test], labels[test]), rule
 
 
-class FastText:
-    """The DCLM-style baseline: supervised fastText with word bigrams on newline-flattened text."""
-
-    def __init__(self, docs, labels, seed: int):
-        import fasttext
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "train.txt"
-            path.write_text("".join(f"__label__{y} {_flat(d.text)}\n" for d, y in zip(docs, labels)))
-            self.model = fasttext.train_supervised(str(path), wordNgrams=2, thread=1, seed=seed, verbose=0)
-
-    def score(self, texts) -> np.ndarray:
-        labels, probs = self.model.predict([_flat(t) for t in texts], k=2)
-        return np.array([dict(zip(ls, ps)).get("__label__1", 0.0) for ls, ps in zip(labels, probs)])
-
-
-def _flat(text: str) -> str:
-    return text.replace("\n", " ").replace("\r", " ")
-
-
 def fit_both(docs, labels, seed: int):
     ours, _ = train_classifier([d.text for d in docs], labels, [document_group(d.doc_id) for d in docs],
                                [d.domain for d in docs], seed=seed)
@@ -172,17 +151,6 @@ def prefix_cap(ours, train_set, train_labels, test_set, test_labels, shard, args
             "heldout_auroc": {"capped": roc_auc_score(test_labels, ours.score(texts)),
                               "whole": roc_auc_score(test_labels, whole.score(texts))},
             "docs_per_s": rates, "speedup_capped_over_whole": rates["capped"] / rates["whole"]}
-
-
-def docs_per_second(scorers: dict, texts, repeats: int) -> dict:
-    """Best-of-``repeats`` docs/s of each scorer on the same texts, timed alternately."""
-    best = dict.fromkeys(scorers, float("inf"))
-    for _ in range(repeats):
-        for name, scorer in scorers.items():
-            start = time.perf_counter()
-            scorer.score(texts)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: len(texts) / seconds for name, seconds in best.items()}
 
 
 def throughput(ours, fast, texts, repeats: int) -> dict:

@@ -5,6 +5,6 @@ fits one from 0/1 labels (influence top vs bottom, or a proxy). Importing this p
 only (no torch, no scikit-learn until a model is trained or loaded).
 """
 
-from mda_curate.classifier.model import DEFAULT_CLASSIFIER, CatalystClassifier, load_classifier
+from mda_curate.classifier.model import DEFAULT_CLASSIFIER, PROXY_CLASSIFIER, CatalystClassifier, load_classifier
 
-__all__ = ["DEFAULT_CLASSIFIER", "CatalystClassifier", "load_classifier"]
+__all__ = ["DEFAULT_CLASSIFIER", "PROXY_CLASSIFIER", "CatalystClassifier", "load_classifier"]

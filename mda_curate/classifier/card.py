@@ -17,8 +17,11 @@ def render_markdown(card: dict) -> str:
     label = card.get("label_rule")
     if label:
         lines += ["## Labels", "", label.get("description", ""), ""]
+        if label.get("source"):
+            lines += [f"Label source: **{label['source']}**.", ""]
         if label.get("proxy"):
             lines += [f"**Proxy labels.** {label['proxy']}", ""]
+    lines += _influence_section(card.get("influence"))
     lines += _data_section(card.get("data", {}))
     features = card.get("features", {})
     lines += ["## Features", "", features.get("note", "").capitalize() + ".", ""]
@@ -32,14 +35,29 @@ def render_markdown(card: dict) -> str:
     return "\n".join(lines)
 
 
+def _influence_section(influence: dict | None) -> list[str]:
+    """Where influence labels came from: the run, unit, checkpoint, window and probe."""
+    if not influence:
+        return []
+    window = influence.get("window")
+    rows = [
+        ("label source", influence.get("label_source")), ("run", influence.get("run")),
+        ("unit", influence.get("unit")), ("checkpoint", influence.get("checkpoint")),
+        ("window", f"steps {window[0]}:{window[1]}" if window else None),
+        ("probe", (influence.get("probe") or {}).get("probe")), ("scores", influence.get("scores")),
+    ]
+    return ["## Influence", ""] + [f"- {name}: {value}" for name, value in rows if value is not None] + [""]
+
+
 def _data_section(data: dict) -> list[str]:
     if not data:
         return []
     lines = ["## Data", ""]
-    for key in ("files", "scores"):
+    for key in ("files", "run", "scores"):
         if data.get(key):
             lines.append(f"- {key}: {', '.join(data[key]) if isinstance(data[key], list) else data[key]}")
-    for key in ("documents_read", "scores_rows", "scores_null", "scores_unmatched", "documents_unscored"):
+    for key in ("documents_read", "samples_scored", "scores_rows", "scores_null", "scores_unmatched",
+                "documents_unscored"):
         if key in data:
             lines.append(f"- {key.replace('_', ' ')}: {data[key]:,}")
     lines.append(

@@ -60,6 +60,14 @@ def top_bottom_labels(scores: Sequence[float], fraction: float) -> tuple[np.ndar
     return chosen, np.r_[np.ones(k, np.int64), np.zeros(k, np.int64)]
 
 
+def window_labels(window, fraction: float) -> tuple[list, np.ndarray, list[str]]:
+    """The top and bottom ``fraction`` of a scored window's samples (:func:`top_bottom_labels`), their labels,
+    and their split groups: their source documents, so no document's windows sit on both sides of a split."""
+    chosen, labels = top_bottom_labels(np.asarray(window.scores).tolist(), fraction)
+    samples = [window.samples[i] for i in chosen.tolist()]
+    return samples, labels, [document_group(s.document) for s in samples]
+
+
 def domain_labels(domains: Sequence[str], positive: Sequence[str]) -> np.ndarray:
     """The proxy label: 1 for documents of the ``positive`` domains, 0 for the rest."""
     positive = set(positive)

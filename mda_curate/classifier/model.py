@@ -18,6 +18,9 @@ from mda_curate.classifier.features import FeatureSettings, extract_features, fe
 from mda_curate.errors import UserError
 
 DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "classifiers" / "catalyst-default"
+# Trained on domain labels (code/LaTeX/markup/records = 1, prose = 0), not on influence: the baseline that
+# influence-taught classifiers are compared with.
+PROXY_CLASSIFIER = DEFAULT_CLASSIFIER.with_name("catalyst-proxy")
 MODEL_FILE, CARD_JSON, CARD_MARKDOWN = "model.skops", "card.json", "card.md"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 

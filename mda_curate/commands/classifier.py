@@ -32,11 +32,19 @@ def _register_train(actions) -> None:
         description="Label documents from influence scores (the top --fraction by score = 1, the bottom "
         "--fraction = 0; null scores are dropped and counted) or, with --proxy-domains, by domain; split "
         "train/validation by source document, fit logistic regression and histogram gradient boosting, keep "
-        "the better on validation AUROC, calibrate it, and save model.skops, card.json and card.md in --out.",
+        "the better on validation AUROC, calibrate it, and save model.skops, card.json and card.md in --out. "
+        "With --run, the documents are the training run's samples that --scores scored (from `mda-curate "
+        "influence --train RUN --steps A:B`, matched by sample_index), decoded with the run's tokenizer, with "
+        "their domain and source document; the card names the run, unit, checkpoint and window.",
     )
-    train.add_argument("--data", nargs="+", required=True, metavar="FILE", help="JSONL/parquet corpus with id, text, domain")
+    documents = train.add_mutually_exclusive_group(required=True)
+    documents.add_argument("--data", nargs="+", metavar="FILE", help="JSONL/parquet corpus with id, text, domain")
+    documents.add_argument("--run", metavar="RUN", help="a training run folder whose window --scores scored")
     labels = train.add_mutually_exclusive_group(required=True)
-    labels.add_argument("--scores", metavar="PARQUET", help="influence scores: columns doc_id, score (higher = more influence)")
+    labels.add_argument(
+        "--scores", metavar="PARQUET",
+        help="influence scores: columns doc_id, score (higher = more influence); with --run: sample_index, score",
+    )
     labels.add_argument(
         "--proxy-domains", metavar="D,D", type=_domain_list,
         help=f"label by domain instead: these domains = 1, all others = 0 (e.g. {','.join(PROXY_DOMAINS)})",
@@ -98,29 +106,67 @@ def _domain_list(text: str) -> tuple[str, ...]:
 def run_train(args: argparse.Namespace) -> int:
     from mda_curate.classifier.features import FeatureSettings
     from mda_curate.classifier.train import TrainSettings, train_classifier
-    from mda_curate.console import console
-    from mda_curate.data.documents import read_documents
 
     # settings first: a bad --max-chars fails before the corpus is read
     settings = TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars))
-    stats = ReadStats()
-    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
-    if not docs:
-        raise UserError(f"{', '.join(args.data)}: no documents")
-    docs, labels, label_rule, data = _labelled(args, docs)
-    from mda_curate.classifier.labels import document_group
-
+    if args.run and not args.scores:
+        raise UserError("--run needs --scores: the influence scores of the run's window (sample_index, score)")
+    docs, groups, labels, label_rule, data, influence = _window_labelled(args) if args.run else _corpus_labelled(args)
     classifier, card = train_classifier(
-        [d.text for d in docs], labels, [document_group(d.doc_id) for d in docs], [d.domain for d in docs],
+        [d.text for d in docs], labels, groups, [d.domain for d in docs],
         seed=args.seed, settings=settings, show_progress=True,
     )
-    card["data"] = {"files": list(args.data), "documents_read": stats.kept, **data, **card["data"]}
+    card["data"] = {**data, **card["data"]}
     card.update(name=Path(args.out).name, label_rule=label_rule, command=_train_command(args))
+    if influence is not None:
+        card["influence"] = influence
     classifier.save(args.out)
     _print_training(card, args.out)
+    return 0
+
+
+def _corpus_labelled(args):
+    """Documents of --data with labels, their split groups, the label rule for the card, and data counts."""
+    from mda_curate.classifier.labels import document_group
+    from mda_curate.console import console
+    from mda_curate.data.documents import read_documents
+
+    stats = ReadStats()
+    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
     if stats.total_rejected:
         console.print(f"skipped {stats.total_rejected} malformed corpus lines: {dict(stats.rejected)}")
-    return 0
+    if not docs:
+        raise UserError(f"{', '.join(args.data)}: no documents")
+    docs, labels, rule, data = _labelled(args, docs)
+    data = {"files": list(args.data), "documents_read": stats.kept, **data}
+    return docs, [document_group(d.doc_id) for d in docs], labels, rule, data, None
+
+
+def _window_labelled(args):
+    """The run's window samples that --scores scored, labelled top vs bottom by influence, with their source
+    documents as split groups. The last item is the card's ``influence`` entry: run, scores, window, unit,
+    checkpoint, probe and the label source."""
+    from mda_curate.classifier.labels import window_labels
+    from mda_curate.data.documents import Document
+    from mda_curate.influence.window import scored_window
+
+    window = scored_window(args.run, args.scores)
+    samples, labels, groups = window_labels(window, args.fraction)
+    docs = [Document(s.doc_id, s.text, s.domain) for s in samples]
+    provenance = window.provenance
+    rule = {
+        "kind": "influence-top-bottom",
+        "source": "influence",
+        "fraction": args.fraction,
+        "description": f"influence of the samples of {provenance['run']} steps {provenance['window'][0]}:"
+        f"{provenance['window'][1]} on unit {provenance.get('unit', '(unknown)')}, from {args.scores}: the top "
+        f"{args.fraction:.0%} of scored samples by score = 1, the bottom {args.fraction:.0%} = 0, the middle left "
+        f"out; ties broken by sample order. Each sample is its {len(samples[0].tokens)} tokens decoded.",
+    }
+    data = {"run": provenance["run"], "scores": args.scores, "samples_scored": len(window.samples),
+            "scores_null": window.unscored}
+    influence = {**provenance, "label_source": "influence"}
+    return docs, groups, labels, rule, data, influence
 
 
 def _labelled(args, docs):
@@ -133,10 +179,11 @@ def _labelled(args, docs):
         labels = domain_labels([d.domain for d in docs], args.proxy_domains)
         rule = {
             "kind": "proxy-domain",
+            "source": "domain",
             "description": f"label 1 for documents of the domains {', '.join(args.proxy_domains)}, 0 for all others.",
-            "proxy": "These are not influence labels: they stand in for them until influence scores exist, "
-            "following the paper's finding that top-influence samples for induction heads are LaTeX, markup, "
-            "code and records. Retrain with --scores from `mda-curate influence` to replace them.",
+            "proxy": "These are not influence labels: the domains stand in for them, following the paper's finding "
+            "that top-influence samples for induction heads are LaTeX, markup, code and records. `mda-curate "
+            "classifier train --run RUN --scores SCORES` trains on influence labels instead.",
         }
         return docs, labels, rule, {}
     scores = read_influence_scores(args.scores)
@@ -147,6 +194,7 @@ def _labelled(args, docs):
     chosen, labels = top_bottom_labels([scores.by_id[d.doc_id] for d in scored], args.fraction)
     rule = {
         "kind": "influence-top-bottom",
+        "source": "influence",
         "fraction": args.fraction,
         "description": f"influence scores from {args.scores}: the top {args.fraction:.0%} of scored documents by "
         f"score = 1, the bottom {args.fraction:.0%} = 0, the middle left out; ties broken by corpus order.",
@@ -162,7 +210,7 @@ def _labelled(args, docs):
 
 
 def _train_command(args) -> str:
-    parts = ["mda-curate", "classifier", "train", "--data", *args.data]
+    parts = ["mda-curate", "classifier", "train", *(["--run", args.run] if args.run else ["--data", *args.data])]
     parts += ["--scores", args.scores, "--fraction", str(args.fraction)] if args.scores else ["--proxy-domains", ",".join(args.proxy_domains)]
     parts += ["--validation", str(args.validation), "--seed", str(args.seed), "--max-chars", str(args.max_chars)]
     parts += ["--skip-bad"] if args.skip_bad else []

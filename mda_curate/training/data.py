@@ -84,8 +84,16 @@ class PackedSource:
         return np.concatenate(pieces).astype(np.int64)
 
     def window_doc_ids(self, w: int) -> list[str]:
-        _, first, last = self._span(w)
-        return [self.corpora[c].doc_ids[d] for c, d in self.docs[first : last + 1]]
+        return [doc_id for doc_id, _ in self.window_documents(w)]
+
+    def window_documents(self, w: int) -> list[tuple[str, int]]:
+        """``(doc_id, tokens)`` of each document window ``w`` reads, a document's tokens counting its EOS."""
+        start, first, last = self._span(w)
+        end = start + self.window_len
+        return [
+            (self.corpora[c].doc_ids[d], int(min(end, self.starts[i + 1]) - max(start, self.starts[i])))
+            for i, (c, d) in enumerate(self.docs[first : last + 1], start=first)
+        ]
 
 
 class RepeatedSpansSource:
@@ -103,6 +111,9 @@ class RepeatedSpansSource:
 
     def window_doc_ids(self, g: int) -> list[str]:
         return [f"{CATALYST}:{g}"]
+
+    def window_documents(self, g: int) -> list[tuple[str, int]]:
+        return [(f"{CATALYST}:{g}", self.window_len)]
 
 
 def repeated_spans(generator: np.random.Generator, pool: np.ndarray, length: int) -> tuple[np.ndarray, list]:
@@ -217,6 +228,11 @@ class DataOrder:
         """Ids of the documents whose tokens make up sample ``g`` (``repeated_spans:<g>`` for the catalyst)."""
         source, window = self.order[g]
         return self.sources[source].window_doc_ids(int(window))
+
+    def sample_documents(self, g: int) -> list[tuple[str, int]]:
+        """``(doc_id, tokens)`` of each document sample ``g`` reads; the tokens add up to ``ctx + 1``."""
+        source, window = self.order[g]
+        return self.sources[source].window_documents(int(window))
 
     def sample_source(self, g: int) -> str:
         return self.sources[self.order[g, 0]].name

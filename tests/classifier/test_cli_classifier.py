@@ -3,6 +3,7 @@ for), the report, and one-line user errors."""
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -43,6 +44,47 @@ def test_train_from_influence_scores_writes_artifact_and_card(corpus, tmp_path):
     assert card["label_rule"]["kind"] == "influence-top-bottom"
     assert card["command"].startswith("mda-curate classifier train --data ")
     assert "## Labels" in (out / "card.md").read_text()
+
+
+def test_train_from_a_run_and_its_scores_names_the_influence_in_the_card(small_run, tmp_path):
+    """Planted influence: the LaTeX-like samples score high, so they are the positives; the card names the run,
+    unit, checkpoint and window; the split keeps each source document on one side."""
+    from mda_curate.influence.window import window_samples
+
+    run, _ = small_run
+    samples = window_samples(run, (0, 10))
+    scores = [float(s.domain == "latex") + s.sample_index / 1000 for s in samples]
+    table = pa.table({"sample_index": [s.sample_index for s in samples], "score": scores})
+    pq.write_table(table, tmp_path / "s.parquet")
+    (tmp_path / "s.influence").mkdir()
+    arguments = {"model": str(run / "step_5"), "unit": "1.0", "probe": {"probe": "induction"}}
+    (tmp_path / "s.influence" / "arguments.json").write_text(json.dumps(arguments))
+    out = tmp_path / "clf"
+    args = ["classifier", "train", "--run", str(run), "--scores", str(tmp_path / "s.parquet"),
+            "--fraction", "0.3", "--validation", "0.3"]
+    assert cli.main([*args, "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["influence"] == {
+        "run": str(run), "scores": str(tmp_path / "s.parquet"), "window": [0, 10], "batch_size": 8, "unit": "1.0",
+        "checkpoint": str(run / "step_5"), "probe": {"probe": "induction"}, "label_source": "influence",
+    }
+    assert card["label_rule"]["kind"] == "influence-top-bottom" and card["label_rule"]["source"] == "influence"
+    latex = sum(s.domain == "latex" for s in samples)
+    k = int(len(samples) * 0.3)
+    assert card["data"]["samples_scored"] == 80 and card["data"]["documents"] == 2 * k
+    assert card["data"]["by_domain"]["latex"]["positives"] == min(k, latex)
+    chosen = np.argsort(-np.asarray(scores), kind="stable")[np.r_[:k, -k:0]]
+    assert card["data"]["groups"] == len({samples[i].document.split("#")[0] for i in chosen})  # source documents
+    assert card["command"].startswith(f"mda-curate classifier train --run {run} --scores ")
+    markdown = (out / "card.md").read_text()
+    assert "## Influence" in markdown and "- unit: 1.0" in markdown and "- window: steps 0:10" in markdown
+
+
+def test_train_from_a_run_needs_scores(small_run, tmp_path, capsys):
+    args = ["classifier", "train", "--run", str(small_run[0]), "--proxy-domains", "latex",
+            "--out", str(tmp_path / "c")]
+    assert cli.main(args) == 2
+    assert "--run needs --scores" in capsys.readouterr().err
 
 
 def test_train_default_max_chars_is_the_feature_default():

@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from mda_curate.classifier import DEFAULT_CLASSIFIER, CatalystClassifier, load_classifier
+from mda_curate.classifier import DEFAULT_CLASSIFIER, PROXY_CLASSIFIER, CatalystClassifier, load_classifier
 from mda_curate.errors import UserError
 
 from .conftest import planted
@@ -76,9 +76,17 @@ def test_missing_classifier_is_a_user_error(tmp_path):
         load_classifier(tmp_path / "none")
 
 
-def test_default_classifier_loads_and_ranks_structure_above_prose():
+def test_default_classifier_loads():
     classifier = load_classifier()
     assert isinstance(classifier, CatalystClassifier) and DEFAULT_CLASSIFIER.name == "catalyst-default"
+    assert classifier.card["name"] == "catalyst-default"
+
+
+def test_proxy_classifier_is_taught_by_domains_and_ranks_structure_above_prose():
+    classifier = load_classifier(PROXY_CLASSIFIER)
+    assert classifier.card["name"] == "catalyst-proxy" and classifier.card["label_rule"]["kind"] == "proxy-domain"
+    assert classifier.card["label_rule"]["source"] == "domain"
+    assert "--out classifiers/catalyst-proxy" in classifier.card["command"]
     texts, labels, _ = planted(20, seed=3)
     scores = classifier.score(texts)
     assert scores[labels == 1].mean() > scores[labels == 0].mean()
@@ -87,7 +95,7 @@ def test_default_classifier_loads_and_ranks_structure_above_prose():
 def test_linear_classifier_scores_in_closed_form_independent_of_the_batch():
     from mda_curate.classifier.features import extract_features
 
-    classifier = load_classifier()
+    classifier = load_classifier(PROXY_CLASSIFIER)
     assert classifier.card["model"]["chosen"] == "logistic_regression"
     texts, _, _ = planted(30, seed=4)
     features = extract_features(texts, classifier.settings)

@@ -63,6 +63,26 @@ def test_samples_are_packed_documents_and_map_back_to_their_ids(corpus_dir, tmp_
     assert all(np.array_equal(loaded.sample(g), order.sample(g)) for g in range(0, len(order), 7))
 
 
+def test_sample_documents_count_each_documents_tokens_in_the_window(corpus_dir):
+    corpus = TokenizedCorpus.open(corpus_dir)
+    order = build(corpus_dir)
+    by_id = {doc_id: i for i, doc_id in enumerate(corpus.doc_ids)}
+    for g in range(40):
+        pieces = order.sample_documents(g)
+        assert [d for d, _ in pieces] == order.sample_doc_ids(g) and sum(n for _, n in pieces) == CTX + 1
+        sample, position = order.sample(g), 0
+        for k, (doc_id, n) in enumerate(pieces):  # document + EOS: the first piece ends it, later ones start it
+            whole = np.append(corpus.document(by_id[doc_id]), corpus.eos_id)
+            piece = sample[position : position + n]
+            if k > 0:
+                assert np.array_equal(piece, whole[:n])
+            elif len(pieces) > 1:
+                assert np.array_equal(piece, whole[-n:])
+            else:
+                assert any(np.array_equal(whole[i : i + n], piece) for i in range(len(whole) - n + 1))
+            position += n
+
+
 def test_repeated_spans_have_the_claimed_lengths_and_copies():
     pool = np.arange(20, 1000)
     for seed in range(20):
