@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-FULL_HASH_BYTES = 64 << 20
+from mda_curate.errors import UserError
+
+FULL_HASH_BYTES = 1 << 30  # about a second of hashing
 SAMPLED_CHUNKS = 16
 CHUNK_BYTES = 1 << 20
 
@@ -34,23 +36,19 @@ def file_identity(url: str) -> dict:
     return {"size": size, "mtime": str(fs.modified(path)), "sampled_sha256": digest.hexdigest()}
 
 
-def fingerprint(paths: Iterable[str], skip: Iterable[str] = ()) -> dict[str, dict]:
-    """The identity of every file among ``paths``, folders expanded (keys: the path, or folder/relative path);
-    ``skip`` names files and subfolders of folders to leave out (e.g. checkpoints that grow while a run goes on)."""
+def fingerprint(paths: Iterable[str]) -> dict[str, dict]:
+    """The identity of every file among ``paths``, folders expanded, keyed by absolute path (or URL)."""
     import fsspec
+    from fsspec.implementations.local import LocalFileSystem
 
-    skip = tuple(skip)
     identities = {}
     for url in map(str, paths):
         fs, path = fsspec.core.url_to_fs(url)
-        if not fs.isdir(path):
-            identities[url] = file_identity(url)
-            continue
-        root = path.rstrip("/")
-        for found in sorted(fs.find(root)):
-            relative = found[len(root) + 1 :]
-            if not relative.startswith(skip):
-                identities[f"{url.rstrip('/')}/{relative}"] = file_identity(fs.unstrip_protocol(found))
+        if not fs.exists(path):
+            raise UserError(f"{url}: no such file or folder")
+        for name in sorted(fs.find(path)) if fs.isdir(path) else [path]:
+            full = name if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(name)
+            identities[full] = file_identity(full)
     return identities
 
 

@@ -104,7 +104,7 @@ def run_train(args: argparse.Namespace) -> int:
     # settings first: a bad --max-chars fails before the corpus is read
     settings = TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars))
     stats = ReadStats()
-    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
+    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats, skip_option="--skip-bad"))
     if not docs:
         raise UserError(f"{', '.join(args.data)}: no documents")
     docs, labels, label_rule, data = _labelled(args, docs)
