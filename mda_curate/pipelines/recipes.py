@@ -20,12 +20,12 @@ zero header time and no file name in it, so identical runs write identical bytes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import fsspec.compression
 
 from mda_curate.errors import UserError
-from mda_curate.pipelines.reader import AccountedReader, find_input_files
+from mda_curate.pipelines.reader import LOCATION_KEY, AccountedReader, find_input_files
 from mda_curate.pipelines.scan import Reduce, ScanLog, mix_rates, target_share_bands, top_fraction_cutoff
 from mda_curate.pipelines.steps import (
     CatalystFilter,
@@ -72,24 +72,36 @@ class Layout:
         from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
         if self.fmt == "parquet":
-            return ParquetWriter(self.output, output_filename="${rank}.parquet")
-        return JsonlWriter(self.output, output_filename="${rank}.jsonl", compression=self.compression, adapter=jsonl_record)
+            return ParquetWriter(self.output, output_filename="${rank}.parquet", adapter=kept_record)
+        return JsonlWriter(self.output, output_filename="${rank}.jsonl", compression=self.compression, adapter=kept_record)
 
     def excluded(self, kind: str):
         from datatrove.pipeline.writers import JsonlWriter
 
         folder = f"{self.output}/excluded"
         return JsonlWriter(
-            folder, output_filename=f"{kind}_${{rank}}.jsonl", compression=self.compression, adapter=jsonl_record
+            folder, output_filename=f"{kind}_${{rank}}.jsonl", compression=self.compression, adapter=excluded_record
         )
 
 
-def jsonl_record(writer, document) -> dict:
-    """The JSONL writers' adapter: datatrove's default record without its deep copy of the document, which
-    costs as much as the serialization (the record is serialized at once). Documents with media take the default."""
-    if document.media:
-        return writer._default_adapter(document)
-    record = {"text": document.text, "id": document.id, "metadata": document.metadata}
+def kept_record(writer, document) -> dict:
+    """The output writers' adapter: datatrove's default record without the reader's ``location`` and without
+    its deep copy of the document, which costs as much as the serialization (the record is serialized at once)."""
+    metadata = {key: value for key, value in document.metadata.items() if key != LOCATION_KEY}
+    return _record(writer, document, metadata)
+
+
+def excluded_record(writer, document) -> dict:
+    """The exclusion writers' adapter: as :func:`kept_record`, with the reader's ``location`` as ``file`` and
+    ``line`` in the metadata (rejected lines have them already)."""
+    metadata = {key: value for key, value in document.metadata.items() if key != LOCATION_KEY}
+    return _record(writer, document, {**metadata, **document.metadata.get(LOCATION_KEY, {})})
+
+
+def _record(writer, document, metadata: dict) -> dict:
+    if document.media or writer.expand_metadata:
+        return writer._default_adapter(replace(document, metadata=metadata))
+    record = {"text": document.text, "id": document.id, "metadata": metadata}
     return {key: value for key, value in record.items() if value}
 
 
