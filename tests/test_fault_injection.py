@@ -142,6 +142,22 @@ def test_curate_refuses_a_finished_output_of_other_inputs(tmp_path, capsys):
     assert json.loads((out / "stats.json").read_text())["kept"] == 2  # the finished run is untouched
 
 
+def test_curate_refuses_a_finished_output_of_another_classifier(tmp_path, capsys):
+    from mda_curate.classifier.model import DEFAULT_CLASSIFIER
+
+    (tmp_path / "a.jsonl").write_bytes(jsonl(GOOD))
+    classifier = tmp_path / "classifier"
+    classifier.mkdir()
+    for name in ("model.skops", "card.json"):
+        (classifier / name).write_bytes((DEFAULT_CLASSIFIER / name).read_bytes())
+    out = tmp_path / "out"
+    assert curate(capsys, "score", tmp_path / "a.jsonl", "--output", out, "--classifier", classifier)[0] == 0
+    card = json.loads((classifier / "card.json").read_text())
+    (classifier / "card.json").write_text(json.dumps({**card, "name": "retrained"}))
+    code, message = curate(capsys, "score", tmp_path / "a.jsonl", "--output", out, "--classifier", classifier)
+    assert code == 2 and "changed: content.classifier.card.json.s" in message
+
+
 def test_a_met_target_share_is_one_line_and_the_corrected_rerun_runs(tmp_path, capsys):
     (tmp_path / "a.jsonl").write_bytes(jsonl(GOOD))
     out = tmp_path / "out"

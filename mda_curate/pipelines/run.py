@@ -19,6 +19,7 @@ must satisfy ``kept + dropped + rejected == lines_read``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -68,6 +69,7 @@ def run_plan(plan: Plan, launch: Launch = Launch()) -> dict | None:
     return write_summary(plan)
 
 
+@functools.cache  # once per process
 def end_children_with_this_process() -> None:
     """Have every process forked from here (datatrove's multiprocessing manager, pool workers) get SIGKILL
     when this process ends, so that a killed run leaves nothing behind (Linux; elsewhere a no-op)."""
