@@ -3,7 +3,7 @@
 A file's identity is its size and the sha256 of its content. Files larger than :data:`FULL_HASH_BYTES`
 (where hashing everything on every rerun would cost minutes) get a hash of :data:`SAMPLED_CHUNKS` evenly
 spaced chunks plus their modification time, since a sampled hash alone could miss an edit between the
-chunks. A folder's identity is that of its files (by relative path). Local paths and fsspec URLs both work.
+chunks. A folder's identity is that of its files. Local paths and fsspec URLs both work.
 """
 
 from __future__ import annotations

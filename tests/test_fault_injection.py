@@ -53,21 +53,24 @@ def curate(capsys, pipeline: str, *args) -> tuple[int, str]:
 
 
 def excluded(out: Path, kind: str) -> list[dict]:
-    return [json.loads(line) for path in sorted((out / "excluded").glob(f"{kind}_*.jsonl")) for line in path.read_text().splitlines()]
+    paths = sorted((out / "excluded").glob(f"{kind}_*.jsonl"))
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines()]
 
 
 # (case, file name, content, valid documents, {reason: [lines]})
 HOSTILE_FILES = [
     ("truncated gzip", "t.jsonl.gz", gzip.compress(jsonl(GOOD), mtime=0) + gzip.compress(jsonl(GOOD), mtime=0)[:20],
      5, {"unreadable_file": [6]}),
-    ("corrupt gzip", "c.jsonl.gz", gzip.compress(jsonl(GOOD), mtime=0) + b"this is not gzip", 5, {"unreadable_file": [6]}),
+    ("corrupt gzip", "c.jsonl.gz", gzip.compress(jsonl(GOOD), mtime=0) + b"this is not gzip",
+     5, {"unreadable_file": [6]}),
     ("truncated parquet", "t.parquet", parquet(GOOD)[:300], 0, {"unreadable_file": [1]}),
     ("media field", "m.jsonl", jsonl([GOOD[0], {"text": "x", "media": "oops"}, {"text": "y", "media": [{"bad": 1}]}]),
      1, {"invalid_media": [2, 3]}),
     ("2,000-deep JSON", "d.jsonl", jsonl([deep(2000), GOOD[0], b'{"text": "x", "deep": ' + deep(2000) + b"}"]),
      1, {"malformed_json": [1, 3]}),
     ("bad and duplicate ids", "i.jsonl", jsonl([
-        {"id": None, "text": "a"}, {"id": 5, "text": "b"}, {"id": "", "text": "c"}, GOOD[0], GOOD[0], {"text": "no id"},
+        {"id": None, "text": "a"}, {"id": 5, "text": "b"}, {"id": "", "text": "c"},
+        GOOD[0], GOOD[0], {"text": "no id"},
     ]), 2, {"invalid_id": [1, 2, 3], "duplicate_id": [5]}),
 ]
 
@@ -116,7 +119,8 @@ def test_an_input_given_twice_is_read_once(tmp_path, capsys):
 def test_gzip_output_is_byte_identical_between_identical_runs(tmp_path, capsys):
     (tmp_path / "a.jsonl").write_bytes(jsonl(GOOD))
     for out in ("one", "two"):
-        assert curate(capsys, "score", tmp_path / "a.jsonl", "--output", tmp_path / out, "--compression", "gzip")[0] == 0
+        code, _ = curate(capsys, "score", tmp_path / "a.jsonl", "--output", tmp_path / out, "--compression", "gzip")
+        assert code == 0
         time.sleep(1.1)  # a header time would now differ
     assert (tmp_path / "one" / "00000.jsonl.gz").read_bytes() == (tmp_path / "two" / "00000.jsonl.gz").read_bytes()
 
@@ -173,10 +177,9 @@ def test_a_met_target_share_is_one_line_and_the_corrected_rerun_runs(tmp_path, c
     assert len(ids) == len(set(ids)) == 10
 
 
-@pytest.fixture
-def model_dir(neox, tmp_path):
-    folder = tmp_path / "model"
-    neox.random_model(seed=3, hidden_size=32, intermediate_size=64).save_pretrained(folder)
+def save_model(neox, folder: Path, seed: int = 3, **overrides) -> Path:
+    """A tiny random GPT-NeoX with the word tokenizer, saved to ``folder``."""
+    neox.random_model(seed=seed, hidden_size=32, intermediate_size=64, **overrides).save_pretrained(folder)
     neox.make_tokenizer().save_pretrained(folder)
     return folder
 
@@ -191,7 +194,8 @@ def influence(capsys, model_dir, train, out, *extra) -> tuple[int, str]:
                "--probe-sequences", 2, "--probe-length", 4, "--out", out, *extra)
 
 
-def test_influence_refuses_to_resume_over_changed_data_or_weights(model_dir, tmp_path, capsys, neox):
+def test_influence_refuses_to_resume_over_changed_data_or_weights(tmp_path, capsys, neox):
+    model_dir = save_model(neox, tmp_path / "model")
     train, out = tmp_path / "train.jsonl", tmp_path / "s.parquet"
     train.write_bytes(jsonl(words(6)))
     assert influence(capsys, model_dir, train, out)[0] == 0
@@ -200,7 +204,7 @@ def test_influence_refuses_to_resume_over_changed_data_or_weights(model_dir, tmp
     assert code == 2 and "other arguments (factor_data_content, train_content)" in message
     train.write_bytes(jsonl(words(6)))
     assert influence(capsys, model_dir, train, out)[0] == 0  # the original content resumes
-    neox.random_model(seed=4, hidden_size=32, intermediate_size=64).save_pretrained(model_dir)
+    save_model(neox, model_dir, seed=4)
     code, message = influence(capsys, model_dir, train, out)
     assert code == 2 and "other arguments (model_content)" in message
 
@@ -227,7 +231,8 @@ def test_train_resume_and_validate_refuse_changed_data(tokenizer_dir, tmp_path, 
     data.write_bytes(jsonl(words(20)))
     assert train(capsys, tokenizer_dir, data, run, "--until", 2)[0] == 0
     saved = json.loads((run / "config.json").read_text())
-    spec = SimpleNamespace(config=lambda seed: TrainConfig.from_dict(saved["train"]), data=(data,), tokenizer=tokenizer_dir)
+    config = TrainConfig.from_dict(saved["train"])
+    spec = SimpleNamespace(config=lambda seed: config, data=(data,), tokenizer=tokenizer_dir)
     seed = SimpleNamespace(run=run)
     check_base_run(spec, seed, "seeds[0]")  # the same content passes
     data.write_bytes(jsonl(words(20, seed=3)))
@@ -256,7 +261,7 @@ REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-l
     ("train on an empty file", lambda p: ["train", "--data", p.empty, "--tokenizer", p.tok, "--out", p.tmp / "r1"],
      ": no documents"),
     ("train --until past --steps", lambda p: ["train", "--data", p.docs, "--tokenizer", p.tok, "--out", p.tmp / "r2",
-                                             "--steps", 5, "--until", 50], "--until 50: must be in 1..5 (--steps 5)"),
+                                             "--steps", 5, "--until", 50], "--until 50: must be in 0..5 (--steps 5)"),
     ("influence on documents of one token", lambda p: ["influence", "--model", p.model, "--train", p.short, "--unit",
                                                        "1.2", "--out", p.tmp / "s1.parquet"],
      "no curvature sample has 2 or more tokens: nothing to fit the factors on (check --train)"),
@@ -264,7 +269,8 @@ REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-l
                                             "--world-size", 0, "--out", p.tmp / "s2.parquet"],
      "--world-size 0: must be at least 1"),
     ("influence on a bad line", lambda p: ["influence", "--model", p.model, "--train", p.bad, "--unit", "1.2"],
-     "bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) (fix or remove the line)"),
+     "bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) "
+     "(fix or remove the line)"),
     ("influence --steps past the run", lambda p: ["influence", "--model", p.model, "--train", p.run, "--steps",
                                                   "2:6", "--unit", "1.2"], "--steps 2:6 goes past the run's 4 steps"),
     ("units --seq-len past the positions", lambda p: ["units", p.short_model, "--seq-len", 40, "--sequences", 2],
@@ -286,8 +292,7 @@ def paths(tmp_path_factory, neox):
     tmp = tmp_path_factory.mktemp("refusals")
     models = {"model": {}, "short_model": {"max_position_embeddings": 64}}
     for name, overrides in models.items():
-        neox.random_model(seed=3, hidden_size=32, intermediate_size=64, **overrides).save_pretrained(tmp / name)
-        neox.make_tokenizer().save_pretrained(tmp / name)
+        save_model(neox, tmp / name, **overrides)
     files = {"empty": b"", "docs": jsonl(words(20)), "short": jsonl([{"text": "w05"}, {"text": "w06"}]),
              "bad": jsonl([words(1)[0], b"{oops"])}
     for name, content in files.items():

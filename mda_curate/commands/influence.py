@@ -99,8 +99,8 @@ def build_job(args: argparse.Namespace):
     if args.shard_size < 1:
         raise UserError(f"--shard-size {args.shard_size}: must be at least 1")
     job = InfluenceJob(
-        model, str(Path(args.model).resolve()), blocks, unit, probe, train, factor_data, settings, pad or 0, args.shard_size,
-        model_content=fingerprint([args.model]) if Path(args.model).is_dir() else {},
+        model, str(Path(args.model).resolve()), blocks, unit, probe, train, factor_data, settings, pad or 0,
+        args.shard_size, model_content=fingerprint([args.model]) if Path(args.model).is_dir() else {},
     )
     return job, tokenizer
 

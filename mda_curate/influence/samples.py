@@ -132,7 +132,8 @@ def _run_samples(run_dir: Path, steps: tuple[int, int]) -> Samples:
     order = DataOrder.load(run_dir)
     first, last = steps[0] * batch_size, steps[1] * batch_size
     if last > len(order):
-        raise UserError(f"{run_dir}: --steps {steps[0]}:{steps[1]} goes past the run's {len(order) // batch_size} steps")
+        run_steps = len(order) // batch_size
+        raise UserError(f"{run_dir}: --steps {steps[0]}:{steps[1]} goes past the run's {run_steps} steps")
 
     def get(i: int) -> Sample:
         g = first + i

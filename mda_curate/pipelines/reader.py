@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -125,8 +124,8 @@ class AccountedReader(BaseReader):
         that cannot be read to its end ends with one ``unreadable_file`` rejection."""
         line = 0
         try:
-            reader = _parquet_rows(url, self.parquet_batch_size) if url.endswith(PARQUET_SUFFIXES) else _jsonl_lines(url)
-            for line, record, raw in reader:
+            parquet = url.endswith(PARQUET_SUFFIXES)
+            for line, record, raw in _parquet_rows(url, self.parquet_batch_size) if parquet else _jsonl_lines(url):
                 yield line, record, raw
         except _read_errors() as err:
             yield line + 1, Rejection("unreadable_file", f"{type(err).__name__}: {err}"), b""
@@ -138,7 +137,7 @@ class AccountedReader(BaseReader):
         if problem:
             return problem
         if self.id_key in record:
-            key = int.from_bytes(hashlib.blake2b(record[self.id_key].encode(), digest_size=8).digest(), "big")
+            key = hash(record[self.id_key])  # the set lives in this process only
             if key in seen_ids:
                 return Rejection("duplicate_id", f"{self.id_key!r} {record[self.id_key]!r} was read before")
             seen_ids.add(key)

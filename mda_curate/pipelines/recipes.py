@@ -45,7 +45,8 @@ def _reproducible_gzip(handle, mode: str = "rb", **kwargs):
     return GzipFile(filename="", fileobj=handle, mode=mode, mtime=0, **kwargs)
 
 
-fsspec.compression.register_compression("gzip", _reproducible_gzip, "gz", force=True)  # also on workers: they import this
+# registered on import, so also on workers (their pipelines import this module)
+fsspec.compression.register_compression("gzip", _reproducible_gzip, "gz", force=True)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ class Layout:
 
         if self.fmt == "parquet":
             return ParquetWriter(self.output, output_filename="${rank}.parquet", adapter=kept_record)
-        return JsonlWriter(self.output, output_filename="${rank}.jsonl", compression=self.compression, adapter=kept_record)
+        return JsonlWriter(
+            self.output, output_filename="${rank}.jsonl", compression=self.compression, adapter=kept_record
+        )
 
     def excluded(self, kind: str):
         from datatrove.pipeline.writers import JsonlWriter
@@ -183,7 +186,8 @@ def filter_plan(
     dropped = layout.excluded("dropped")
     if top_fraction is None:
         step = CatalystFilter(threshold, exclusion_writer=dropped)
-        return Plan("filter", layout, [_main(inputs, layout, classifier, step, tasks)], settings, _content(inputs, classifier))
+        main = _main(inputs, layout, classifier, step, tasks)
+        return Plan("filter", layout, [main], settings, _content(inputs, classifier))
     step = CatalystFilter(Deferred(layout.reduced, "threshold"), Deferred(layout.reduced, "tie_key"), dropped)
     scorer = CatalystScorer(classifier)
     passes = _scan_and_reduce(inputs, layout, [scorer], tasks, top_fraction_cutoff, fraction=top_fraction)

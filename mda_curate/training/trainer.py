@@ -160,9 +160,7 @@ class Trainer:
 
         transformers_logging.disable_progress_bar()  # one rich bar, not one tqdm bar per checkpoint save
         config, start = self.config, self.step
-        if until is not None and not 0 < until <= config.steps:
-            raise UserError(f"--until {until}: must be in 1..{config.steps} (--steps {config.steps})")
-        end = config.steps if until is None else until
+        end = config.steps if until is None else min(until, config.steps)
         checkpoints = config.checkpoint_steps() | {end}
         if start == 0:
             self.save_checkpoint()
