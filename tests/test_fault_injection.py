@@ -352,3 +352,31 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_killed_curate_leaves_nothing_running_and_resumes_to_the_same_output(tmp_path, capsys):
+    """SIGKILL `curate` while its datatrove manager runs: the manager ends too, and a rerun writes what an
+    uninterrupted run writes."""
+    (tmp_path / "in").mkdir()
+    for k in range(4):
+        docs = [{"id": f"s{k}-{i}", "text": f"shard {k}, {i}: " + "alpha beta " * (i % 7 + 1)} for i in range(1000)]
+        (tmp_path / "in" / f"s{k}.jsonl").write_bytes(jsonl(docs))
+    argv = ["curate", "score", tmp_path / "in", "--output", tmp_path / "killed", "--workers", 1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    process = subprocess.Popen([sys.executable, "-m", "mda_curate.cli", *map(str, argv)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    while process.poll() is None and not children.read_text().split():
+        time.sleep(0.01)
+    manager = [int(pid) for pid in children.read_text().split()] if process.poll() is None else []
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert manager, "the run ended before its manager was seen"
+    deadline = time.monotonic() + 10
+    while any(map(_alive, manager)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, manager))
+    assert cli(capsys, *argv)[0] == 0
+    assert curate(capsys, "score", tmp_path / "in", "--output", tmp_path / "clean")[0] == 0
+    for name in [f"{rank:05d}.jsonl" for rank in range(4)] + ["stats.json"]:
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes()

@@ -76,14 +76,17 @@ def end_children_with_this_process() -> None:
     if sys.platform.startswith("linux"):
         import multiprocess.util
 
-        multiprocess.util.register_after_fork(end_children_with_this_process, _die_with_parent)
+        parent = functools.partial(_die_with_parent, os.getpid())
+        multiprocess.util.register_after_fork(end_children_with_this_process, parent)
 
 
-def _die_with_parent(_) -> None:
+def _die_with_parent(parent: int, _) -> None:
     import ctypes
     import signal
 
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent was killed before the line above
+        os._exit(1)
 
 
 def _executor(plan: Plan, pass_: Pass, launch: Launch, depends=None):
