@@ -129,7 +129,10 @@ def load_classifier(path: str | Path | None = None) -> CatalystClassifier:
             raise UserError(f"{directory / pickles[0]}: pickle artifacts are refused; save classifiers with skops")
         raise UserError(f"{model_path}: no such classifier file")
     card = _read_card(card_path)
-    expected = card.get("artifact", {}).get("sha256")
+    artifact = card.get("artifact")
+    if not isinstance(artifact, dict):
+        raise UserError(f"{card_path}: artifact is {json.dumps(artifact)}, not an object with the model's sha256")
+    expected = artifact.get("sha256")
     if expected != _sha256(model_path):
         raise UserError(f"{model_path}: sha256 does not match {CARD_JSON} (tampered or replaced); refusing to load")
     model = _load_skops(model_path)

@@ -132,7 +132,7 @@ def _corpus_labelled(args):
     from mda_curate.data.documents import read_documents
 
     stats = ReadStats()
-    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats))
+    docs = list(read_documents(args.data, skip_bad=args.skip_bad, stats=stats, skip_option="--skip-bad"))
     if stats.total_rejected:
         console.print(f"skipped {stats.total_rejected} malformed corpus lines: {dict(stats.rejected)}")
     if not docs:

@@ -98,7 +98,8 @@ def run_stats(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else None
     read = ReadStats()
     with console.status("reading documents"):
-        stats = domain_stats(read_documents(args.files, skip_bad=args.skip_bad, stats=read), tokenizer)
+        docs = read_documents(args.files, skip_bad=args.skip_bad, stats=read, skip_option="--skip-bad")
+        stats = domain_stats(docs, tokenizer)
     columns = ["domain", "docs", "chars", "MB"] + (["tokens", "chars/token"] if tokenizer else [])
     rows = [_stats_row(domain, entry, tokenizer) for domain, entry in sorted(stats.items())]
     rows.append(_stats_row("total", total(stats), tokenizer))
@@ -125,7 +126,8 @@ def run_tokenize(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.tokenizer)
     read = ReadStats()
     with console.status(f"tokenizing into {args.out}"):
-        corpus = tokenize_documents(read_documents(args.files, skip_bad=args.skip_bad, stats=read), tokenizer, args.out)
+        docs = read_documents(args.files, skip_bad=args.skip_bad, stats=read, skip_option="--skip-bad")
+        corpus = tokenize_documents(docs, tokenizer, args.out)
     skipped = read.kept - len(corpus)
     rows = [
         ["records read", read.read],

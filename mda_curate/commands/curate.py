@@ -10,7 +10,7 @@ LAYOUT_NOTE = (
     "Writes the kept documents to DIR/<rank>.jsonl (or .parquet), unreadable lines and dropped documents "
     "with their reason to DIR/excluded/{rejected,dropped}_<rank>.jsonl, datatrove logs to DIR/logs and the "
     "accounting (lines_read = kept + dropped + rejected) to DIR/stats.json. Re-running with the same options "
-    "skips completed ranks."
+    "over the same content (inputs, classifier) skips completed ranks; changed content is refused."
 )
 
 

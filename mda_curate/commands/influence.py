@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_job(args: argparse.Namespace):
+    from mda_curate.fingerprint import fingerprint
     from mda_curate.influence.blocks import head_blocks, module_blocks, parse_unit
     from mda_curate.influence.engine import InfluenceJob
     from mda_curate.influence.samples import open_samples, parse_steps
@@ -98,7 +99,8 @@ def build_job(args: argparse.Namespace):
     if args.shard_size < 1:
         raise UserError(f"--shard-size {args.shard_size}: must be at least 1")
     job = InfluenceJob(
-        model, str(Path(args.model).resolve()), blocks, unit, probe, train, factor_data, settings, pad or 0, args.shard_size
+        model, str(Path(args.model).resolve()), blocks, unit, probe, train, factor_data, settings, pad or 0,
+        args.shard_size, model_content=fingerprint([args.model]) if Path(args.model).is_dir() else {},
     )
     return job, tokenizer
 

@@ -35,7 +35,7 @@ def run_train(args: argparse.Namespace) -> int:
     stats = ReadStats()
     texts = [
         doc.text
-        for doc in read_documents(args.data, skip_bad=args.skip_bad, stats=stats)
+        for doc in read_documents(args.data, skip_bad=args.skip_bad, stats=stats, skip_option="--skip-bad")
         if domains is None or doc.domain in domains
     ]
     with console.status(f"training a {args.vocab_size}-token BPE on {len(texts)} documents"):

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.init_from:
         raise UserError("--resume and --init-from exclude each other (an arm is a new run folder)")
     config = train_config(args)
+    if args.until is not None and not 0 <= args.until <= config.steps:
+        raise UserError(f"--until {args.until}: must be in 0..{config.steps} (--steps {config.steps})")
     schedule = Schedule.load(args.schedule, config.steps, config.batch_size) if args.schedule else Schedule()
     tokenizer = load_tokenizer(args.tokenizer)
     with console.status("preparing the run (tokenizing, building the data order)"):

@@ -48,9 +48,11 @@ class ReadStats:
 
 
 def read_documents(
-    paths: Iterable[str | Path], skip_bad: bool = False, stats: ReadStats | None = None
+    paths: Iterable[str | Path], skip_bad: bool = False, stats: ReadStats | None = None,
+    skip_option: str | None = None,
 ) -> Iterator[Document]:
-    """Yield documents from JSONL/parquet ``paths`` in order; see the module docstring for errors."""
+    """Yield documents from JSONL/parquet ``paths`` in order; see the module docstring for errors.
+    ``skip_option`` names the caller's option that skips bad lines (e.g. ``--skip-bad``) in the error."""
     stats = stats if stats is not None else ReadStats()
     for path in map(Path, paths):
         if not path.exists():
@@ -65,7 +67,8 @@ def read_documents(
             elif skip_bad:
                 stats.reject(doc.reason, where(path, line), doc.detail)
             else:
-                raise UserError(f"{where(path, line)}: {doc} (pass --skip-bad to count and skip such lines)")
+                hint = f"pass {skip_option} to count and skip such lines" if skip_option else "fix or remove the line"
+                raise UserError(f"{where(path, line)}: {doc} ({hint})")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, object]]:
                 yield line_no, _Bad("invalid UTF-8", f"at byte {err.start}")
             except json.JSONDecodeError as err:
                 yield line_no, _Bad("malformed JSON", f"{err.msg}, column {err.colno}")
+            except RecursionError:
+                yield line_no, _Bad("malformed JSON", "nested too deeply")
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[int, object]]:

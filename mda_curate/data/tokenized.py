@@ -42,7 +42,9 @@ class TokenizedCorpus:
         path = Path(path)
         meta = read_meta(path)
         docs = pq.read_table(path / "docs.parquet").to_pydict()
-        tokens = np.memmap(path / "tokens.bin", dtype=np.dtype(meta["dtype"]), mode="r")
+        dtype = np.dtype(meta["dtype"])
+        empty = (path / "tokens.bin").stat().st_size == 0  # numpy cannot map an empty file
+        tokens = np.zeros(0, dtype) if empty else np.memmap(path / "tokens.bin", dtype=dtype, mode="r")
         if tokens.size != meta["num_tokens"]:
             raise UserError(f"{path / 'tokens.bin'}: holds {tokens.size} tokens, meta.json says {meta['num_tokens']}")
         return cls(

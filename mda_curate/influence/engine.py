@@ -13,13 +13,15 @@ Work is split into shards of ``InfluenceJob.shard_size`` samples; rank ``r`` of 
 ``r, r + world_size, ...`` (``RANK``/``WORLD_SIZE`` from ``torchrun``, or datatrove-style task
 ids). Finished shards are parquet files; a killed run resumes from them. Working files live in
 ``<out stem>.influence/`` beside the output: ``arguments.json``, ``factors/`` (with the arguments
-that made them), ``shards/`` and ``summary.json``.
+that made them), ``shards/`` and ``summary.json``. The arguments hold the content fingerprints of the
+model folder (weights, config, tokenizer) and of the data (see :mod:`mda_curate.fingerprint`): a rerun
+after any of them changed is refused instead of returning the old scores.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +52,15 @@ class InfluenceJob:
     settings: InfluenceSettings
     pad_id: int
     shard_size: int = 256
+    model_content: dict = field(default_factory=dict)  # fingerprint of the model folder (weights, tokenizer)
 
     def factor_arguments(self) -> dict:
         return {
             "model": self.model_name,
+            "model_content": self.model_content,
             "blocks": [b.name for b in self.blocks],
             "factor_data": self.factor_data.describe,
+            "factor_data_content": self.factor_data.content,
             "factor_samples": self.factor_samples(),
             **{k: v for k, v in self.settings.to_json().items() if k != "damping"},
         }
@@ -66,6 +71,7 @@ class InfluenceJob:
             "unit": self.unit,
             "probe": self.probe.info,
             "train": self.train.describe,
+            "train_content": self.train.content,
             "train_samples": len(self.train),
             "damping": self.settings.damping if self.settings.damping is not None else "0.1mean",
             "shard_size": self.shard_size,
@@ -237,6 +243,8 @@ def run_influence(job: InfluenceJob, out: Path, rank: int = 0, world_size: int =
     Returns the merged table, or ``None`` when other ranks still have shards to finish."""
     from mda_curate.console import progress
 
+    if world_size < 1:
+        raise UserError(f"--world-size {world_size}: must be at least 1")
     if not 0 <= rank < world_size:
         raise UserError(f"--rank {rank}: must be in 0..{world_size - 1} (--world-size {world_size})")
     work = out.with_name(out.stem + ".influence")

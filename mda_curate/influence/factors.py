@@ -36,6 +36,8 @@ def fit_factors(model, blocks: list[Block], batches, settings: InfluenceSettings
     """Fit each block's factors for ``settings.strategy`` on ``batches`` (re-iterable ``samples.Batches``)."""
     if settings.strategy == "identity":
         return {}
+    if next(iter(batches), None) is None:
+        raise UserError("no curvature sample has 2 or more tokens: nothing to fit the factors on (check --train)")
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(settings.seed)
     factors: Factors = {block.name: {} for block in blocks}
     if settings.strategy in ("kfac", "ekfac"):

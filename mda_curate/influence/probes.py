@@ -74,7 +74,7 @@ def query_loss_probe(samples, batch_size: int, pad_id: int) -> Probe:
     made = [(b.input_ids, b.attention_mask) for b in Batches(samples, range(len(samples)), batch_size, pad_id)]
     if not made:
         raise UserError(f"{samples.describe}: no query document with 2 or more tokens")
-    info = {"probe": "query-loss", "query": samples.describe, "documents": len(samples)}
+    info = {"probe": "query-loss", "query": samples.describe, "documents": len(samples), "content": samples.content}
     return Probe("query-loss", made, lambda model, ids, mask: -summed_lm_loss(model, ids, mask).sum(), info)
 
 

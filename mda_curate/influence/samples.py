@@ -11,6 +11,8 @@
 - a Pythia ``.bin/.idx`` prefix with ``steps=(a, b)``: the preshuffled rows of those steps.
 
 Documents shorter than 2 tokens cannot have a loss; they keep their row with ``skipped`` set.
+``Samples.content`` fingerprints the files the samples come from (see :mod:`mda_curate.fingerprint`), so
+that resumed work is keyed on the data, not on its path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from mda_curate.errors import UserError
+from mda_curate.fingerprint import fingerprint
 
 if TYPE_CHECKING:
     import torch
@@ -43,12 +46,14 @@ class Sample:
 
 
 class Samples:
-    """A random-access sequence of :class:`Sample`; ``describe`` names the source for the arguments file."""
+    """A random-access sequence of :class:`Sample`; ``describe`` names the source for the arguments file,
+    ``content`` fingerprints its files (empty for samples built in memory)."""
 
-    def __init__(self, describe: str, length: int, get):
+    def __init__(self, describe: str, length: int, get, content: dict | None = None):
         self.describe = describe
         self._length = length
         self._get = get
+        self.content = content or {}
 
     def __len__(self) -> int:
         return self._length
@@ -103,7 +108,7 @@ def _document_samples(path: Path, tokenizer, max_length: int) -> Samples:
         ids = tokenizer(doc.text[: max_length * 64], add_special_tokens=False)["input_ids"][:max_length]
         return Sample(i, doc.doc_id, doc.domain, np.asarray(ids, dtype=np.int64))
 
-    return Samples(str(path.resolve()), len(docs), get)
+    return Samples(str(path.resolve()), len(docs), get, fingerprint([path]))
 
 
 def _tokenized_samples(path: Path, max_length: int) -> Samples:
@@ -117,7 +122,7 @@ def _tokenized_samples(path: Path, max_length: int) -> Samples:
         tokens = corpus.document(i)[:max_length].astype(np.int64)
         return Sample(i, corpus.doc_ids[i], str(corpus.domains[i]), tokens)
 
-    return Samples(str(path.resolve()), len(corpus), get)
+    return Samples(str(path.resolve()), len(corpus), get, fingerprint([path]))
 
 
 def _run_samples(run_dir: Path, steps: tuple[int, int]) -> Samples:
@@ -125,31 +130,34 @@ def _run_samples(run_dir: Path, steps: tuple[int, int]) -> Samples:
 
     batch_size = json.loads((run_dir / "config.json").read_text())["train"]["batch_size"]
     order = DataOrder.load(run_dir)
-    first, last = steps[0] * batch_size, min(steps[1] * batch_size, len(order))
-    if first >= last:
-        raise UserError(f"{run_dir}: --steps {steps[0]}:{steps[1]} is past the run's {len(order) // batch_size} steps")
+    first, last = steps[0] * batch_size, steps[1] * batch_size
+    if last > len(order):
+        run_steps = len(order) // batch_size
+        raise UserError(f"{run_dir}: --steps {steps[0]}:{steps[1]} goes past the run's {run_steps} steps")
 
     def get(i: int) -> Sample:
         g = first + i
         return Sample(g, f"sample-{g}", order.sample_source(g), order.sample(g).astype(np.int64))
 
-    return Samples(f"{run_dir.resolve()} steps {steps[0]}:{steps[1]}", last - first, get)
+    files = [run_dir / name for name in ("order.npy", "sources.json", "streams.npz")]
+    content = fingerprint(files + json.loads((run_dir / "sources.json").read_text())["corpora"])
+    return Samples(f"{run_dir.resolve()} steps {steps[0]}:{steps[1]}", last - first, get, content)
 
 
 def _pythia_samples(prefix: Path, steps: tuple[int, int], max_length: int) -> Samples:
     from mda_curate.data.megatron import PythiaStream
 
     stream = PythiaStream(prefix)
-    first = stream.global_index(steps[0], 0)
-    last = min(stream.global_index(steps[1], 0), len(stream.sequences))
-    if first >= last:
-        raise UserError(f"{prefix}: --steps {steps[0]}:{steps[1]} is past the stream's {stream.num_steps} steps")
+    first, last = stream.global_index(steps[0], 0), stream.global_index(steps[1], 0)
+    if steps[1] > stream.num_steps:
+        raise UserError(f"{prefix}: --steps {steps[0]}:{steps[1]} goes past the stream's {stream.num_steps} steps")
 
     def get(i: int) -> Sample:
         g = first + i
         return Sample(g, f"row-{g}", "pile", np.asarray(stream.sequences[g][:max_length], dtype=np.int64))
 
-    return Samples(f"{prefix.resolve()} steps {steps[0]}:{steps[1]}", last - first, get)
+    content = fingerprint([prefix.with_suffix(".idx"), prefix.with_suffix(".bin")])
+    return Samples(f"{prefix.resolve()} steps {steps[0]}:{steps[1]}", last - first, get, content)
 
 
 class Batch(NamedTuple):

@@ -9,7 +9,9 @@ the file and line number.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from mda_curate.errors import UserError
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
 PARQUET_SUFFIXES = (".parquet",)
 SOURCE_KEY = "mix_source"  # metadata key naming the input a document came from (set when sources are given)
+LOCATION_KEY = "location"  # metadata key of a document's {file, line}, kept out of the kept output
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,18 @@ class AccountedReader(BaseReader):
     (``documents``), the rest ``rejected`` and ``rejected_<reason>``, written to ``exclusion_writer`` with
     ``metadata = {filter_reason, detail, file, line}`` (lines are 1-based; parquet rows count as lines).
 
-    Reasons: ``blank_line``, ``invalid_utf8``, ``malformed_json``, ``not_an_object``, ``missing_text``
-    (absent or null), ``non_string_text``, ``empty_text``. ``sources`` (parallel to ``files``) tags each
-    document's ``metadata["mix_source"]``. Documents without ``id_key`` get the id ``<label>/<line>``.
+    Reasons: ``blank_line``, ``invalid_utf8``, ``malformed_json`` (also JSON nested too deeply),
+    ``not_an_object``, ``missing_text`` (absent or null), ``non_string_text``, ``empty_text``,
+    ``invalid_id`` (null, empty or not a string), ``duplicate_id`` (an id this task has read before),
+    ``invalid_media`` (a ``media`` field datatrove cannot read) and ``unreadable_file``: the rest of a
+    file that cannot be read (truncated or corrupt compression, a broken parquet file) counts as one
+    line, at the line where reading stopped. A rejected JSONL line keeps its original bytes: its text is
+    the line (invalid UTF-8 replaced) and, when not UTF-8, ``metadata["raw_base64"]`` holds the bytes.
+
+    ``sources`` (parallel to ``files``) tags each document's ``metadata["mix_source"]``. Documents
+    without ``id_key`` get the id ``<label>/<line>``. Each document carries its ``file`` and ``line`` in
+    ``metadata["location"]``, which the writers of :mod:`mda_curate.pipelines.recipes` move into the
+    exclusion records of dropped documents and leave out of kept ones.
     """
 
     name = "🧾 Accounted JSONL/parquet"
@@ -89,6 +101,7 @@ class AccountedReader(BaseReader):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
+        seen_ids: set[int] = set()
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
             for index in range(rank, len(self.files), world_size):
                 url, label = self.files[index]
@@ -97,36 +110,63 @@ class AccountedReader(BaseReader):
                 for line, record, raw in self._records(url):
                     self.stat_update("lines_read")
                     with self.track_time():
-                        document = self._to_document(record, label, line, source)
+                        document = self._to_document(record, label, line, source, seen_ids)
                     if isinstance(document, Rejection):
-                        raw = raw if raw is not None else _row_text(record)
-                        self._reject(writer, document, raw, url, label, line, rank)
+                        self._reject(writer, document, raw, record, url, label, line, rank)
                         continue
+                    document.metadata[LOCATION_KEY] = {"file": url, "line": line}
                     self.stat_update("documents")
                     self.update_doc_stats(document)
                     yield document
 
-    def _records(self, url: str) -> Iterator[tuple[int, object, str | None]]:
-        """``(line, parsed value or Rejection, raw text of an unparsable line)`` for every line of ``url``."""
-        return _parquet_rows(url, self.parquet_batch_size) if url.endswith(PARQUET_SUFFIXES) else _jsonl_lines(url)
+    def _records(self, url: str) -> Iterator[tuple[int, object, bytes | None]]:
+        """``(line, parsed value or Rejection, raw bytes of a JSONL line)`` for every line of ``url``; a file
+        that cannot be read to its end ends with one ``unreadable_file`` rejection."""
+        line = 0
+        try:
+            parquet = url.endswith(PARQUET_SUFFIXES)
+            for line, record, raw in _parquet_rows(url, self.parquet_batch_size) if parquet else _jsonl_lines(url):
+                yield line, record, raw
+        except _read_errors() as err:
+            yield line + 1, Rejection("unreadable_file", f"{type(err).__name__}: {err}"), b""
 
-    def _to_document(self, record, label: str, line: int, source: str | None) -> Document | Rejection:
-        problem = record if isinstance(record, Rejection) else _check_record(record, self.text_key)
+    def _to_document(
+        self, record, label: str, line: int, source: str | None, seen_ids: set[int]
+    ) -> Document | Rejection:
+        problem = record if isinstance(record, Rejection) else _check_record(record, self.text_key, self.id_key)
         if problem:
             return problem
-        document = self.get_document_from_dict(record, label, line)  # never None: the text is not empty
+        if self.id_key in record:
+            key = hash(record[self.id_key])  # the set lives in this process only
+            if key in seen_ids:
+                return Rejection("duplicate_id", f"{self.id_key!r} {record[self.id_key]!r} was read before")
+            seen_ids.add(key)
+        try:
+            document = self.get_document_from_dict(record, label, line)  # never None: the text is not empty
+        except TypeError as err:  # datatrove's Media(**item) on a malformed "media" field
+            return Rejection("invalid_media", str(err))
         if source is not None:
             document.metadata[SOURCE_KEY] = source
         return document
 
-    def _reject(self, writer, rejection: Rejection, raw: str, url: str, label: str, line: int, rank: int) -> None:
+    def _reject(self, writer, rejection: Rejection, raw, record, url: str, label: str, line: int, rank: int) -> None:
         self.stat_update("rejected", f"rejected_{rejection.reason}")
         if writer:
             metadata = {"filter_reason": rejection.reason, "detail": rejection.detail, "file": url, "line": line}
-            writer.write(Document(text=raw, id=f"{label}/{line}", metadata=metadata), rank)
+            text = _row_text(record) if raw is None else raw.decode("utf-8", errors="replace")
+            if raw is not None and text.encode() != raw:
+                metadata["raw_base64"] = base64.b64encode(raw).decode()
+            writer.write(Document(text=text, id=f"{label}/{line}", metadata=metadata), rank)
 
 
-def _check_record(record, text_key: str) -> Rejection | None:
+def _read_errors() -> tuple[type[Exception], ...]:
+    """What gzip, zstandard, pyarrow and fsspec raise for a truncated or corrupt file."""
+    import zstandard
+
+    return OSError, EOFError, ValueError, zlib.error, zstandard.ZstdError
+
+
+def _check_record(record, text_key: str, id_key: str) -> Rejection | None:
     if not isinstance(record, dict):
         return Rejection("not_an_object", f"a JSON {type(record).__name__}")
     text = record.get(text_key)
@@ -136,6 +176,9 @@ def _check_record(record, text_key: str) -> Rejection | None:
         return Rejection("non_string_text", f"{text_key!r} is {type(text).__name__}")
     if not text:
         return Rejection("empty_text")
+    if id_key in record and not (isinstance(record[id_key], str) and record[id_key]):
+        kind = "null" if record[id_key] is None else "empty" if record[id_key] == "" else type(record[id_key]).__name__
+        return Rejection("invalid_id", f"{id_key!r} is {kind}")
     return None
 
 
@@ -147,9 +190,9 @@ def _jsonl_lines(url: str) -> Iterator[tuple[int, object, str | None]]:
         for line, raw in enumerate(handle, start=1):
             raw = raw.rstrip(b"\r\n")
             try:
-                yield line, orjson.loads(raw), None
+                yield line, orjson.loads(raw), raw
             except orjson.JSONDecodeError as err:
-                yield line, _classify_bad_line(raw, err), raw.decode("utf-8", errors="replace")
+                yield line, _classify_bad_line(raw, err), raw
 
 
 def _classify_bad_line(raw: bytes, err: Exception) -> Rejection:
@@ -163,6 +206,7 @@ def _classify_bad_line(raw: bytes, err: Exception) -> Rejection:
 
 
 def _parquet_rows(url: str, batch_size: int) -> Iterator[tuple[int, dict, None]]:
+    """Rows as dicts; they have no raw bytes (a rejected row is written as its JSON)."""
     import fsspec
     import pyarrow.parquet as pq
 

@@ -11,14 +11,21 @@ intermediate copy of the data is written). Layout of ``output``:
 - ``excluded/dropped_<rank>.jsonl``: dropped documents (``filter_reason``, ``catalyst_score``);
 - ``logs/<pass>/``: datatrove's logs, per-rank stats and completions; ``logs/reduce/result.json``;
 - ``stats.json``: the accounting, written by :func:`mda_curate.pipelines.run.run_plan`.
+
+A plan records the content it reads (:attr:`Plan.content`: each input file's and the classifier's
+fingerprint), so a rerun into the same output resumes only over the same content. Gzip output has a
+zero header time and no file name in it, so identical runs write identical bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from mda_curate.pipelines.reader import AccountedReader, find_input_files
+import fsspec.compression
+
+from mda_curate.errors import UserError
+from mda_curate.pipelines.reader import LOCATION_KEY, AccountedReader, find_input_files
 from mda_curate.pipelines.scan import Reduce, ScanLog, mix_rates, target_share_bands, top_fraction_cutoff
 from mda_curate.pipelines.steps import (
     CatalystFilter,
@@ -26,9 +33,20 @@ from mda_curate.pipelines.steps import (
     CatalystUpsampler,
     Deferred,
     SourceMixer,
+    classifier_fingerprint,
 )
 
 SCAN, REDUCE, MAIN = "scan", "reduce", "main"
+
+
+def _reproducible_gzip(handle, mode: str = "rb", **kwargs):
+    from gzip import GzipFile
+
+    return GzipFile(filename="", fileobj=handle, mode=mode, mtime=0, **kwargs)
+
+
+# registered on import, so also on workers (their pipelines import this module)
+fsspec.compression.register_compression("gzip", _reproducible_gzip, "gz", force=True)
 
 
 @dataclass(frozen=True)
@@ -55,24 +73,38 @@ class Layout:
         from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
         if self.fmt == "parquet":
-            return ParquetWriter(self.output, output_filename="${rank}.parquet")
-        return JsonlWriter(self.output, output_filename="${rank}.jsonl", compression=self.compression, adapter=jsonl_record)
+            return ParquetWriter(self.output, output_filename="${rank}.parquet", adapter=kept_record)
+        return JsonlWriter(
+            self.output, output_filename="${rank}.jsonl", compression=self.compression, adapter=kept_record
+        )
 
     def excluded(self, kind: str):
         from datatrove.pipeline.writers import JsonlWriter
 
         folder = f"{self.output}/excluded"
         return JsonlWriter(
-            folder, output_filename=f"{kind}_${{rank}}.jsonl", compression=self.compression, adapter=jsonl_record
+            folder, output_filename=f"{kind}_${{rank}}.jsonl", compression=self.compression, adapter=excluded_record
         )
 
 
-def jsonl_record(writer, document) -> dict:
-    """The JSONL writers' adapter: datatrove's default record without its deep copy of the document, which
-    costs as much as the serialization (the record is serialized at once). Documents with media take the default."""
-    if document.media:
-        return writer._default_adapter(document)
-    record = {"text": document.text, "id": document.id, "metadata": document.metadata}
+def kept_record(writer, document) -> dict:
+    """The output writers' adapter: datatrove's default record without the reader's ``location`` and without
+    its deep copy of the document, which costs as much as the serialization (the record is serialized at once)."""
+    metadata = {key: value for key, value in document.metadata.items() if key != LOCATION_KEY}
+    return _record(writer, document, metadata)
+
+
+def excluded_record(writer, document) -> dict:
+    """The exclusion writers' adapter: as :func:`kept_record`, with the reader's ``location`` as ``file`` and
+    ``line`` in the metadata (rejected lines have them already)."""
+    metadata = {key: value for key, value in document.metadata.items() if key != LOCATION_KEY}
+    return _record(writer, document, {**metadata, **document.metadata.get(LOCATION_KEY, {})})
+
+
+def _record(writer, document, metadata: dict) -> dict:
+    if document.media or writer.expand_metadata:
+        return writer._default_adapter(replace(document, metadata=metadata))
+    record = {"text": document.text, "id": document.id, "metadata": metadata}
     return {key: value for key, value in record.items() if value}
 
 
@@ -85,12 +117,14 @@ class Pass:
 
 @dataclass
 class Plan:
-    """The passes of one pipeline run and the settings recorded with its stats."""
+    """The passes of one pipeline run, the settings recorded with its stats and the content it reads
+    (fingerprints of the inputs and the classifier, see :mod:`mda_curate.fingerprint`)."""
 
     pipeline: str
     layout: Layout
     passes: list[Pass]
     settings: dict = field(default_factory=dict)
+    content: dict = field(default_factory=dict)
 
     @property
     def tasks(self) -> int:
@@ -106,10 +140,24 @@ class Inputs:
 
     @classmethod
     def find(cls, specs: Sequence[str], tag_sources: bool = False) -> Inputs:
+        """The files of ``specs``, each read once; with ``tag_sources``, a file in two INPUTs is refused."""
         groups = [find_input_files([spec]) for spec in specs]
-        files = [f for group in groups for f in group]
-        sources = [spec for spec, group in zip(specs, groups) for _ in group] if tag_sources else None
-        return cls(files, sources)
+        files, sources, first_spec = [], [], {}
+        for spec, group in zip(specs, groups):
+            for url, label in group:
+                if url in first_spec:
+                    if tag_sources and first_spec[url] != spec:
+                        raise UserError(f"{url}: in two mix sources ({first_spec[url]} and {spec}); list it in one")
+                    continue
+                first_spec[url] = spec
+                files.append((url, label))
+                sources.append(spec)
+        return cls(files, sources if tag_sources else None)
+
+    def fingerprint(self) -> dict[str, dict]:
+        from mda_curate.fingerprint import fingerprint
+
+        return fingerprint(url for url, _ in self.files)
 
     def reader(self, layout: Layout | None = None) -> AccountedReader:
         """A reader; with ``layout``, rejected lines go to its exclusion output."""
@@ -120,7 +168,8 @@ class Inputs:
 def score_plan(inputs: Inputs, layout: Layout, classifier: str | None = None, tasks: int | None = None) -> Plan:
     """Keep every valid document, annotated with ``catalyst_score``."""
     steps = [inputs.reader(layout), CatalystScorer(classifier), layout.writer()]
-    return Plan("score", layout, [Pass(MAIN, steps, tasks or len(inputs.files))], {"classifier": classifier})
+    passes = [Pass(MAIN, steps, tasks or len(inputs.files))]
+    return Plan("score", layout, passes, {"classifier": classifier}, _content(inputs, classifier))
 
 
 def filter_plan(
@@ -137,11 +186,13 @@ def filter_plan(
     dropped = layout.excluded("dropped")
     if top_fraction is None:
         step = CatalystFilter(threshold, exclusion_writer=dropped)
-        return Plan("filter", layout, [_main(inputs, layout, classifier, step, tasks)], settings)
+        main = _main(inputs, layout, classifier, step, tasks)
+        return Plan("filter", layout, [main], settings, _content(inputs, classifier))
     step = CatalystFilter(Deferred(layout.reduced, "threshold"), Deferred(layout.reduced, "tie_key"), dropped)
     scorer = CatalystScorer(classifier)
     passes = _scan_and_reduce(inputs, layout, [scorer], tasks, top_fraction_cutoff, fraction=top_fraction)
-    return Plan("filter", layout, passes + [_main(inputs, layout, classifier, step, tasks)], settings)
+    main = _main(inputs, layout, classifier, step, tasks)
+    return Plan("filter", layout, passes + [main], settings, _content(inputs, classifier))
 
 
 def upsample_plan(
@@ -162,12 +213,14 @@ def upsample_plan(
     dropped = layout.excluded("dropped")
     if target_share is None:
         step = CatalystUpsampler(bands, seed=seed, exclusion_writer=dropped)
-        return Plan("upsample", layout, [_main(inputs, layout, classifier, step, tasks)], settings)
+        main = _main(inputs, layout, classifier, step, tasks)
+        return Plan("upsample", layout, [main], settings, _content(inputs, classifier))
     step = CatalystUpsampler(Deferred(layout.reduced, "bands"), seed=seed, exclusion_writer=dropped)
     scorer = CatalystScorer(classifier)
     reduce = dict(share=target_share, threshold=threshold)
     passes = _scan_and_reduce(inputs, layout, [scorer], tasks, target_share_bands, **reduce)
-    return Plan("upsample", layout, passes + [_main(inputs, layout, classifier, step, tasks)], settings)
+    main = _main(inputs, layout, classifier, step, tasks)
+    return Plan("upsample", layout, passes + [main], settings, _content(inputs, classifier))
 
 
 def mix_plan(
@@ -184,7 +237,12 @@ def mix_plan(
     step = SourceMixer(Deferred(layout.reduced, "rates"), seed=seed, exclusion_writer=layout.excluded("dropped"))
     passes = _scan_and_reduce(inputs, layout, [], tasks, mix_rates, weights=weights, size=size)
     main = Pass(MAIN, [inputs.reader(layout), step, layout.writer()], tasks)
-    return Plan("mix", layout, passes + [main], {"weights": weights, "size": size, "seed": seed})
+    settings = {"weights": weights, "size": size, "seed": seed}
+    return Plan("mix", layout, passes + [main], settings, {"inputs": inputs.fingerprint()})
+
+
+def _content(inputs: Inputs, classifier: str | None) -> dict:
+    return {"inputs": inputs.fingerprint(), "classifier": classifier_fingerprint(classifier)}
 
 
 def _main(inputs: Inputs, layout: Layout, classifier: str | None, step, tasks: int) -> Pass:

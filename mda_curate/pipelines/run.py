@@ -4,7 +4,11 @@
 (connects with ``ray.init()``: ``RAY_ADDRESS`` or a local instance) and ``SlurmPipelineExecutor``
 (passes chained with ``depends=``; the command returns once the jobs are queued, and running it again
 after they finish writes ``stats.json``). The one-task reduce pass runs in-process except on slurm.
-Completed ranks (datatrove completions) are skipped on a re-run, which must use the same plan.
+Completed ranks (datatrove completions) are skipped on a re-run, which must use the same plan over the
+same content (``logs/plan.json`` records the options and the fingerprints of the inputs and the
+classifier). A rerun with other options or content is refused once a main-pass rank has finished; before
+that, the unfinished run is discarded and the new one starts afresh. Processes forked here (datatrove's
+multiprocessing manager) end with this one, even when it is killed.
 
 The accounting (``stats.json``) sums the main pass's per-rank stats over all ranks, including ranks
 completed by an earlier run: ``lines_read`` and ``rejected`` from the reader, ``dropped`` and
@@ -15,16 +19,23 @@ must satisfy ``kept + dropped + rejected == lines_read``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
 from mda_curate.errors import UserError
+from mda_curate.fingerprint import first_difference
 from mda_curate.pipelines.recipes import MAIN, REDUCE, Pass, Plan
+from mda_curate.pipelines.steps import read_reduced
 
 EXECUTORS = ("local", "slurm", "ray")
+RANK_OUTPUT = re.compile(r"(excluded/(rejected|dropped)_)?\d{5}\.(jsonl(\.gz|\.zst)?|parquet)")
+PR_SET_PDEATHSIG = 1  # linux prctl option: the signal a process gets when its parent ends
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ def run_plan(plan: Plan, launch: Launch = Launch()) -> dict | None:
         return _run_slurm(plan, launch)
     if launch.executor == "ray":
         _init_ray()
+    end_children_with_this_process()
     for pass_ in plan.passes:
         executor = _executor(plan, pass_, launch)
         with _progress(plan, pass_, executor, launch.show_progress):
@@ -52,7 +64,29 @@ def run_plan(plan: Plan, launch: Launch = Launch()) -> dict | None:
         if incomplete := executor.get_incomplete_ranks(skip_completed=True):
             logs = f"{executor.logging_dir.path}/logs"
             raise UserError(f"{plan.pipeline} {pass_.name} pass: ranks {incomplete} failed; see {logs}")
+        if pass_.name == REDUCE:
+            read_reduced(plan.layout.reduced)  # a UserError when the reduce refused the data
     return write_summary(plan)
+
+
+@functools.cache  # once per process
+def end_children_with_this_process() -> None:
+    """Have every process forked from here (datatrove's multiprocessing manager, pool workers) get SIGKILL
+    when this process ends, so that a killed run leaves nothing behind (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        import multiprocess.util
+
+        parent = functools.partial(_die_with_parent, os.getpid())
+        multiprocess.util.register_after_fork(end_children_with_this_process, parent)
+
+
+def _die_with_parent(parent: int, _) -> None:
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent was killed before the line above
+        os._exit(1)
 
 
 def _executor(plan: Plan, pass_: Pass, launch: Launch, depends=None):
@@ -127,23 +161,51 @@ def _progress(plan: Plan, pass_: Pass, executor, show: bool):
 
 
 def _check_same_plan(plan: Plan) -> None:
-    """A re-run into the same output must use the same pipeline, settings and task count."""
+    """A re-run into the same output must use the same pipeline, settings, task count and content; an
+    unfinished run of another plan is discarded (see the module docstring)."""
     from datatrove.io import get_datafolder
+
+    from mda_curate.console import console
 
     layout = {"format": plan.layout.fmt, "compression": plan.layout.compression}
     record = {"pipeline": plan.pipeline, "tasks": plan.tasks, "settings": plan.settings, "output": layout}
-    record = json.loads(json.dumps(record))  # tuples -> lists, as read back
+    record = json.loads(json.dumps({**record, "content": plan.content}))  # tuples -> lists, as read back
     folder = get_datafolder(plan.layout.logs(""))
     if folder.isfile("plan.json"):
         with folder.open("plan.json", "rt") as handle:
             previous = json.load(handle)
-        if previous != record:
+        if previous == record:
+            return
+        output, change = plan.layout.output, first_difference(previous, record)
+        if _has_finished_ranks(plan):
             raise UserError(
-                f"{plan.layout.output} holds a different run ({previous}); use the same options or a new --output"
+                f"{output} holds a finished run with other options or content (changed: {change}); pass a new "
+                f"--output, or delete {output} to start afresh"
             )
-        return
+        console.print(f"{output}: discarding an unfinished run with other options or content (changed: {change})")
+        _discard_run(plan)
     with folder.open("plan.json", "wt") as handle:
         json.dump(record, handle, indent=2)
+
+
+def _has_finished_ranks(plan: Plan) -> bool:
+    from datatrove.io import get_datafolder
+
+    main = get_datafolder(plan.layout.logs(MAIN))
+    return get_datafolder(plan.layout.output).isfile("stats.json") or (
+        main.isdir("completions") and bool(main.ls("completions", detail=False))
+    )
+
+
+def _discard_run(plan: Plan) -> None:
+    """Remove the logs (completions of every pass) and the rank outputs of an unfinished run."""
+    from datatrove.io import get_datafolder
+
+    folder = get_datafolder(plan.layout.output)
+    folder.rm("logs", recursive=True)
+    for path in folder.find("", maxdepth=2):
+        if RANK_OUTPUT.fullmatch(path):
+            folder.rm(path)
 
 
 def write_summary(plan: Plan) -> dict:

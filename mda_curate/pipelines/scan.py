@@ -69,7 +69,8 @@ def read_scan(folder: str) -> dict[str, np.ndarray]:
 
 class Reduce(PipelineStep):
     """Run in a 1-task pass after a scan: write ``function(records, **settings)`` (a dict) as JSON to
-    ``output``."""
+    ``output``; when the function refuses the data (a UserError), write ``{"error": message}`` instead,
+    which :class:`~mda_curate.pipelines.steps.Deferred` raises where the value is needed."""
 
     name = "🧮 Reduce scan"
     type = "🔢 - REDUCER"
@@ -86,7 +87,10 @@ class Reduce(PipelineStep):
 
         if data:
             yield from data
-        result = self.function(read_scan(self.scan_folder), **self.settings)
+        try:
+            result = self.function(read_scan(self.scan_folder), **self.settings)
+        except UserError as err:
+            result = {"error": str(err)}
         with fsspec.open(self.output, "wt") as handle:
             json.dump(result, handle, indent=2)
 

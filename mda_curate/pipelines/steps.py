@@ -36,6 +36,18 @@ def load_scorer(path: str | None) -> Callable[[list[str]], Sequence[float]]:
     return lambda texts: classifier.score(texts, batch_size=len(texts))
 
 
+def classifier_fingerprint(path: str | None) -> dict[str, dict]:
+    """The identity of the classifier's model and card (``None``: the shipped default), for resume checks."""
+    from pathlib import Path
+
+    from mda_curate.classifier.model import CARD_JSON, DEFAULT_CLASSIFIER, MODEL_FILE
+    from mda_curate.fingerprint import file_identity
+
+    folder = Path(path) if path is not None else DEFAULT_CLASSIFIER
+    folder = folder.parent if folder.is_file() else folder
+    return {name: file_identity(str(folder / name)) for name in (MODEL_FILE, CARD_JSON)}
+
+
 def unit_hash(*parts: object) -> int:
     """A 64-bit hash of ``parts`` that is the same in every process (unlike ``hash``)."""
     digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
@@ -44,16 +56,28 @@ def unit_hash(*parts: object) -> int:
 
 @dataclass(frozen=True)
 class Deferred:
-    """A value an earlier pass writes to the JSON file ``path`` under ``key``, read where it is used."""
+    """A value an earlier pass writes to the JSON file ``path`` under ``key``, read where it is used.
+
+    A file with an ``error`` (the pass refused the data) raises it as a UserError."""
 
     path: str
     key: str
 
     def resolve(self):
-        import fsspec
+        return read_reduced(self.path)[self.key]
 
-        with fsspec.open(self.path, "rt") as handle:
-            return json.load(handle)[self.key]
+
+def read_reduced(path: str) -> dict:
+    """The values a reduce pass wrote to ``path``; a UserError when it refused the data."""
+    import fsspec
+
+    from mda_curate.errors import UserError
+
+    with fsspec.open(path, "rt") as handle:
+        values = json.load(handle)
+    if "error" in values:
+        raise UserError(values["error"])
+    return values
 
 
 def resolve(value):

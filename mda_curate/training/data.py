@@ -290,6 +290,8 @@ def open_corpora(paths: list[str | Path], tokenizer, tokenized_dir: str | Path) 
             )
     if files:
         corpora.append(tokenize_documents(read_documents(files), tokenizer, tokenized_dir))
+        if len(corpora[-1]) == 0:
+            raise UserError(f"{', '.join(map(str, files))}: no documents")
     return corpora
 
 

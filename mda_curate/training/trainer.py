@@ -2,7 +2,8 @@
 
 A run folder holds::
 
-    config.json        the run's arguments (train config, data, tokenizer, schedule, init_from)
+    config.json        the run's arguments (train config, data, tokenizer, schedule, init_from) and the
+                       content fingerprints of the data and tokenizer files (checked on --resume)
     order.npy, sources.json, streams.npz   the data order (see ``training.data``)
     log.jsonl          one line per ``log_every`` steps: step, loss, lr, tokens_per_s
     step_<N>/          the model after N updates (``save_pretrained`` + tokenizer, loads with
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from mda_curate.errors import UserError
+from mda_curate.fingerprint import file_identity, fingerprint, first_difference
 from mda_curate.training.config import TrainConfig
 from mda_curate.training.data import DataOrder, PackedSource, open_corpora
 from mda_curate.training.schedule import Batch, Batches, Schedule
@@ -95,6 +97,7 @@ class Trainer:
             "tokenizer": str(tokenizer.name_or_path),
             "schedule": schedule.to_dict(),
             "init_from": str(Path(init_from).resolve()) if init_from else None,
+            "content": run_content(data, tokenizer, schedule),
         }
         self._check_run_dir(run_args, resume)
         corpora = open_corpora(data, tokenizer, self.run_dir / "tokenized")
@@ -254,9 +257,12 @@ class Trainer:
             return
         if not config_path.is_file():
             raise UserError(f"{self.run_dir}: nothing to resume (no config.json)")
-        saved = json.loads(config_path.read_text())
+        saved = {"content": run_args["content"], **json.loads(config_path.read_text())}  # older runs: no content
         changes = TrainConfig.from_dict(saved["train"]).differences(self.config)
-        changes += [f"{k}: {saved[k]!r} -> {v!r}" for k, v in run_args.items() if k != "train" and saved[k] != v]
+        paths = {k: v for k, v in run_args.items() if k not in ("train", "content")}
+        changes += [f"{k}: {saved[k]!r} -> {v!r}" for k, v in paths.items() if saved[k] != v]
+        if change := first_difference(saved["content"], run_args["content"]):
+            changes.append(f"content of {change} (the data or tokenizer files changed)")
         if changes:
             raise UserError(f"{self.run_dir}: --resume needs the run's own settings; changed {changes[0]}")
 
@@ -289,6 +295,18 @@ class Trainer:
         if source.num_windows == 0:
             raise UserError(f"insert[{index}].path: {path} holds fewer than {self.config.ctx + 1} tokens, less than one window")
         return source
+
+
+def run_content(data: list[str | Path], tokenizer, schedule: Schedule) -> dict:
+    """Fingerprints of what a run reads: its data and insert files and its tokenizer's files."""
+    from mda_curate.models import TOKENIZER_FILES
+
+    folder = Path(str(tokenizer.name_or_path))
+    tokenizer_files = [folder / name for name in TOKENIZER_FILES if (folder / name).is_file()]
+    return {
+        "data": fingerprint([*data, *(insert.path for insert in schedule.insert)]),
+        "tokenizer": {path.name: file_identity(path) for path in tokenizer_files},
+    }
 
 
 def _shape_field(model_config, name: str):

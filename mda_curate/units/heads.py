@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mda_curate.errors import UserError
 from mda_curate.units.attention import run_with_attention
 
 METRICS = ("induction", "previous_token", "duplicate_token")
@@ -89,6 +90,13 @@ def copy_losses(logits: torch.Tensor, input_ids: torch.Tensor, x_len: int) -> tu
 def score_heads(model, sequences: list[torch.Tensor], progress=None) -> HeadScores:
     """Score every head of ``model`` on probe ``sequences`` (each ``[BOS] + x + x``), averaged over sequences."""
     device = next(model.parameters()).device
+    positions = getattr(model.config, "max_position_embeddings", None)
+    longest = max(len(s) for s in sequences)
+    if positions is not None and longest > positions:
+        raise UserError(
+            f"--seq-len {(longest - 1) // 2}: probe sequences of {longest} tokens (BOS and two copies) exceed "
+            f"the model's {positions} positions"
+        )
     totals: dict[str, torch.Tensor | float] = defaultdict(float)
     for batch in _batches(sequences):
         x_len = (batch.shape[1] - 1) // 2

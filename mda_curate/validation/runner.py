@@ -31,6 +31,7 @@ from pathlib import Path
 
 from mda_curate.console import console, progress
 from mda_curate.errors import UserError
+from mda_curate.fingerprint import first_difference, fingerprint
 from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, MetricSettings, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
@@ -95,7 +96,7 @@ def save_spec(spec: ExperimentSpec, out: Path) -> None:
     saved_path = out / "spec.json"
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
-        changed = _first_difference(_comparable(saved), _comparable(resolved))
+        changed = first_difference(_comparable(saved), _comparable(resolved))
         if changed:
             raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -161,6 +162,8 @@ def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
         raise UserError(f"{name}.run: {seed.run} was trained with another config than the spec's ({differences[0]})")
     if [Path(p).resolve() for p in saved["data"]] != [p.resolve() for p in spec.data]:
         raise UserError(f"{name}.run: {seed.run} was trained on {saved['data']}, not the spec's data")
+    if "content" in saved and (change := first_difference(saved["content"]["data"], fingerprint(spec.data))):
+        raise UserError(f"{name}.run: {seed.run} was trained on other content of the spec's data (changed: {change})")
     if Path(saved["tokenizer"]).resolve() != spec.tokenizer.resolve():
         raise UserError(f"{name}.run: {seed.run} was trained with the tokenizer {saved['tokenizer']}, not {spec.tokenizer}")
     if saved["init_from"] or any(saved["schedule"].values()):
@@ -342,13 +345,3 @@ def _report(run: ArmRun, seconds: float, bar, task) -> None:
     last = max(_checkpoint_steps(run.run_dir, weights=True))
     console.print(f"seed {run.seed.seed} {run.arm}: trained to step {last} and scored ({seconds:.0f} s)")
     bar.advance(task)
-
-
-def _first_difference(a, b, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
-            if found:
-                return found
-        return None
-    return None if a == b else prefix

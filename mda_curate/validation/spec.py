@@ -184,6 +184,10 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path}: no such spec file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder; give the spec's .toml file") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not a text file ({err.reason} at byte {err.start})") from None
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: malformed TOML ({err})") from None
     return parse_spec(data, path)
