@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         help="report influence of a run's window samples by domain, source package and feature (Markdown, PNG, JSON)",
         description="Decode the samples of --run that each --scores file scored (from `mda-curate influence --train "
         "RUN --steps A:B`, matched by sample_index) and report, per file: per domain and per source package the "
-        "share of the window and of the top --top-fraction, and the mean influence percentile with a 95%% "
+        "share of the window and of the top --top-fraction, and the mean influence percentile with a 95% "
         "t-interval; per classifier feature the Spearman correlation with influence and a held-out R^2 (split by "
         "source document); the top and bottom samples with text. Give several files (the window start and near "
         "formation; the induction head and the previous-token head) to get a section each and their agreement. "
