@@ -56,19 +56,6 @@ def test_planted_heads_on_grouped_kv_heads_score_one_on_their_metric(llama, sequ
     assert scores.induction_loss_second < 0.05 and scores.induction_loss_first > 2.0
 
 
-@pytest.mark.parametrize("family", ["llama", "olmo2", "qwen2"])
-def test_scores_identical_under_sdpa_and_eager_and_logits_unchanged(llama, sequences, family):
-    sdpa, eager = (llama.random_model(family, seed=3, attn_implementation=impl) for impl in ("sdpa", "eager"))
-    batch = torch.stack([s for s in sequences if len(s) == len(sequences[0])])
-    before = sdpa(input_ids=batch).logits.detach().clone()
-    by_sdpa, by_eager = score_heads(sdpa, sequences), score_heads(eager, sequences)
-    for metric in METRICS:
-        np.testing.assert_allclose(getattr(by_sdpa, metric), getattr(by_eager, metric), atol=1e-6)
-    assert by_sdpa.induction_loss_second == pytest.approx(by_eager.induction_loss_second, abs=1e-5)
-    torch.testing.assert_close(sdpa(input_ids=batch).logits, before, atol=0, rtol=0)
-    assert not any(module._forward_pre_hooks for module in sdpa.modules())
-
-
 def test_planted_induction_head_gives_a_negative_icl_score(llama):
     """On text that repeats a 30-token span, the planted head predicts late tokens (loss ~0) but not the
     first ones of each context: ICL score far below 0; a random model's stays near 0."""
