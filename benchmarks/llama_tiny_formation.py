@@ -44,15 +44,18 @@ def main() -> None:
     config = TrainConfig.from_dict(json.loads((run / "config.json").read_text())["train"])
     heldout = [d.text for d in read_documents([sample_corpus_dir() / "heldout.parquet"]) if d.domain == "prose"]
     rows, _, plot = score_checkpoints(run, run / "unit_scores", icl_texts=heldout)
-    result = run_result(config.catalyst_share, config.seed, config, summarize_steps(rows), train_seconds(run, config), run)
+    seconds = train_seconds(run, config)
+    result = run_result(config.catalyst_share, config.seed, config, summarize_steps(rows), seconds, run)
     out = {
         "what": f"formation of the induction head in {config.preset}, recipe cpu-formation at catalyst share "
         f"{config.catalyst_share}, seed {config.seed}; cpu-tiny's run with the same share and seed beside it",
-        "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} nats, "
-        "interpolated",
+        "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} "
+        "nats, interpolated",
         "recipe": config.to_dict(),
         "command": "see the docstring of benchmarks/llama_tiny_formation.py",
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
+        "versions": {
+            "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__
+        },
         "run": result,
         "cpu_tiny": cpu_tiny_reference(config),
     }

@@ -24,7 +24,10 @@ def register(subparsers) -> None:
             "per training sample, in input order: doc_id, score, plus sample_index, domain, loss, n_tokens, skipped."
         ),
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="a GPT-NeoX, Llama, OLMo 2 or Qwen2 model folder (with its tokenizer)")
+    parser.add_argument(
+        "--model", required=True, metavar="DIR",
+        help="a GPT-NeoX, Llama, OLMo 2 or Qwen2 model folder (with its tokenizer)",
+    )
     parser.add_argument(
         "--train", required=True, metavar="DATA",
         help="JSONL/parquet documents (text), a tokenized folder, a training run folder or a Pythia .bin/.idx prefix",

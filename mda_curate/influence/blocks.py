@@ -89,7 +89,7 @@ def head_blocks(model, layer: int, head: int, blocks: str = "qkvo") -> list[Bloc
             rows = None if members[0].rows is None else torch.cat([part.rows for part in members])
             made.append(Block(f"{prefix}.{group}", members[0].module, out_index=rows, in_index=members[0].cols))
         else:
-            made.extend(Block(f"{prefix}.{name}", part.module, part.rows, part.cols) for name, part in zip(group, members))
+            made.extend(Block(f"{prefix}.{n}", part.module, part.rows, part.cols) for n, part in zip(group, members))
     return made
 
 

@@ -39,11 +39,15 @@ class ModelPreset:
     def __post_init__(self):
         check_model_type(self.family, f"preset {self.name!r}")
         if self.family != "gpt_neox" and (self.rotary_pct != 1.0 or self.parallel_residual):
-            raise UserError(f"preset {self.name!r}: a {self.family} model needs rotary_pct=1.0 and parallel_residual=False")
+            raise UserError(
+                f"preset {self.name!r}: a {self.family} model needs rotary_pct=1.0 and parallel_residual=False"
+            )
         if self.family == "gpt_neox" and self.kv_heads is not None:
             raise UserError(f"preset {self.name!r}: GPT-NeoX has no grouped KV heads (kv_heads must be None)")
         if self.kv_heads is not None and self.num_heads % self.kv_heads:
-            raise UserError(f"preset {self.name!r}: num_heads {self.num_heads} is not a multiple of kv_heads {self.kv_heads}")
+            raise UserError(
+                f"preset {self.name!r}: num_heads {self.num_heads} is not a multiple of kv_heads {self.kv_heads}"
+            )
 
     def build_config(self, vocab_size: int | None = None, context_length: int | None = None):
         """The transformers config of this preset; ``vocab_size``/``context_length`` override the preset's."""
@@ -93,8 +97,10 @@ PRESETS = {
         # cpu-tiny's size in Llama's architecture (RMSNorm, SwiGLU, full rotary), 4 query heads on 2 KV heads.
         ModelPreset("llama-tiny", 2, 128, 4, 128, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=2),
         # For a GPU. Pico-shaped: Llama blocks with 12 query heads sharing 4 KV heads, 12 layers, ctx 2048.
-        ModelPreset("pico-tiny", 12, 96, 12, 2048, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=4),
-        ModelPreset("pico-small", 12, 384, 12, 2048, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=4),
+        *(
+            ModelPreset(name, 12, width, 12, 2048, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=4)
+            for name, width in (("pico-tiny", 96), ("pico-small", 384))
+        ),
         # OLMo 2's blocks (QK-norm across all heads, norms after attention and MLP) at pythia-70m's size.
         ModelPreset("olmo2-70m", 6, 512, 8, 2048, rotary_pct=1.0, parallel_residual=False, family="olmo2"),
     )

@@ -158,7 +158,7 @@ def test_llama_style_slices_move_their_head_their_kv_group_or_no_pattern(llama, 
     assert moved(v) == [[False] * 4, [False] * 4]
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2"])
+@pytest.mark.parametrize("family", ["llama", "olmo2", "qwen2"])
 def test_llama_style_previous_token_probe_sums_attention_to_the_previous_position(llama, family):
     model = llama.planted_model(family)
     layer, head = llama.PLANTED["previous_token"]

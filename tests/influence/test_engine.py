@@ -202,4 +202,5 @@ def test_llama_style_identity_scores_are_plain_gradient_dot_products(llama, llam
 def test_llama_style_batched_scores_equal_the_one_by_one_loop(llama, llama_data, family):
     model = tiny_llama(llama, family)
     train, query = llama_data
-    assert_batched_equals_one_by_one(model, head_blocks(model, 1, 2, "qkvo"), query_loss_probe(query, 4, 1), train, "ekfac")
+    blocks = head_blocks(model, 1, 2, "qkvo")
+    assert_batched_equals_one_by_one(model, blocks, query_loss_probe(query, 4, 1), train, "ekfac")

@@ -34,7 +34,8 @@ def test_module_mode_agrees_with_kronfluence(neox, tmp_path, strategy):
 @pytest.mark.parametrize("family", ["llama", "olmo2", "qwen2"])
 def test_llama_style_module_mode_agrees_with_kronfluence(llama, tmp_path, family):
     """Every Linear of the layers: q/k/v/o (Qwen2's q/k/v biases included) and the gated MLP; norms frozen."""
-    assert_agrees_with_kronfluence(llama.random_model(family, seed=5, hidden_size=32, intermediate_size=64), tmp_path, "ekfac")
+    model = llama.random_model(family, seed=5, hidden_size=32, intermediate_size=64)
+    assert_agrees_with_kronfluence(model, tmp_path, "ekfac")
 
 
 def assert_agrees_with_kronfluence(model, tmp_path, strategy):

@@ -16,13 +16,14 @@ def parameters(model) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     ("name", "model_type", "layers", "heads", "kv_heads", "head_dim"),
-    [("llama-tiny", "llama", 2, 4, 2, 32), ("pico-tiny", "llama", 12, 12, 4, 8), ("pico-small", "llama", 12, 12, 4, 32),
-     ("olmo2-70m", "olmo2", 6, 8, 8, 64)],
+    [("llama-tiny", "llama", 2, 4, 2, 32), ("pico-tiny", "llama", 12, 12, 4, 8),
+     ("pico-small", "llama", 12, 12, 4, 32), ("olmo2-70m", "olmo2", 6, 8, 8, 64)],
 )
 def test_llama_style_presets_build_their_family_and_shape(name, model_type, layers, heads, kv_heads, head_dim):
     config = PRESETS[name].build_config(vocab_size=300)
     assert config.model_type == model_type
-    assert (config.num_hidden_layers, config.num_attention_heads, config.num_key_value_heads) == (layers, heads, kv_heads)
+    shape = (config.num_hidden_layers, config.num_attention_heads, config.num_key_value_heads)
+    assert shape == (layers, heads, kv_heads)
     assert config.hidden_size // heads == head_dim and config.intermediate_size == 4 * config.hidden_size
     assert config.rope_parameters["rope_theta"] == 10000.0 and not config.tie_word_embeddings
 
@@ -57,7 +58,8 @@ def test_a_checkpoint_of_another_family_is_refused(tmp_path, tokenizer, corpus_d
 @pytest.mark.parametrize("name", ["pico-tiny", "olmo2-70m"])
 def test_gpu_presets_train_with_the_same_code(tmp_path, tokenizer, corpus_dir, name):
     """Only the context is shortened for CPU; two steps lower the loss (OLMo 2: QK-norm, post-norm blocks)."""
-    trainer = Trainer(tiny_config(preset=name, steps=2, lr=1e-2, warmup_steps=0), tmp_path / name, tokenizer, [corpus_dir])
+    config = tiny_config(preset=name, steps=2, lr=1e-2, warmup_steps=0)
+    trainer = Trainer(config, tmp_path / name, tokenizer, [corpus_dir])
     losses = [float(trainer.train_step(step, trainer.batch(0))) for step in range(3)]
     assert losses[2] < losses[0]
 
