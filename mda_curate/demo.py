@@ -59,13 +59,16 @@ QUICK = DemoPlan(
 )
 
 
-def run_demo(output: str | Path, quick: bool = False) -> dict:
-    """Run every stage into ``output``; returns (and writes) ``summary.json``."""
+def run_demo(output: str | Path, quick: bool = False, preset: str | None = None) -> dict:
+    """Run every stage into ``output``, with the recipe's model or ``preset`` (e.g. ``llama-tiny``); returns
+    (and writes) ``summary.json``."""
     from mda_curate.resources import sample_corpus_dir, sample_tokenizer_dir
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     plan = QUICK if quick else FULL
+    if preset is not None:
+        plan = replace(plan, recipe=replace(plan.recipe, preset=preset))
     corpus, tokenizer_dir = sample_corpus_dir(), sample_tokenizer_dir()
     seconds: dict[str, float] = {}
     with _timed(seconds, "train"):
@@ -238,6 +241,7 @@ def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, cla
         'recipe = "cpu-formation"',
         f"unit = {json.dumps(unit)}",
         "[train]",
+        f"preset = {json.dumps(plan.recipe.preset)}",
         f"steps = {plan.recipe.steps}",
         f"checkpoint_every = {plan.recipe.checkpoint_every}",
         f"catalyst_share = {plan.recipe.catalyst_share}",

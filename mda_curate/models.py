@@ -1,4 +1,5 @@
-"""Load a GPT-NeoX (Pythia-style) causal LM and its tokenizer from a local folder or the Hugging Face hub.
+"""Load a causal LM of a supported family (``mda_curate.families``: GPT-NeoX/Pythia, Llama, OLMo 2, Qwen2)
+and its tokenizer from a local folder or the Hugging Face hub.
 
 Every failure a user can cause (a folder without a model, another architecture, a hub id or revision
 that is not available offline) raises a one-line :class:`~mda_curate.errors.UserError`.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mda_curate.errors import UserError
+from mda_curate.families import check_model_type
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 WEIGHT_FILES = (
@@ -30,8 +32,7 @@ def load_causal_lm(model: str, revision: str | None = None, device: str = "cpu",
 
     _check_local_folder(model, revision)
     config = _hub_call(AutoConfig.from_pretrained, model, revision)
-    if config.model_type != "gpt_neox":
-        raise UserError(f"{model}: a {config.model_type!r} model; only GPT-NeoX (Pythia) models are supported")
+    check_model_type(config.model_type, model)
     tokenizer = load_tokenizer(tokenizer_from or model, None if tokenizer_from else revision)
     lm = _hub_call(AutoModelForCausalLM.from_pretrained, model, revision, dtype=torch.float32)
     return lm.to(device).eval(), tokenizer
@@ -45,13 +46,6 @@ def load_tokenizer(model: str, revision: str | None = None):
     if Path(model).is_dir() and not has_tokenizer(model):
         raise UserError(f"{model}: no tokenizer here (tokenizer.json or tokenizer_config.json is needed)")
     return _hub_call(AutoTokenizer.from_pretrained, model, revision, what="tokenizer")
-
-
-def require_gpt_neox(model) -> None:
-    """Raise a UserError unless ``model`` is a GPT-NeoX model."""
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type != "gpt_neox":
-        raise UserError(f"a {model_type!r} model; only GPT-NeoX (Pythia) models are supported")
 
 
 def has_model(folder: str | Path) -> bool:

@@ -143,3 +143,123 @@ def small_run(tmp_path_factory):
     trainer = Trainer(config, root / "run", tokenizer, [root / "corpus"])
     trainer.save_checkpoint()
     return root / "run", trainer
+
+
+# Llama-style families (Llama, OLMo 2, Qwen2): separate q/k/v/o projections, grouped-query attention.
+LLAMA_FAMILIES = ("llama", "olmo2", "qwen2")
+LLAMA_HEADS, LLAMA_KV_HEADS, LLAMA_HEAD_DIM = 4, 2, 160
+LLAMA_PLANTED = {"previous_token": (0, 0), "duplicate_token": (0, 2), "induction": (1, 0)}  # (layer, head)
+POSITIONAL = 16  # rotary pairs 0..15 (the fastest) carry the positional patterns
+# Rotary pairs (f, f + 80) with f >= 40 turn by at most 1e6 ** -0.5 = 0.001 rad per position at rope_theta 1e6:
+# content dims that match tokens whatever their distance (GPT-NeoX's planted model uses its non-rotary dims).
+CONTENT = [f + half for half in (0, LLAMA_HEAD_DIM // 2) for f in range(40, LLAMA_HEAD_DIM // 2)]
+
+
+def llama_config(family: str = "llama", **overrides):
+    from transformers import LlamaConfig, Olmo2Config, Qwen2Config
+
+    settings = dict(
+        vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        intermediate_size=128, max_position_embeddings=256, bos_token_id=0, eos_token_id=0, pad_token_id=None,
+        tie_word_embeddings=False,
+    )
+    config_class = {"llama": LlamaConfig, "olmo2": Olmo2Config, "qwen2": Qwen2Config}[family]
+    return config_class(**{**settings, **overrides})
+
+
+def llama_random_model(family: str = "llama", seed: int = 0, attn_implementation: str = "sdpa", **overrides):
+    """A random tiny model of ``family``; norm weights (OLMo 2's QK-norm included) drawn around 1, biases random."""
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = llama_config(family, **overrides)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.uniform_(0.5, 1.5)
+            elif name.endswith("bias"):
+                param.normal_(0, 0.5)
+    return model.eval()
+
+
+def llama_planted_model(family: str = "llama", attn_implementation: str = "sdpa"):
+    """GPT-NeoX's planted circuit in a Llama-style model with 4 query heads on 2 KV heads: L0H0 previous-token
+    (KV head 0), L0H2 duplicate-token (KV head 1), L1H0 induction (KV head 0); the other heads attend uniformly
+    and write nothing. Needs q/k biases (``attention_bias``; Qwen2 always has them).
+
+    Llama and Qwen2 normalise each attention input (one one-hot becomes 16 x one-hot, two become 16/sqrt(2) x
+    each). OLMo 2 reads the raw residual, so its weights carry that scale instead; its QK-norm weights are set
+    to the RMS that every query (key) vector has, which undoes the norm, and its norms after attention scale
+    a one-hot output back to 1."""
+    olmo2 = family == "olmo2"
+    model = llama_random_model(
+        family, attn_implementation=attn_implementation, hidden_size=HIDDEN, num_attention_heads=LLAMA_HEADS,
+        num_key_value_heads=LLAMA_KV_HEADS, head_dim=LLAMA_HEAD_DIM, intermediate_size=4,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+        **({} if family == "qwen2" else {"attention_bias": True}),
+    )
+    theta = model.model.rotary_emb.inv_freq[:POSITIONAL]
+    tokens, sink = CONTENT[:VOCAB], CONTENT[VOCAB]
+    scale0, scale1 = (16.0, 16.0 / 2**0.5) if olmo2 else (1.0, 1.0)  # what the raw input lacks in layers 0 and 1
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.fill_(1.0)
+            else:
+                param.zero_()
+        model.model.embed_tokens.weight[:, TOKEN] = torch.eye(VOCAB)
+        model.lm_head.weight[:, COPIED] = 2 * torch.eye(VOCAB)
+        layer0, layer1 = (layer.self_attn for layer in model.model.layers)
+        # Previous-token head: logit ~ sum_f cos(theta_f (i - j - 1)), peaked at j = i - 1.
+        _llama_positional(layer0, 0, query=(24.0, 0.0), key=(24.0 * theta.cos(), 24.0 * theta.sin()))
+        layer0.v_proj.weight[_llama_rows(0, range(VOCAB)), TOKEN] = scale0 * torch.eye(VOCAB) / 16
+        layer0.o_proj.weight[PREVIOUS, _llama_rows(0, range(VOCAB))] = torch.eye(VOCAB)
+        # Duplicate-token head: same-token match, minus a penalty peaked at j = i (the token itself).
+        layer0.q_proj.weight[_llama_rows(2, tokens), TOKEN] = scale0 * 10 * torch.eye(VOCAB)
+        layer0.k_proj.weight[_llama_rows(1, tokens), TOKEN] = scale0 * 10 * torch.eye(VOCAB)
+        _llama_positional(layer0, 2, query=(24.0, 0.0), key=(-24.0, 0.0))
+        # Induction head: the current token (query) matches the previous token copied at the key.
+        layer1.q_proj.weight[_llama_rows(0, tokens), TOKEN] = scale1 * 3 * torch.eye(VOCAB)
+        layer1.k_proj.weight[_llama_rows(0, tokens), PREVIOUS] = scale1 * 3 * torch.eye(VOCAB)
+        layer1.k_proj.weight[sink, 0] = scale1 * 3.0  # every query meets the BOS key, below a real match
+        layer1.q_proj.bias[sink] = 10.0
+        layer1.v_proj.weight[_llama_rows(0, range(VOCAB)), TOKEN] = scale1 * torch.eye(VOCAB) / 16
+        layer1.o_proj.weight[COPIED, _llama_rows(0, range(VOCAB))] = torch.eye(VOCAB)
+        if olmo2:
+            one_hot = torch.eye(HIDDEN)
+            _undo_qk_norm(layer0, one_hot[TOKEN.start + 5])
+            _undo_qk_norm(layer1, one_hot[TOKEN.start + 5] + one_hot[PREVIOUS.start + 7])
+            for layer in model.model.layers:
+                layer.post_attention_layernorm.weight.fill_(1 / 16)
+    return model
+
+
+def _undo_qk_norm(attention, residual: torch.Tensor) -> None:
+    """Set QK-norm weights to the RMS of the projections of ``residual`` (the same for every token here)."""
+    for projection, norm in ((attention.q_proj, attention.q_norm), (attention.k_proj, attention.k_norm)):
+        norm.weight.fill_(float((projection(residual).square().mean() + norm.variance_epsilon).sqrt()))
+
+
+def _llama_rows(head: int, dims) -> torch.Tensor:
+    """Rows of ``dims`` of query head (q_proj, o_proj columns) or KV head (k_proj, v_proj) ``head``."""
+    return head * LLAMA_HEAD_DIM + torch.as_tensor(list(dims))
+
+
+def _llama_positional(attention, head: int, query, key) -> None:
+    """Biases on the positional pairs: query head ``head`` and its KV head (``head // 2``)."""
+    half, pairs = LLAMA_HEAD_DIM // 2, range(POSITIONAL)
+    targets = ((attention.q_proj.bias, head, query), (attention.k_proj.bias, head // 2, key))
+    for bias, owner, (first, second) in targets:
+        bias[_llama_rows(owner, pairs)] = first
+        bias[_llama_rows(owner, [f + half for f in pairs])] = second
+
+
+@pytest.fixture(scope="session")
+def llama():
+    """Llama-style builders: ``config(family, **overrides)``, ``random_model(family, seed, attn_implementation,
+    **config)``, ``planted_model(family, attn_implementation)``, ``PLANTED`` and ``FAMILIES``."""
+    return SimpleNamespace(
+        config=llama_config, random_model=llama_random_model, planted_model=llama_planted_model,
+        PLANTED=LLAMA_PLANTED, FAMILIES=LLAMA_FAMILIES, make_tokenizer=make_tokenizer,
+    )

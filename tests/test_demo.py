@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+
+import pytest
 
 from mda_curate.demo import FULL, QUICK, influence_window, validation_spec
 
@@ -50,3 +53,26 @@ def test_the_full_demo_validates_its_own_recipe_not_the_named_one(tmp_path):
     path.write_text(validation_spec(run, (4750, 5000), "1.2", 5350, FULL, {"scores": str(tmp_path / "s.parquet")},
                                     {"path": str(tmp_path / "c")}, {"synthetic": "s.jsonl", "control": "c.jsonl"}))
     assert load_spec(path).train == replace(FULL.recipe, threads=1)
+
+
+def test_the_validation_spec_trains_the_demos_preset(tmp_path):
+    from mda_curate.validation import load_spec
+
+    plan = replace(QUICK, recipe=replace(QUICK.recipe, preset="llama-tiny"))
+    path = tmp_path / "validation.toml"
+    path.write_text(validation_spec(tmp_path / "run", (200, 250), "1.2", 300, plan, {"scores": "s.parquet"},
+                                    {"path": str(tmp_path / "c")}, {"synthetic": "s.jsonl", "control": "c.jsonl"}))
+    assert load_spec(path).train == replace(plan.recipe, threads=1)
+
+
+@pytest.mark.slow
+def test_the_quick_demo_runs_every_stage_on_a_llama_style_model(tmp_path):
+    from mda_curate.demo import ARMS, run_demo
+
+    summary = run_demo(tmp_path / "demo", quick=True, preset="llama-tiny")
+    assert summary["recipe"]["preset"] == "llama-tiny"
+    stages = {"train", "units", "influence", "classifier", "curate", "augment", "validate"}
+    assert set(summary["seconds"]) == stages | {"total"}
+    assert set(summary["validation"]["arms"]) == set(ARMS)
+    config = json.loads((tmp_path / "demo" / "run" / "step_0" / "config.json").read_text())
+    assert config["model_type"] == "llama"

@@ -17,13 +17,17 @@ def register(subparsers) -> None:
         help="influence of every training sample on a unit (one head's Q/K/V/O) or on whole modules",
         description=(
             "Score every training sample by I(z) = -grad L(z)^T (F + damping)^-1 grad f, with f the unit's probe "
-            "and F an EK-FAC Fisher restricted to one attention head's slices of GPT-NeoX's fused weights "
-            "(--unit L.H), or to every Linear of the transformer layers (--modules all-linear, as kronfluence). "
+            "and F an EK-FAC Fisher restricted to one attention head's slices (--unit L.H: its Q rows, its KV "
+            "group's K and V rows, its O columns, in GPT-NeoX's fused weights or Llama-style q/k/v/o_proj), or to "
+            "every Linear of the transformer layers (--modules all-linear, as kronfluence). "
             "Positive = upweighting the sample increases f (for query-loss: lowers the query loss). Writes one row "
             "per training sample, in input order: doc_id, score, plus sample_index, domain, loss, n_tokens, skipped."
         ),
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="a GPT-NeoX model folder (with its tokenizer)")
+    parser.add_argument(
+        "--model", required=True, metavar="DIR",
+        help="a GPT-NeoX, Llama, OLMo 2 or Qwen2 model folder (with its tokenizer)",
+    )
     parser.add_argument(
         "--train", required=True, metavar="DATA",
         help="JSONL/parquet documents (text), a tokenized folder, a training run folder or a Pythia .bin/.idx prefix",

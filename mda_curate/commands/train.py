@@ -1,4 +1,4 @@
-"""``mda-curate train``: train a Pythia-style GPT-NeoX on a fixed data order, with interventions."""
+"""``mda-curate train``: train a GPT-NeoX or Llama-style preset on a fixed data order, with interventions."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ CONFIG_FLAGS = (  # TrainConfig fields set by flags; a flag left out keeps the r
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a Pythia-style GPT-NeoX on a fixed, saved data order (with mask/duplicate/insert interventions)",
+        help="train a GPT-NeoX or Llama-style model on a fixed, saved data order (mask/duplicate/insert arms)",
         description=(
-            "Train a GPT-NeoX from scratch (or from a checkpoint) on a Pythia-style fixed data order: each "
-            "domain's documents are packed into windows of ctx+1 tokens and every sample index of the run is "
-            "assigned a (domain, window), saved in OUT. Checkpoints OUT/step_<N> load with from_pretrained. "
-            "A --schedule file masks, duplicates or inserts samples while every other sample stays identical."
+            "Train a GPT-NeoX or Llama-style model (--preset) from scratch (or from a checkpoint) on a Pythia-style "
+            "fixed data order: each domain's documents are packed into windows of ctx+1 tokens and every sample "
+            "index of the run is assigned a (domain, window), saved in OUT. Checkpoints OUT/step_<N> load with "
+            "from_pretrained. A --schedule file masks, duplicates or inserts samples while every other sample stays "
+            "identical."
         ),
     )
     parser.add_argument("--data", nargs="*", default=[], metavar="PATH", help="tokenized corpus folders, or JSONL/parquet files (tokenized into OUT/tokenized)")

@@ -1,4 +1,4 @@
-"""``mda-curate units``: score every attention head of a GPT-NeoX model, or of every checkpoint of a run."""
+"""``mda-curate units``: score every attention head of a model, or of every checkpoint of a run."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def register(subparsers) -> None:
         "units",
         help="score every head (induction, previous-token, duplicate-token) and the ICL score of a model",
         description=(
-            "Score every attention head of a GPT-NeoX (Pythia) model on [BOS] + x + x probes of random "
-            "mid-frequency tokens: induction (attention to the token after the earlier occurrence), "
+            "Score every attention head of a GPT-NeoX (Pythia), Llama, OLMo 2 or Qwen2 model on [BOS] + x + x "
+            "probes of random mid-frequency tokens: induction (attention to the token after the earlier occurrence), "
             "previous-token and duplicate-token attention; plus the loss on both copies and the ICL score "
             "on held-out text. With --checkpoints, score every checkpoint of a run and plot the trajectories."
         ),

@@ -5,14 +5,16 @@ handled as kronfluence does: a ones column appended to the input). For a linear 
 the gradient of a loss with respect to that sub-matrix is ``Σ_t g_t[out] x_t[in]ᵀ`` with ``g = dL/dy``,
 so everything the engine needs comes from the layer's input and output gradient.
 
-One GPT-NeoX attention head ``h`` of layer ``l`` (``query_key_value`` output viewed as
-``(heads, 3 * head_size)``, i.e. ``[q_h | k_h | v_h]`` per head) owns:
+One attention head ``h`` of layer ``l`` owns its Q rows, the K and V rows of the KV head it reads, and
+its O columns (``families.head_parts``). They are grouped into blocks:
 
-- ``qk``: the rows of ``q_h`` and ``k_h`` in ``query_key_value`` (one block: they act together);
-- ``v``:  the rows of ``v_h`` in ``query_key_value``;
-- ``o``:  the columns ``h * head_size .. (h + 1) * head_size`` of ``attention.dense``.
+- ``qk``: Q and K together. In GPT-NeoX both are rows of the fused ``query_key_value``, so they form one
+  block ``qk``; in Llama-style models they live in ``q_proj`` and ``k_proj``, two blocks ``q`` and ``k``;
+- ``v``:  the V rows; ``o``: the O columns.
 
-Biases, LayerNorms and all other parameters stay frozen in head mode.
+With grouped-query attention the K and V rows are shared by every query head of the group (see
+docs/influence-llama.md). Biases, norms (OLMo 2's QK-norm included) and all other parameters stay
+frozen in head mode.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import torch
 from torch import nn
 
 from mda_curate.errors import UserError
-from mda_curate.models import require_gpt_neox
+from mda_curate.families import decoder_layers, geometry, head_parts, layers_prefix
 
-HEAD_BLOCKS = {"qk": ("qk",), "qkvo": ("qk", "v", "o")}
+HEAD_BLOCKS = {"qk": ("qk",), "qkvo": ("qk", "v", "o")}  # groups of parts, each group named by its parts
 
 
 @dataclass(frozen=True)
@@ -68,38 +70,34 @@ class Block:
 
 
 def head_blocks(model, layer: int, head: int, blocks: str = "qkvo") -> list[Block]:
-    """The blocks (``qk``, or ``qk``, ``v``, ``o``) of attention head ``head`` in ``layer``."""
-    require_gpt_neox(model)
-    config = model.config
+    """The blocks (``qk``, or ``qk``, ``v``, ``o``; ``qk`` split into ``q`` and ``k`` where they are two
+    modules) of attention head ``head`` in ``layer``."""
+    shape = geometry(model)
     if blocks not in HEAD_BLOCKS:
         raise UserError(f"--blocks {blocks}: choose one of {', '.join(HEAD_BLOCKS)}")
-    if not 0 <= layer < config.num_hidden_layers or not 0 <= head < config.num_attention_heads:
+    if not 0 <= layer < shape.layers or not 0 <= head < shape.heads:
         raise UserError(
-            f"--unit {layer}.{head}: out of range; the model has {config.num_hidden_layers} layers "
-            f"x {config.num_attention_heads} heads (layers and heads count from 0)"
+            f"--unit {layer}.{head}: out of range; the model has {shape.layers} layers "
+            f"x {shape.heads} heads (layers and heads count from 0)"
         )
-    attention = model.gpt_neox.layers[layer].attention
-    size = config.hidden_size // config.num_attention_heads
-    start = head * 3 * size
-    rows = {
-        "qk": torch.arange(start, start + 2 * size),
-        "v": torch.arange(start + 2 * size, start + 3 * size),
-    }
+    parts = head_parts(model, layer, head)
     prefix = f"layers.{layer}.heads.{head}"
-    made = {
-        "qk": Block(f"{prefix}.qk", attention.query_key_value, out_index=rows["qk"]),
-        "v": Block(f"{prefix}.v", attention.query_key_value, out_index=rows["v"]),
-        "o": Block(f"{prefix}.o", attention.dense, in_index=torch.arange(head * size, (head + 1) * size)),
-    }
-    return [made[name] for name in HEAD_BLOCKS[blocks]]
+    made = []
+    for group in HEAD_BLOCKS[blocks]:
+        members = [parts[name] for name in group]
+        if len({id(part.module) for part in members}) == 1:  # one module: one block
+            rows = None if members[0].rows is None else torch.cat([part.rows for part in members])
+            made.append(Block(f"{prefix}.{group}", members[0].module, out_index=rows, in_index=members[0].cols))
+        else:
+            made.extend(Block(f"{prefix}.{n}", part.module, part.rows, part.cols) for n, part in zip(group, members))
+    return made
 
 
 def module_blocks(model) -> list[Block]:
     """Every ``nn.Linear`` inside the transformer layers, whole, bias included (kronfluence's view)."""
-    require_gpt_neox(model)
     return [
-        Block(f"gpt_neox.layers.{name}", module, bias=module.bias is not None)
-        for name, module in model.gpt_neox.layers.named_modules()
+        Block(f"{layers_prefix(model)}.{name}", module, bias=module.bias is not None)
+        for name, module in decoder_layers(model).named_modules()
         if isinstance(module, nn.Linear)
     ]
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from mda_curate.errors import UserError
+from mda_curate.influence.blocks import module_blocks
 
 
 @dataclass
@@ -45,9 +46,7 @@ def kronfluence_scores(
     except ImportError as err:
         raise UserError(f"kronfluence is not installed ({err}); run `make install`") from None
 
-    modules = [
-        f"gpt_neox.layers.{name}" for name, m in model.gpt_neox.layers.named_modules() if isinstance(m, torch.nn.Linear)
-    ]
+    modules = [block.name for block in module_blocks(model)]
 
     class LanguageModelTask(Task):
         def compute_train_loss(self, batch, model, sample=False):

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from mda_curate.errors import UserError
+from mda_curate.families import attention
 from mda_curate.influence.blocks import Block
 from mda_curate.influence.capture import Capture, summed_gradient
 
@@ -55,10 +56,10 @@ def previous_token_probe(
 
     def objective(model, input_ids, attention_mask):
         patterns = []
-        attention = model.gpt_neox.layers[layer].attention
-        handle = attention.register_forward_pre_hook(_pattern_hook(patterns, head), with_kwargs=True)
+        module = attention(model, layer)
+        handle = module.register_forward_pre_hook(_pattern_hook(patterns, head), with_kwargs=True)
         try:
-            model.gpt_neox(input_ids=input_ids, attention_mask=attention_mask)
+            model.base_model(input_ids=input_ids, attention_mask=attention_mask)
         finally:
             handle.remove()
         positions = torch.arange(1, input_ids.shape[1])

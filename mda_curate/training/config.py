@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from mda_curate.errors import UserError
+from mda_curate.families import check_model_type
 
 LR_SCHEDULES = ("constant", "cosine")
 DTYPES = ("float32", "bfloat16")
@@ -19,7 +20,10 @@ RUNTIME_FIELDS = ("device", "threads", "log_every")  # may change on --resume wi
 
 @dataclass(frozen=True)
 class ModelPreset:
-    """A GPT-NeoX shape; ``vocab_size=None`` takes the tokenizer's vocabulary."""
+    """A model shape of one family (``mda_curate.families``): GPT-NeoX, or a Llama-style ``llama``/``olmo2``
+    with ``kv_heads`` key/value heads (grouped-query attention; ``None``: one per query head). Llama-style
+    models rotate every head dimension and add the residuals in sequence, so they take ``rotary_pct=1.0``
+    and ``parallel_residual=False``. ``vocab_size=None`` takes the tokenizer's vocabulary."""
 
     name: str
     num_layers: int
@@ -29,28 +33,53 @@ class ModelPreset:
     rotary_pct: float
     parallel_residual: bool
     vocab_size: int | None = None
+    family: str = "gpt_neox"
+    kv_heads: int | None = None
+
+    def __post_init__(self):
+        check_model_type(self.family, f"preset {self.name!r}")
+        if self.family != "gpt_neox" and (self.rotary_pct != 1.0 or self.parallel_residual):
+            raise UserError(
+                f"preset {self.name!r}: a {self.family} model needs rotary_pct=1.0 and parallel_residual=False"
+            )
+        if self.family == "gpt_neox" and self.kv_heads is not None:
+            raise UserError(f"preset {self.name!r}: GPT-NeoX has no grouped KV heads (kv_heads must be None)")
+        if self.kv_heads is not None and self.num_heads % self.kv_heads:
+            raise UserError(
+                f"preset {self.name!r}: num_heads {self.num_heads} is not a multiple of kv_heads {self.kv_heads}"
+            )
 
     def build_config(self, vocab_size: int | None = None, context_length: int | None = None):
-        """The ``GPTNeoXConfig`` of this preset; ``vocab_size``/``context_length`` override the preset's."""
-        from transformers import GPTNeoXConfig
-
+        """The transformers config of this preset; ``vocab_size``/``context_length`` override the preset's."""
         vocab = vocab_size or self.vocab_size
         if vocab is None:
             raise UserError(f"preset {self.name!r}: needs a vocab_size (the tokenizer's)")
-        return GPTNeoXConfig(
+        shape = dict(
             vocab_size=vocab,
             hidden_size=self.hidden_size,
             num_hidden_layers=self.num_layers,
             num_attention_heads=self.num_heads,
             intermediate_size=4 * self.hidden_size,
             max_position_embeddings=context_length or self.context_length,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": self.rotary_pct},
-            use_parallel_residual=self.parallel_residual,
             tie_word_embeddings=False,
             attention_dropout=0.0,
-            hidden_dropout=0.0,
             bos_token_id=0,
             eos_token_id=0,
+        )
+        if self.family != "gpt_neox":
+            from transformers import AutoConfig
+
+            rope = {"rope_type": "default", "rope_theta": 10000.0}
+            return AutoConfig.for_model(
+                self.family, **shape, num_key_value_heads=self.kv_heads or self.num_heads, rope_parameters=rope
+            )
+        from transformers import GPTNeoXConfig
+
+        return GPTNeoXConfig(
+            **shape,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": self.rotary_pct},
+            use_parallel_residual=self.parallel_residual,
+            hidden_dropout=0.0,
         )
 
 
@@ -65,6 +94,15 @@ PRESETS = {
         ModelPreset("pythia-14m", 6, 128, 4, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
         ModelPreset("pythia-70m", 6, 512, 8, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
         ModelPreset("pythia-160m", 12, 768, 12, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
+        # cpu-tiny's size in Llama's architecture (RMSNorm, SwiGLU, full rotary), 4 query heads on 2 KV heads.
+        ModelPreset("llama-tiny", 2, 128, 4, 128, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=2),
+        # For a GPU. Pico-shaped: Llama blocks with 12 query heads sharing 4 KV heads, 12 layers, ctx 2048.
+        *(
+            ModelPreset(name, 12, width, 12, 2048, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=4)
+            for name, width in (("pico-tiny", 96), ("pico-small", 384))
+        ),
+        # OLMo 2's blocks (QK-norm across all heads, norms after attention and MLP) at pythia-70m's size.
+        ModelPreset("olmo2-70m", 6, 512, 8, 2048, rotary_pct=1.0, parallel_residual=False, family="olmo2"),
     )
 }
 

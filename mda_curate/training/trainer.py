@@ -1,4 +1,5 @@
-"""The training loop: a GPT-NeoX trained on a fixed data order, with checkpoints that resume exactly.
+"""The training loop: a preset's model (GPT-NeoX or Llama-style) on a fixed data order, with checkpoints that
+resume exactly.
 
 A run folder holds::
 
@@ -36,18 +37,18 @@ from mda_curate.training.schedule import Batch, Batches, Schedule
 STATE_FILE = "trainer_state.pt"
 COSINE_FLOOR = 0.1  # cosine decays to 10% of the peak learning rate, as Pythia
 SHAPE_FIELDS = (  # what a checkpoint to start from must share with the preset
-    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "use_parallel_residual", "partial_rotary_factor",
+    "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+    "intermediate_size", "use_parallel_residual", "partial_rotary_factor",
 )
 
 
 def build_model(config: TrainConfig, vocab_size: int):
-    """A freshly initialised GPT-NeoX of the config's preset (seed it with ``torch.manual_seed`` first)."""
-    from transformers import GPTNeoXForCausalLM
+    """A freshly initialised model of the config's preset (seed it with ``torch.manual_seed`` first)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
     vocab = config.vocab_size or config.model_preset.vocab_size or vocab_size  # as TrainConfig documents
     model_config = config.model_preset.build_config(vocab, config.ctx)
-    return GPTNeoXForCausalLM(model_config)
+    return MODEL_FOR_CAUSAL_LM_MAPPING[type(model_config)](model_config)
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -224,13 +225,13 @@ class Trainer:
 
     def _load(self, checkpoint: Path) -> None:
         """Load weights from ``checkpoint``; with a ``trainer_state.pt`` also the optimizer, RNG and step."""
-        from transformers import GPTNeoXForCausalLM
+        from transformers import AutoModelForCausalLM
 
         from mda_curate.models import has_model
 
         if not has_model(checkpoint):
             raise UserError(f"{checkpoint}: no model here (a step_<N> folder of a run is needed)")
-        loaded = GPTNeoXForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+        loaded = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
         for name in SHAPE_FIELDS:
             mine, theirs = _shape_field(self.model.config, name), _shape_field(loaded.config, name)
             if mine != theirs:
@@ -312,4 +313,4 @@ def run_content(data: list[str | Path], tokenizer, schedule: Schedule) -> dict:
 def _shape_field(model_config, name: str):
     if name == "partial_rotary_factor":
         return model_config.rope_parameters.get(name)
-    return getattr(model_config, name)
+    return getattr(model_config, name, None)  # None where the family has no such field

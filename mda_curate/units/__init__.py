@@ -1,4 +1,4 @@
-"""Unit scores for every attention head of a GPT-NeoX model: induction (prefix matching),
+"""Unit scores for every attention head of a GPT-NeoX or Llama-style model: induction (prefix matching),
 previous-token and duplicate-token attention on ``[BOS] + x + x`` probes, the induction loss on
 the two copies, the ICL score on held-out text, and their trajectories across checkpoints.
 """

@@ -51,7 +51,7 @@ def score_model(
     icl_ctx: int | None = None,
     icl_max_contexts: int = DEFAULT_ICL_CONTEXTS,
 ) -> UnitScores:
-    """Score every head of a GPT-NeoX ``model`` and, given held-out ``icl_texts``, its ICL score."""
+    """Score every head of a GPT-NeoX or Llama-style ``model`` and, given held-out ``icl_texts``, its ICL score."""
     sequences, probe = probe_sequences(tokenizer, settings, token_counts)
     heads = score_heads(model, sequences)
     score, icl = model_icl_score(model, tokenizer, icl_texts, icl_ctx, icl_max_contexts)

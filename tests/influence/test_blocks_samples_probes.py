@@ -125,3 +125,47 @@ def test_pythia_prefix_samples_are_the_rows_of_the_steps(tmp_path):
     stream = PythiaStream(tmp_path / "pile")
     assert len(samples) == 1024 and samples[5].index == 1029
     assert np.array_equal(samples[5].tokens, stream.sequences[1029][:8])
+
+
+def test_llama_style_head_owns_its_q_rows_its_kv_groups_k_and_v_rows_and_its_o_columns(llama):
+    model = llama.random_model("llama", hidden_size=32, intermediate_size=64)  # 4 query heads of 8 dims, 2 KV heads
+    q, k, v, o = head_blocks(model, 1, 3, "qkvo")
+    attention = model.model.layers[1].self_attn
+    assert [b.name for b in (q, k, v, o)] == [f"layers.1.heads.3.{p}" for p in "qkvo"]
+    assert [b.module for b in (q, k, v, o)] == [attention.q_proj, attention.k_proj, attention.v_proj, attention.o_proj]
+    assert q.out_index.tolist() == o.in_index.tolist() == list(range(24, 32))
+    assert k.out_index.tolist() == v.out_index.tolist() == list(range(8, 16))  # heads 2 and 3 read KV head 1
+    assert [b.shape for b in (q, k, v, o)] == [(8, 32), (8, 32), (8, 32), (32, 8)]
+    assert [b.name for b in head_blocks(model, 0, 0, "qk")] == ["layers.0.heads.0.q", "layers.0.heads.0.k"]
+
+
+@pytest.mark.parametrize("family", ["llama", "olmo2", "qwen2"])
+def test_llama_style_slices_move_their_head_their_kv_group_or_no_pattern(llama, family):
+    """Q rows move their own head's pattern only, K rows both heads of the KV group, V rows none. OLMo 2's
+    QK-norm divides the whole layer's queries (keys) by one RMS, so there Q (K) rows move every head of the layer."""
+    model = llama.random_model(family, seed=1, hidden_size=32, intermediate_size=64)
+    ids = torch.randint(2, 64, (2, 12))
+    _, base = run_with_attention(model, ids)
+    q, k, v, _ = head_blocks(model, 1, 3, "qkvo")
+
+    def moved(block):
+        _, after = run_with_attention(perturbed(model, block), ids)
+        return ((after - base).abs().amax(dim=(0, 3, 4)) > 1e-6).tolist()  # (layers, heads)
+
+    everything = [True] * 4
+    assert moved(q) == [[False] * 4, everything if family == "olmo2" else [False, False, False, True]]
+    assert moved(k) == [[False] * 4, everything if family == "olmo2" else [False, False, True, True]]
+    assert moved(v) == [[False] * 4, [False] * 4]
+
+
+@pytest.mark.parametrize("family", ["llama", "olmo2", "qwen2"])
+def test_llama_style_previous_token_probe_sums_attention_to_the_previous_position(llama, family):
+    model = llama.planted_model(family)
+    layer, head = llama.PLANTED["previous_token"]
+    probe = previous_token_probe(llama.make_tokenizer(), layer, head, n_sequences=3, length=10)
+    ids, mask = probe.batches[0]
+    value = probe.objective(model, ids, mask).item()
+    _, patterns = run_with_attention(model, ids)
+    positions = torch.arange(1, ids.shape[1])
+    assert value == pytest.approx(patterns[:, layer, head, positions, positions - 1].sum().item(), rel=1e-5)
+    assert value / (3 * 20) > 0.9

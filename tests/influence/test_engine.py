@@ -11,7 +11,13 @@ from mda_curate.influence.blocks import head_blocks, module_blocks
 from mda_curate.influence.capture import Capture
 from mda_curate.influence.engine import score_batch
 from mda_curate.influence.factors import fit_factors, precondition
-from mda_curate.influence.probes import induction_probe, probe_gradient, query_loss_probe, summed_lm_loss
+from mda_curate.influence.probes import (
+    induction_probe,
+    previous_token_probe,
+    probe_gradient,
+    query_loss_probe,
+    summed_lm_loss,
+)
 from mda_curate.influence.samples import Batches
 from mda_curate.influence.settings import InfluenceSettings
 
@@ -43,12 +49,15 @@ def autograd_gradients(model, blocks, objective) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("strategy", ["identity", "diagonal", "kfac", "ekfac"])
 def test_batched_scores_equal_the_one_by_one_loop(tiny, strategy):
-    blocks = head_blocks(tiny.model, 1, 2, "qkvo")
-    settings = InfluenceSettings(strategy=strategy, batch_size=4)
     probe = induction_probe(tiny.tokenizer, n_sequences=4, length=8)
-    pre = preconditioned_for(tiny.model, blocks, probe, Batches(tiny.train, range(20), 4, 1), settings)
-    batched = batched_scores(tiny.model, blocks, pre, tiny.train, batch_size=7)
-    single = batched_scores(tiny.model, blocks, pre, tiny.train, batch_size=1)
+    assert_batched_equals_one_by_one(tiny.model, head_blocks(tiny.model, 1, 2, "qkvo"), probe, tiny.train, strategy)
+
+
+def assert_batched_equals_one_by_one(model, blocks, probe, train, strategy):
+    settings = InfluenceSettings(strategy=strategy, batch_size=4)
+    pre = preconditioned_for(model, blocks, probe, Batches(train, range(20), 4, 1), settings)
+    batched = batched_scores(model, blocks, pre, train, batch_size=7)
+    single = batched_scores(model, blocks, pre, train, batch_size=1)
     np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-12 * np.abs(single).max())
     assert np.abs(single).max() > 0
 
@@ -57,16 +66,20 @@ def test_batched_scores_equal_the_one_by_one_loop(tiny, strategy):
 def test_identity_scores_are_plain_gradient_dot_products(tiny, mode):
     model = tiny.model
     blocks = module_blocks(model) if mode == "modules" else head_blocks(model, 0, 1, mode)
-    probe = query_loss_probe(tiny.query, batch_size=4, pad_id=1)
+    assert_identity_equals_autograd(model, blocks, tiny.train, tiny.query)
+
+
+def assert_identity_equals_autograd(model, blocks, train, query):
+    probe = query_loss_probe(query, batch_size=4, pad_id=1)
     pre = preconditioned_for(model, blocks, probe, None, InfluenceSettings(strategy="identity"))
-    ours = batched_scores(model, blocks, pre, tiny.train, batch_size=5)
+    ours = batched_scores(model, blocks, pre, train, batch_size=5)
 
     def query_objective(m):
         return -sum(summed_lm_loss(m, ids, mask).sum() for ids, mask in probe.batches)
 
     probe_grads = autograd_gradients(model, blocks, query_objective)
     expected = []
-    for batch in Batches(tiny.train, range(len(tiny.train)), 1, 1):
+    for batch in Batches(train, range(len(train)), 1, 1):
         grads = autograd_gradients(model, blocks, lambda m: summed_lm_loss(m, batch.input_ids, batch.attention_mask).sum())
         expected.append(-sum(float((g * q).sum()) for g, q in zip(grads, probe_grads)))
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9 * np.abs(expected).max())
@@ -141,3 +154,53 @@ def test_probe_gradient_matches_autograd(tiny):
     for block, ref in zip(blocks, reference):
         torch.testing.assert_close(ours[block.name], ref)
     assert value < 0  # a sum of log-probabilities
+
+
+# Llama-style models (Llama, OLMo 2, Qwen2): a head's Q rows, its KV group's K and V rows and its O columns.
+LLAMA_FAMILIES = ("llama", "olmo2", "qwen2")
+
+
+def tiny_llama(llama, family, seed=4):
+    """hidden 32: 4 query heads of 8 dims on 2 KV heads, float64."""
+    return llama.random_model(family, seed=seed, hidden_size=32, intermediate_size=64).double()
+
+
+@pytest.fixture
+def llama_data(llama, tiny):
+    from mda_curate.influence.samples import open_samples
+
+    tokenizer = llama.make_tokenizer()
+    return open_samples(tiny.train_path, tokenizer, 48), open_samples(tiny.query_path, tokenizer, 48)
+
+
+@pytest.mark.parametrize("family", LLAMA_FAMILIES)
+def test_llama_style_previous_token_probe_gradient_matches_autograd(llama, family):
+    model = tiny_llama(llama, family)
+    blocks = head_blocks(model, 1, 2, "qkvo")
+    probe = previous_token_probe(llama.make_tokenizer(), 1, 2, n_sequences=3, length=8)
+    ours, value = probe_gradient(model, blocks, probe)
+    ids, mask = probe.batches[0]
+    q_and_k, v_and_o = blocks[:2], blocks[2:]
+    reference = autograd_gradients(model, q_and_k, lambda m: probe.objective(m, ids, mask))
+    for block, ref in zip(q_and_k, reference):
+        torch.testing.assert_close(ours[block.name], ref)
+        assert ref.abs().max() > 0
+    assert value > 0
+    for block in v_and_o:  # a head's pattern does not depend on V or O
+        assert ours[block.name].abs().max() == 0
+
+
+@pytest.mark.parametrize("family", LLAMA_FAMILIES)
+@pytest.mark.parametrize("mode", ["qk", "qkvo", "modules"])
+def test_llama_style_identity_scores_are_plain_gradient_dot_products(llama, llama_data, family, mode):
+    model = tiny_llama(llama, family)
+    blocks = module_blocks(model) if mode == "modules" else head_blocks(model, 0, 1, mode)
+    assert_identity_equals_autograd(model, blocks, *llama_data)
+
+
+@pytest.mark.parametrize("family", LLAMA_FAMILIES)
+def test_llama_style_batched_scores_equal_the_one_by_one_loop(llama, llama_data, family):
+    model = tiny_llama(llama, family)
+    train, query = llama_data
+    blocks = head_blocks(model, 1, 2, "qkvo")
+    assert_batched_equals_one_by_one(model, blocks, query_loss_probe(query, 4, 1), train, "ekfac")

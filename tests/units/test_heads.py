@@ -122,11 +122,13 @@ def test_attention_patterns_match_eager_attention_weights(neox, sequences):
     torch.testing.assert_close(ours[0], torch.stack(eager, dim=1)[0], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("build", ["random", "planted"])
-def test_scores_identical_under_sdpa_and_eager_and_logits_unchanged(neox, sequences, build):
+@pytest.mark.parametrize("build", ["random", "planted", "llama", "olmo2", "qwen2"])
+def test_scores_identical_under_sdpa_and_eager_and_logits_unchanged(neox, llama, sequences, build):
     def make(implementation):
         if build == "planted":
             return neox.planted_model(attn_implementation=implementation)
+        if build in llama.FAMILIES:
+            return llama.random_model(build, seed=3, attn_implementation=implementation)
         return neox.random_model(seed=2, attn_implementation=implementation)
 
     sdpa, eager = make("sdpa"), make("eager")
