@@ -10,7 +10,7 @@ this script scores every checkpoint of it (``mda_curate.units``), applies the fo
         --data examples/data/train.parquet --tokenizer examples/tokenizer --out runs/llama-formation
     python benchmarks/llama_tiny_formation.py --run runs/llama-formation
 
-(training may be stopped once a checkpoint has formed; the steps trained are recorded).
+(training may be stopped early; the steps trained are recorded).
 """
 
 from __future__ import annotations
