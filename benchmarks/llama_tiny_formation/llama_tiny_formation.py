@@ -4,11 +4,11 @@ on 2 KV heads) as it does in ``cpu-tiny``?
 The run is the demo's full recipe (``cpu-formation`` at catalyst share 0.75, seed 1) with the model swapped;
 this script scores every checkpoint of it (``mda_curate.units``), applies the formation rule
 (``mda_curate.units.formation``) and sets the result beside cpu-tiny's run with the same share and seed in
-``benchmarks/formation_window.json``. The exact commands behind ``benchmarks/llama_tiny_formation.json``:
+``benchmarks/formation_window/formation_window.json``. The exact commands behind ``benchmarks/llama_tiny_formation/llama_tiny_formation.json``:
 
     mda-curate train --recipe cpu-formation --preset llama-tiny --catalyst-share 0.75 --threads 1 \\
         --data examples/data/train.parquet --tokenizer examples/tokenizer --out runs/llama-formation
-    python benchmarks/llama_tiny_formation.py --run runs/llama-formation
+    python benchmarks/llama_tiny_formation/llama_tiny_formation.py --run runs/llama-formation
 
 (training may be stopped early; the steps trained are recorded).
 """
@@ -19,12 +19,12 @@ import argparse
 import json
 import platform
 import shutil
+import sys
 from pathlib import Path
 
 import torch
 import transformers
 
-from formation_window import run_result
 from mda_curate.data.documents import read_documents
 from mda_curate.resources import sample_corpus_dir
 from mda_curate.training.config import TrainConfig
@@ -32,6 +32,10 @@ from mda_curate.units.formation import DROP_THRESHOLD, SCORE_THRESHOLD, summariz
 from mda_curate.units.trajectory import score_checkpoints
 
 HERE = Path(__file__).resolve().parent
+SWEEP = HERE.parent / "formation_window"  # the cpu-tiny sweep this run is set beside
+sys.path.insert(0, str(SWEEP))
+
+from formation_window import run_result  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +56,7 @@ def main() -> None:
         "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} "
         "nats, interpolated",
         "recipe": config.to_dict(),
-        "command": "see the docstring of benchmarks/llama_tiny_formation.py",
+        "command": "see the docstring of benchmarks/llama_tiny_formation/llama_tiny_formation.py",
         "versions": {
             "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__
         },
@@ -72,8 +76,8 @@ def train_seconds(run: Path, config: TrainConfig) -> float:
 
 
 def cpu_tiny_reference(config: TrainConfig) -> dict | None:
-    """cpu-tiny's formation step at the same catalyst share and seed (benchmarks/formation_window.json)."""
-    runs = json.loads((HERE / "formation_window.json").read_text())["runs"]
+    """cpu-tiny's formation step at the same catalyst share and seed (benchmarks/formation_window/formation_window.json)."""
+    runs = json.loads((SWEEP / "formation_window.json").read_text())["runs"]
     same = [r for r in runs if (r["catalyst_share"], r["seed"]) == (config.catalyst_share, config.seed)]
     return {k: same[0][k] for k in ("formation_step", "steps_trained", "final_best_induction")} if same else None
 
