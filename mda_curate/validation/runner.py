@@ -113,7 +113,9 @@ def save_spec(spec: ExperimentSpec, out: Path) -> None:
     """Write ``spec.toml`` and ``spec.json``; refuse a folder holding another experiment."""
     check_same_experiment(spec, out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    partial = out / "spec.json.partial"
+    partial.write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    partial.replace(out / "spec.json")  # atomic: a Slurm job of this experiment may be reading it
     shutil.copyfile(spec.source, out / "spec.toml")
 
 
@@ -214,7 +216,9 @@ def write_schedule(run: ArmRun, schedule: dict, spec: ExperimentSpec) -> ArmRun:
     config = spec.arm_config(run.seed)
     validated = Schedule.from_dict(schedule, config.steps, config.batch_size, source=f"{run.arm} schedule").to_dict()
     text = json.dumps(validated, indent=1) + "\n"
-    if run.schedule_path.is_file() and run.schedule_path.read_text() != text:
+    if run.schedule_path.is_file():
+        if run.schedule_path.read_text() == text:
+            return run  # left as it is: an arm-run's Slurm job may be reading it
         raise UserError(
             f"{run.schedule_path}: differs from the schedule computed now (the influence scores, classifier or "
             f"synthetic file changed); remove {run.folder} to rerun this arm"

@@ -127,3 +127,20 @@ def test_only_names_an_arm_run_of_a_planned_experiment(tmp_path, corpus, base_ru
     run_experiment(load_spec(spec_path), tmp_path / "out", show_progress=False, executor=SlurmExecutor())
     assert main([*argv, "seed3/baseline"]) == 2
     assert "--only seed3/baseline: not an arm-run of the spec" in capsys.readouterr().err
+
+
+def test_an_arm_run_job_trains_on_the_specs_device(tmp_path, corpus, base_runs, monkeypatch):
+    from mda_curate.training.trainer import Trainer
+
+    spec_path = _two_arm_runs(tmp_path, base_runs, corpus, device="cuda")
+    run_experiment(load_spec(spec_path), tmp_path / "out", show_progress=False, executor=SlurmExecutor())
+    devices = []
+
+    def record(self, config, *args, **kwargs):
+        devices.append(config.device)
+        raise KeyboardInterrupt  # no GPU needed: stop before training
+
+    monkeypatch.setattr(Trainer, "__init__", record)
+    with pytest.raises(KeyboardInterrupt):
+        main(["validate", str(spec_path), "--out", str(tmp_path / "out"), "--only", "seed0/random_removal"])
+    assert devices == ["cuda"]
