@@ -50,12 +50,11 @@ def run(args: argparse.Namespace) -> int:
     from mda_curate.validation.spec import load_spec, parse_arms
 
     executor = _executor(args)
-    spec = load_spec(args.spec)
-    if args.only:
-        run_one(spec, args.out, args.only)
-        return 0
     arms = parse_arms(args.arms) if args.arms else None
-    run_experiment(spec, args.out, arms, args.workers, executor=executor)
+    if args.only:
+        run_one(load_spec(args.spec), args.out, args.only)
+        return 0
+    run_experiment(load_spec(args.spec), args.out, arms, args.workers, executor=executor)
     return 0
 
 

@@ -129,6 +129,10 @@ def test_only_names_an_arm_run_of_a_planned_experiment(tmp_path, corpus, base_ru
     assert "--only seed3/baseline: not an arm-run of the spec" in capsys.readouterr().err
 
 
+class Stopped(Exception):
+    pass
+
+
 def test_an_arm_run_job_trains_on_the_specs_device(tmp_path, corpus, base_runs, monkeypatch):
     from mda_curate.training.trainer import Trainer
 
@@ -138,9 +142,9 @@ def test_an_arm_run_job_trains_on_the_specs_device(tmp_path, corpus, base_runs, 
 
     def record(self, config, *args, **kwargs):
         devices.append(config.device)
-        raise KeyboardInterrupt  # no GPU needed: stop before training
+        raise Stopped  # no GPU needed: stop before training
 
     monkeypatch.setattr(Trainer, "__init__", record)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Stopped):
         main(["validate", str(spec_path), "--out", str(tmp_path / "out"), "--only", "seed0/random_removal"])
     assert devices == ["cuda"]
