@@ -104,8 +104,9 @@ class SlurmExecutor:
 def job_script(spec: ExperimentSpec, out: Path, run: ArmRun, sbatch_options: tuple[str, ...] = ()) -> str:
     """The sbatch script that trains and scores ``run`` alone, logging to ``OUT/slurm/<seed>_<arm>.log``."""
     out = out.resolve()
-    stem = run.name.replace("/", "_")
-    options = [f"--job-name={spec.name}-{stem}", f"--output={out / 'slurm' / stem}.log", "--ntasks=1"]
+    stem = _stem(run)
+    options = [f"--job-name={spec.name.replace(' ', '_')}-{stem}", f"--output={out / 'slurm' / stem}.log",
+               "--ntasks=1"]
     if spec.train.threads:
         options.append(f"--cpus-per-task={spec.train.threads}")
     if _gpus(spec):
@@ -118,10 +119,15 @@ def job_script(spec: ExperimentSpec, out: Path, run: ArmRun, sbatch_options: tup
 
 
 def write_job_script(spec: ExperimentSpec, out: Path, run: ArmRun, sbatch_options: tuple[str, ...] = ()) -> Path:
-    path = out / "slurm" / (run.name.replace("/", "_") + ".sh")
+    path = out / "slurm" / f"{_stem(run)}.sh"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(job_script(spec, out, run, sbatch_options))
     return path
+
+
+def _stem(run: ArmRun) -> str:
+    """``seed<S>_<arm>``: the file names of the arm-run's job script, log and job id."""
+    return run.name.replace("/", "_")
 
 
 def submit_job(script: Path) -> str | None:

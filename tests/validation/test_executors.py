@@ -55,7 +55,8 @@ def test_slurm_writes_one_job_per_arm_run_whose_command_runs_it_alone(tmp_path, 
     assert [s.name for s in scripts] == ["seed0_baseline.sh", "seed0_random_removal.sh"]
     options, lines = _job_lines(scripts[1])
     assert options == ["--job-name=tiny-seed0_random_removal",
-                       f"--output={out.resolve()}/slurm/seed0_random_removal.log", "--ntasks=1", "--cpus-per-task=3", "--gres=gpu:1", "--time=01:00:00"]
+                       f"--output={out.resolve()}/slurm/seed0_random_removal.log", "--ntasks=1", "--cpus-per-task=3",
+                       "--gres=gpu:1", "--time=01:00:00"]
     command = shlex.split(lines[-1].removeprefix("exec "))
     assert command == [sys.executable, "-m", "mda_curate.cli", "validate", str(spec_path.resolve()), "--out",
                        str(out.resolve()), "--only", "seed0/random_removal"]
