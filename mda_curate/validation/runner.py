@@ -13,7 +13,8 @@ A killed harness resumes: finished arm-runs (with ``metrics.parquet``) are skipp
 resumes from its last checkpoint (bit-identically, at the same thread count). Once an arm-run is scored,
 the optimizer states of its checkpoints but the last are deleted (the weights stay). Run one harness
 per output folder at a time (``--workers`` parallelises within it); arm-runs finished by an earlier
-``--arms`` selection stay in the report.
+``--arms`` selection stay in the report. Arm-runs may instead be dispatched through Ray or Slurm
+(``mda_curate.validation.executors``): every executor runs each arm-run with :func:`train_and_score`.
 """
 
 from __future__ import annotations
@@ -62,12 +63,23 @@ class ArmRun:
     def done(self) -> bool:
         return self.metrics_path.is_file()
 
+    @property
+    def name(self) -> str:
+        """``seed<S>/<arm>``: the folder under the output directory, as ``validate --only`` takes it."""
+        return f"seed{self.seed.seed}/{self.arm}"
+
+
+Executor = Callable[[ExperimentSpec, Path, list[ArmRun], bool], None]
+
 
 def run_experiment(
-    spec: ExperimentSpec, out: str | Path, arms: tuple[str, ...] | None = None, workers: int = 1, show_progress: bool = True
-) -> dict:
+    spec: ExperimentSpec, out: str | Path, arms: tuple[str, ...] | None = None, workers: int = 1,
+    show_progress: bool = True, executor: Executor | None = None,
+) -> dict | None:
     """Run (or resume) ``arms`` (default: the spec's; the baseline is always included) into ``out``;
-    write the report and return ``summary.json``'s content."""
+    write the report and return ``summary.json``'s content. ``executor`` dispatches the pending arm-runs
+    (default: :func:`execute` with ``workers`` processes); when it leaves some unfinished (Slurm jobs not
+    run yet), they are listed and no report is written (None): a rerun collects them."""
     from mda_curate.validation.report import write_report
 
     if workers < 1:
@@ -79,7 +91,15 @@ def run_experiment(
     pending = [run for run in runs if not run.done]
     if len(pending) < len(runs):
         console.print(f"{len(runs) - len(pending)} of {len(runs)} arm-runs already done; skipping them")
-    execute(spec, pending, workers, show_progress)
+    if executor is None:
+        execute(spec, pending, workers, show_progress)
+    else:
+        executor(spec, out, pending, show_progress)
+    unfinished = [run.name for run in pending if not run.done]
+    if unfinished:
+        console.print(f"{len(unfinished)} of {len(runs)} arm-runs not finished yet: {', '.join(unfinished)}; "
+                      "rerun this command once they are, to collect them and write the report")
+        return None
     everything = sorted(runs + finished_elsewhere(spec, out, arms), key=lambda r: (spec.seeds.index(r.seed), ARMS.index(r.arm)))
     return write_report(spec, out, everything)
 
@@ -92,16 +112,23 @@ def finished_elsewhere(spec: ExperimentSpec, out: Path, arms: tuple[str, ...]) -
 
 def save_spec(spec: ExperimentSpec, out: Path) -> None:
     """Write ``spec.toml`` and ``spec.json``; refuse a folder holding another experiment."""
-    resolved = spec.to_dict()
-    saved_path = out / "spec.json"
-    if saved_path.is_file():
-        saved = json.loads(saved_path.read_text())
-        changed = first_difference(_comparable(saved), _comparable(resolved))
-        if changed:
-            raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another --out")
+    check_same_experiment(spec, out)
     out.mkdir(parents=True, exist_ok=True)
-    saved_path.write_text(json.dumps(resolved, indent=2) + "\n")
+    partial = out / "spec.json.partial"
+    partial.write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    partial.replace(out / "spec.json")  # atomic: a Slurm job of this experiment may be reading it
     shutil.copyfile(spec.source, out / "spec.toml")
+
+
+def check_same_experiment(spec: ExperimentSpec, out: Path) -> bool:
+    """Refuse a folder whose ``spec.json`` holds another experiment; returns whether it holds one."""
+    saved_path = out / "spec.json"
+    if not saved_path.is_file():
+        return False
+    changed = first_difference(_comparable(json.loads(saved_path.read_text())), _comparable(spec.to_dict()))
+    if changed:
+        raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another --out")
+    return True
 
 
 def _comparable(resolved: dict) -> dict:
@@ -192,7 +219,9 @@ def write_schedule(run: ArmRun, schedule: dict, spec: ExperimentSpec) -> ArmRun:
     config = spec.arm_config(run.seed)
     validated = Schedule.from_dict(schedule, config.steps, config.batch_size, source=f"{run.arm} schedule").to_dict()
     text = json.dumps(validated, indent=1) + "\n"
-    if run.schedule_path.is_file() and run.schedule_path.read_text() != text:
+    if run.schedule_path.is_file():
+        if run.schedule_path.read_text() == text:
+            return run  # left as it is: an arm-run's Slurm job may be reading it
         raise UserError(
             f"{run.schedule_path}: differs from the schedule computed now (the influence scores, classifier or "
             f"synthetic file changed); remove {run.folder} to rerun this arm"
@@ -206,12 +235,12 @@ def execute(spec: ExperimentSpec, runs: list[ArmRun], workers: int, show_progres
     """Train and score ``runs``, ``workers`` at a time in separate processes (in this one for 1)."""
     if not runs:
         return
-    threads = spec.train.threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = worker_threads(spec, workers)
     with progress(disable=not show_progress) as bar:
         task = bar.add_task("arm-runs", total=len(runs))
         if workers == 1:
             for run in runs:
-                _report(run, train_and_score(spec, run, threads), bar, task)
+                report_finished(run, train_and_score(spec, run, threads), bar, task)
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -220,7 +249,43 @@ def execute(spec: ExperimentSpec, runs: list[ArmRun], workers: int, show_progres
         with ProcessPoolExecutor(min(workers, len(runs)), context, _start_worker, (threads,)) as pool:
             futures = {pool.submit(train_and_score, spec, run, threads): run for run in runs}
             for future in as_completed(futures):
-                _report(futures[future], future.result(), bar, task)
+                report_finished(futures[future], future.result(), bar, task)
+
+
+def worker_threads(spec: ExperimentSpec, workers: int) -> int:
+    """Threads per arm-run: the spec's ``threads``, else this machine's cores shared by ``workers``."""
+    return spec.train.threads or max(1, (os.cpu_count() or 1) // workers)
+
+
+def run_one(spec: ExperimentSpec, out: str | Path, name: str) -> None:
+    """Train and score the arm-run ``name`` (``seed<S>/<arm>``) of the experiment planned in ``out``, alone
+    (a Slurm job's command); an arm-run already done is left as it is. Threads: the spec's, else the
+    cores this process may use."""
+    out = Path(out)
+    if not check_same_experiment(spec, out):
+        raise UserError(f"{out}: holds no experiment (no spec.json); run `mda-curate validate` without --only first")
+    run = _named_run(spec, out, name)
+    if run.done:
+        console.print(f"{name}: already done ({run.metrics_path})")
+        return
+    if not run.schedule_path.is_file():
+        raise UserError(f"{run.schedule_path}: missing; run `mda-curate validate` without --only first to plan {name}")
+    threads = spec.train.threads or _usable_cores()
+    limit_threads(threads)
+    report_finished(run, train_and_score(spec, run, threads))
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (a Slurm job's allocation), where the platform says so."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _named_run(spec: ExperimentSpec, out: Path, name: str) -> ArmRun:
+    seed_part, _, arm = name.partition("/")
+    seeds = {f"seed{seed.seed}": seed for seed in spec.seeds}
+    if seed_part not in seeds or arm not in ARMS:
+        raise UserError(f"--only {name}: not an arm-run of the spec (seed<S>/<arm>, seeds: {', '.join(seeds)})")
+    return ArmRun(seeds[seed_part], arm, out / name)
 
 
 def train_and_score(spec: ExperimentSpec, run: ArmRun, threads: int) -> float:
@@ -334,6 +399,11 @@ def _start_worker(threads: int) -> None:
         import signal
 
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    limit_threads(threads)
+
+
+def limit_threads(threads: int) -> None:
+    """Set this process's (and its numerical libraries') thread count."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     import torch
@@ -341,7 +411,9 @@ def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _report(run: ArmRun, seconds: float, bar, task) -> None:
+def report_finished(run: ArmRun, seconds: float, bar=None, task=None) -> None:
+    """Print that ``run`` is trained and scored, and advance ``bar``'s ``task``."""
     last = max(_checkpoint_steps(run.run_dir, weights=True))
     console.print(f"seed {run.seed.seed} {run.arm}: trained to step {last} and scored ({seconds:.0f} s)")
-    bar.advance(task)
+    if bar is not None:
+        bar.advance(task)
