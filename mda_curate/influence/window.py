@@ -101,9 +101,12 @@ def scored_window(run: str | Path, scores: str | Path, tokenizer=None) -> Scored
     valid = ~np.isnan(values)
     if "skipped" in table.column_names:
         valid &= np.asarray(table.column("skipped").is_null().to_numpy(zero_copy_only=False))
+    order_length = len(np.load(run / "order.npy", mmap_mode="r"))
     for row, g in enumerate(indices, start=1):
         if g is None or g < 0:
             raise UserError(f"{scores}:{row}: sample_index {g!r} is not a sample index")
+        if g >= order_length:
+            raise UserError(f"{scores}:{row}: sample_index {g} is past the end of {run}'s data order")
     if not valid.any():
         raise UserError(f"{scores}: no scored rows (every score is null or skipped)")
     batch_size = json.loads((run / "config.json").read_text())["train"]["batch_size"]
@@ -112,8 +115,6 @@ def scored_window(run: str | Path, scores: str | Path, tokenizer=None) -> Scored
     first = samples[0].sample_index
     by_index = {}
     for row, (g, ok) in enumerate(zip(indices, valid), start=1):
-        if g - first >= len(samples):
-            raise UserError(f"{scores}:{row}: sample_index {g} is past the end of {run}'s data order")
         if g in by_index:
             raise UserError(f"{scores}:{row}: duplicate sample_index {g}")
         by_index[g] = row - 1 if ok else None
