@@ -27,7 +27,7 @@ BENCH = ROOT / "benchmarks"
 VALIDATION = BENCH / "validation"
 DOCS = ["README.md", "benchmarks/README.md", "benchmarks/validation/README.md",
         "benchmarks/formation_window/README.md", "benchmarks/influence/README.md", "benchmarks/classifier/README.md", "benchmarks/pipeline_overhead/README.md",
-        "benchmarks/trainer_throughput/README.md"]
+        "benchmarks/trainer_throughput/README.md", "benchmarks/natural_formation/README.md"]
 BLOCK = re.compile(r"(<!-- results: ([\w./-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 FORMER_RULE = (
     "former rule (these runs were scored before it changed): the later of the two criteria's first crossings, "
@@ -254,6 +254,48 @@ def formation_window_table() -> str:
     return table(["catalyst share", *(f"seed {s}" for s in seeds), "mean of formed"], rows)
 
 
+# --------------------------------------------------------------------------------------- natural formation
+
+NATURAL_RUNS = BENCH / "natural_formation" / "runs"
+
+
+def natural_run_table() -> str:
+    """One row per natural-only pilot run: its levers, tokens and CPU time, and its units at the last scored step."""
+    rows = []
+    for run in sorted(p for p in NATURAL_RUNS.iterdir() if (p / "config.json").is_file()):
+        config = json.loads((run / "config.json").read_text())["train"]
+        log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        tokens_per_step = config["batch_size"] * config["context_length"]
+        hours = sum(config["log_every"] * tokens_per_step / row["tokens_per_s"] for row in log) / 3600
+        steps = log[-1]["step"] + 1
+        mix = ", ".join(f"{d} {w:g}" for d, w in config["mix"].items())
+        rows.append([f"`{run.name}`", f"{config['context_length']} x {config['batch_size']}", mix, f"{config['lr']:g}",
+                     f"{steps:,}", f"{steps * tokens_per_step / 1e6:.0f}M", f"{hours:.2f}", *_natural_units(run)])
+    return table(["run", "ctx x batch", "mix", "lr", "steps", "tokens", "wall hours", "last scored step",
+                  "best induction", "best previous-token (layer 0's)", "induction-loss drop", "formation"], rows)
+
+
+def _natural_units(run: Path) -> list[str]:
+    """The units at the run's last scored checkpoint and its formation step under the current rule."""
+    import pyarrow.parquet as pq
+
+    from mda_curate.units.formation import formation, summarize_steps
+
+    scores = run / "unit_scores.parquet"
+    if not scores.is_file():
+        return ["-", "-", "-", "-", "not scored (stopped early)"]
+    rows = pq.read_table(scores).to_pylist()
+    summaries = summarize_steps(rows)
+    last = summaries[-1]
+    layer0 = max((r for r in rows if r["step"] == last.step and r["layer"] == 0), key=lambda r: r["previous_token"])
+    formed = formation(summaries)
+    outcome = f"step {formed.step:,.0f}" if formed.step is not None else f"not formed by step {last.step:,}"
+    ind_head, prev_head = last.best_induction_head, last.best_previous_token_head
+    return [f"{last.step:,}", f"{last.best_induction:.3f} (L{ind_head[0]}H{ind_head[1]})",
+            f"{last.best_previous_token:.2f} (L{prev_head[0]}H{prev_head[1]}; {layer0['previous_token']:.2f})",
+            f"{last.induction_loss_drop:+.2f}", outcome]
+
+
 # -------------------------------------------------------------------------------------------- other benchmarks
 
 
@@ -352,6 +394,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "classifier": classifier_table,
     "pipeline-overhead": pipeline_table,
     "trainer-throughput": trainer_table,
+    "natural-formation": natural_run_table,
 }
 
 
