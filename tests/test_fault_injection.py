@@ -70,8 +70,8 @@ HOSTILE_FILES = [
      1, {"malformed_json": [1, 3]}),
     ("bad and duplicate ids", "i.jsonl", jsonl([
         {"id": None, "text": "a"}, {"id": 5, "text": "b"}, {"id": "", "text": "c"},
-        GOOD[0], GOOD[0], {"text": "no id"},
-    ]), 2, {"invalid_id": [1, 2, 3], "duplicate_id": [5]}),
+        GOOD[0], GOOD[0], {"text": "no id"}, {"id": 1.5, "text": "d"}, {"id": "5", "text": "e"}, {"id": True, "text": "f"},
+    ]), 3, {"invalid_id": [1, 3, 7, 9], "duplicate_id": [5, 8]}),
 ]
 
 

@@ -69,7 +69,7 @@ class AccountedReader(BaseReader):
 
     Reasons: ``blank_line``, ``invalid_utf8``, ``malformed_json`` (also JSON nested too deeply),
     ``not_an_object``, ``missing_text`` (absent or null), ``non_string_text``, ``empty_text``,
-    ``invalid_id`` (null, empty or not a string), ``duplicate_id`` (an id this task has read before),
+    ``invalid_id`` (null, empty, or neither a string nor an integer; integer ids are read as strings), ``duplicate_id`` (an id this task has read before),
     ``invalid_media`` (a ``media`` field datatrove cannot read) and ``unreadable_file``: the rest of a
     file that cannot be read (truncated or corrupt compression, a broken parquet file) counts as one
     line, at the line where reading stopped. A rejected JSONL line keeps its original bytes: its text is
@@ -136,6 +136,8 @@ class AccountedReader(BaseReader):
         problem = record if isinstance(record, Rejection) else _check_record(record, self.text_key, self.id_key)
         if problem:
             return problem
+        if _integer(record.get(self.id_key)):
+            record = {**record, self.id_key: str(record[self.id_key])}
         if self.id_key in record:
             key = hash(record[self.id_key])  # the set lives in this process only
             if key in seen_ids:
@@ -176,10 +178,14 @@ def _check_record(record, text_key: str, id_key: str) -> Rejection | None:
         return Rejection("non_string_text", f"{text_key!r} is {type(text).__name__}")
     if not text:
         return Rejection("empty_text")
-    if id_key in record and not (isinstance(record[id_key], str) and record[id_key]):
+    if id_key in record and not (isinstance(record[id_key], str) and record[id_key] or _integer(record[id_key])):
         kind = "null" if record[id_key] is None else "empty" if record[id_key] == "" else type(record[id_key]).__name__
         return Rejection("invalid_id", f"{id_key!r} is {kind}")
     return None
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _jsonl_lines(url: str) -> Iterator[tuple[int, object, str | None]]:
