@@ -260,7 +260,7 @@ NATURAL_RUNS = BENCH / "natural_formation" / "runs"
 
 
 def natural_run_table() -> str:
-    """One row per natural-only pilot run: its levers, tokens and CPU time, and its units at the last scored step."""
+    """One row per natural-only pilot run: its levers, tokens and logged training hours, and its units at the last scored step."""
     rows = []
     for run in sorted(p for p in NATURAL_RUNS.iterdir() if (p / "config.json").is_file()):
         config = json.loads((run / "config.json").read_text())["train"]
