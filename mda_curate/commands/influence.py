@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from mda_curate.influence.engine import run_influence
 
     job, tokenizer = build_job(args)
-    rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
-    world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
+    rank = args.rank if args.rank is not None else int(os.environ.get("RANK", "0"))
+    world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", "1"))
     out = Path(args.out)
     table = run_influence(job, out, rank, world_size)
     if table is None:
@@ -76,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_job(args: argparse.Namespace):
+    from mda_curate.families import parse_unit
     from mda_curate.fingerprint import fingerprint
-    from mda_curate.influence.blocks import head_blocks, module_blocks, parse_unit
+    from mda_curate.influence.blocks import head_blocks, module_blocks
     from mda_curate.influence.engine import InfluenceJob
     from mda_curate.influence.samples import open_samples, parse_steps
     from mda_curate.influence.settings import InfluenceSettings, parse_damping
@@ -127,7 +128,7 @@ def best_head(model, tokenizer, args) -> str:
 
 
 def make_probe(args, model, tokenizer, unit: str, settings):
-    from mda_curate.influence.blocks import parse_unit
+    from mda_curate.families import parse_unit
     from mda_curate.influence.probes import induction_probe, previous_token_probe, query_loss_probe
     from mda_curate.influence.samples import open_samples
 
@@ -144,7 +145,8 @@ def show_summary(table, job, tokenizer, out: Path, top: int) -> None:
     """Top samples with a text snippet, and the score distribution per domain."""
     import json
 
-    from mda_curate.console import console, table as rich_table
+    from mda_curate.console import console
+    from mda_curate.console import table as rich_table
 
     summary = json.loads((out.with_name(out.stem + ".influence") / "summary.json").read_text())
     rows = sorted((r for r in table.to_pylist() if r["score"] is not None), key=lambda r: -r["score"])[:top]

@@ -137,7 +137,6 @@ def _parquet_records(path: Path) -> Iterator[tuple[int, object]]:
 
     try:
         table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for unreadable files
+    except Exception as err:  # noqa: BLE001  pyarrow raises several types for unreadable files
         raise UserError(f"{path}: not a readable parquet file ({err})") from None
-    for row_no, record in enumerate(table.to_pylist(), start=1):
-        yield row_no, record
+    yield from enumerate(table.to_pylist(), start=1)

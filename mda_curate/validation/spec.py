@@ -56,12 +56,12 @@ itself relative to the spec file's folder (default: that folder)::
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from mda_curate.errors import FieldChecker, UserError
+from mda_curate.families import UNIT_NAME, parse_unit
 from mda_curate.training.config import RECIPES, TrainConfig
 
 ARMS = (
@@ -75,7 +75,6 @@ ARMS = (
     "random_insertion",
 )
 TARGETED = ("targeted_removal", "targeted_augmentation")
-UNIT = re.compile(r"^(\d+)\.(\d+)$")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
 ARM_KEYS = {"run", "k", "copies", "spread", "displace", "checkpoint_every", "stop_after_formation", "random_seed", "classifier",
             "synthetic", "synthetic_rows_per_step", "random_documents"}
@@ -104,8 +103,7 @@ class SeedSpec:
 
     @property
     def layer_head(self) -> tuple[int, int]:
-        layer, head = UNIT.match(self.unit).groups()
-        return int(layer), int(head)
+        return parse_unit(self.unit)
 
 
 @dataclass(frozen=True)
@@ -392,5 +390,5 @@ class _Checker(FieldChecker):
         return value
 
     def unit(self, name: str, value) -> str:
-        self.that(name, isinstance(value, str) and UNIT.match(value) is not None, f"must be 'layer.head', e.g. '1.2' (got {value!r})")
+        self.that(name, isinstance(value, str) and UNIT_NAME.fullmatch(value) is not None, f"must be 'layer.head', e.g. '1.2' (got {value!r})")
         return value

@@ -1,6 +1,6 @@
 import re
-from dataclasses import replace
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,14 +21,14 @@ from mda_curate.augment import (
     word_pool,
     xml_records,
 )
-from mda_curate.augment.profile import UNIT
+from mda_curate.augment.profile import WORD_TOKEN
 from mda_curate.errors import UserError
 
 WORDS = word_pool()
 
 
 def mined(text: str, tokenizer=None) -> list[tuple[int, int, int]]:
-    ids = tokenizer(text)["input_ids"] if tokenizer else [hash(u) for u in UNIT.findall(text)]
+    ids = tokenizer(text)["input_ids"] if tokenizer else [hash(u) for u in WORD_TOKEN.findall(text)]
     return [(m.length, m.copies, m.distance) for m in find_motifs(np.array(ids))[0]]
 
 
@@ -62,7 +62,7 @@ def test_latex_table_has_rows_line_ends_and_columns_minus_one_ampersands(rows, c
     assert all(line.count("&") == columns - 1 for line in body)
     assert text.count("&") == rows * (columns - 1)
     assert text.startswith(r"\begin{table}") and text.endswith(r"\end{table}")
-    assert re.search(r"\\begin\{tabular\}\{l{%d}\}" % columns, text)
+    assert re.search(rf"\\begin\{{tabular\}}\{{l{{{columns}}}\}}", text)
 
 
 @pytest.mark.parametrize("html", [False, True])
@@ -140,9 +140,9 @@ def test_repeat_documents_follow_the_profiles_motifs(bpe):
 
 
 @pytest.mark.parametrize("settings,message", [
-    (dict(tokens=-5), "token budget must be a non-negative integer"),
-    (dict(tokens=100, doc_tokens=4), "tokens per document must be at least 16"),
-    (dict(tokens=100, chars_per_token=0), "chars per token must be > 0"),
+    ({"tokens": -5}, "token budget must be a non-negative integer"),
+    ({"tokens": 100, "doc_tokens": 4}, "tokens per document must be at least 16"),
+    ({"tokens": 100, "chars_per_token": 0}, "chars per token must be > 0"),
 ])
 def test_bad_generation_settings_are_one_clear_error(settings, message):
     with pytest.raises(UserError, match=message):
