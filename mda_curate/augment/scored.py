@@ -1,6 +1,6 @@
 """The top- and bottom-influence documents of an influence-scores file, as texts or token sequences.
 
-Rows with a null ``score`` or a non-null ``skipped`` are left out. The top set is the
+Rows without a score are left out (``influence.scores.scored_rows``). The top set is the
 ``round(top_fraction * rows)`` highest scores (at least one), by descending score; the bottom set the
 ``round(bottom_fraction * rows)`` lowest, by ascending score (ties keep the file's order).
 """
@@ -27,28 +27,21 @@ class Selection:
 
 def select_extremes(path: str | Path, key: str, top_fraction: float, bottom_fraction: float) -> Selection:
     """Read ``path`` (parquet with ``score`` and ``key`` columns) and pick its top and bottom rows."""
-    from mda_curate.influence.scores import read_scores
+    from mda_curate.influence.scores import ranked, read_scores, scored_rows
 
     path = Path(path)
     for name, value in (("top", top_fraction), ("bottom", bottom_fraction)):
         if not 0 <= value <= 1 or (name == "top" and value == 0):
             raise UserError(f"--{name}-fraction must be in {'(0' if name == 'top' else '[0'}, 1] (got {value})")
     table = read_scores(path, ("score", key))
-    scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=float)
-    valid = ~np.isnan(scores)
-    if "skipped" in table.column_names:
-        valid &= np.asarray(table.column("skipped").is_null().to_numpy(zero_copy_only=False))
+    valid = scored_rows(table)
     keys = np.asarray(table.column(key).to_pylist(), dtype=object)[valid]
-    scores = scores[valid]
+    scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=float)[valid]
     if len(scores) == 0:
         raise UserError(f"{path}: no scored rows (every score is null or skipped)")
-    ranked = np.argsort(-scores, kind="stable")
-    n_top = max(1, round(top_fraction * len(scores)))
-    n_bottom = round(bottom_fraction * len(scores))
-    bottom = np.argsort(scores, kind="stable")[:n_bottom]
-    return Selection(
-        keys[ranked[:n_top]].tolist(), scores[ranked[:n_top]].tolist(), keys[bottom].tolist(), scores[bottom].tolist(), len(scores)
-    )
+    top = ranked(scores)[: max(1, round(top_fraction * len(scores)))]
+    bottom = ranked(scores, lowest_first=True)[: round(bottom_fraction * len(scores))]
+    return Selection(keys[top].tolist(), scores[top].tolist(), keys[bottom].tolist(), scores[bottom].tolist(), len(scores))
 
 
 def run_tokens(run: str | Path, steps: tuple[int, int], sample_indices: list[int]) -> list[np.ndarray]:

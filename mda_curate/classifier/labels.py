@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,17 +25,18 @@ class InfluenceScores:
 
 
 def read_influence_scores(path: str | Path) -> InfluenceScores:
-    """Read a ``doc_id``/``score`` parquet file; null and NaN scores are dropped and counted."""
-    from mda_curate.influence.scores import read_scores
+    """Read a ``doc_id``/``score`` parquet file; rows without a score (``influence.scores.scored_rows``: null,
+    NaN or skipped) are dropped and counted."""
+    from mda_curate.influence.scores import read_scores, scored_rows
 
     path = Path(path)
     table = read_scores(path, SCORE_COLUMNS)
     ids, scores = table.column("doc_id").to_pylist(), table.column("score").to_pylist()
     by_id, null = {}, 0
-    for row, (doc_id, score) in enumerate(zip(ids, scores), start=1):
+    for row, (doc_id, score, valid) in enumerate(zip(ids, scores, scored_rows(table)), start=1):
         if doc_id is None:
             raise UserError(f"{path}:{row}: null doc_id")
-        if score is None or (isinstance(score, float) and math.isnan(score)):
+        if not valid:
             null += 1
             continue
         if not isinstance(score, (int, float)):
@@ -55,7 +55,9 @@ def top_bottom_labels(scores: Sequence[float], fraction: float) -> tuple[np.ndar
     k = int(len(scores) * fraction)
     if k < 1:
         raise UserError(f"{len(scores)} scored documents: too few for top/bottom fractions of {fraction}")
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    from mda_curate.influence.scores import ranked
+
+    order = ranked(scores)
     chosen = np.concatenate([order[:k], order[-k:]])
     return chosen, np.r_[np.ones(k, np.int64), np.zeros(k, np.int64)]
 

@@ -147,9 +147,11 @@ def show_summary(table, job, tokenizer, out: Path, top: int) -> None:
 
     from mda_curate.console import console
     from mda_curate.console import table as rich_table
+    from mda_curate.influence.scores import ranked, scored_rows
 
     summary = json.loads((out.with_name(out.stem + ".influence") / "summary.json").read_text())
-    rows = sorted((r for r in table.to_pylist() if r["score"] is not None), key=lambda r: -r["score"])[:top]
+    scored = [row for row, valid in zip(table.to_pylist(), scored_rows(table)) if valid]
+    rows = [scored[i] for i in ranked([r["score"] for r in scored])[:top]]
     console.print(rich_table(
         f"top {len(rows)} samples by influence on {job.unit} ({job.probe.name})",
         ["doc_id", "domain", "score", "snippet"],
