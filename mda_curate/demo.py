@@ -76,7 +76,7 @@ def run_demo(output: str | Path, quick: bool = False, preset: str | None = None)
     with _timed(seconds, "units"):
         units = score_trajectory(run_dir, corpus / "heldout.parquet", output / "units")
     window = influence_window(plan, units["formation_step"])
-    unit = "%d.%d" % tuple(units["induction"]["head"])
+    unit = "{}.{}".format(*units["induction"]["head"])
     with _timed(seconds, "influence"):
         influence = window_influence(run_dir, window, unit, plan, output / "influence")
     with _timed(seconds, "classifier"):
@@ -191,8 +191,8 @@ def write_window_samples(run_dir: Path, window: tuple[int, int], path: Path) -> 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as out:
-        for sample in window_samples(run_dir, window):
-            out.write(json.dumps({"id": sample.doc_id, "text": sample.text, "domain": sample.domain}) + "\n")
+        out.writelines(json.dumps({"id": s.doc_id, "text": s.text, "domain": s.domain}) + "\n"
+                       for s in window_samples(run_dir, window))
 
 
 def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:
@@ -225,42 +225,43 @@ def synthesize(run_dir: Path, window: tuple[int, int], scores: str, corpus: Path
 
 def validate(run_dir, window, unit, plan: DemoPlan, influence, classifier, augment, out_dir: Path) -> dict:
     """Retrain the arms from the window start and compare their formation with the baseline's."""
+    from mda_curate.validation import run_experiment
+    from mda_curate.validation.spec import write_spec
+
     console.rule("[bold]7. validate: arms branched at the window start")
     until = min(plan.recipe.steps, window[0] + plan.arm_steps)
-    spec = out_dir.parent / "validation.toml"
-    spec.write_text(validation_spec(run_dir, window, unit, until, plan, influence, classifier, augment))
-    _command(["validate", str(spec), "--out", str(out_dir), "--workers", str(plan.workers)])
+    path = out_dir.parent / "validation.toml"
+    spec = write_spec(validation_spec(run_dir, window, unit, until, plan, influence, classifier, augment), path)
+    run_experiment(spec, out_dir, workers=plan.workers)
     summary = json.loads((out_dir / "summary.json").read_text())
-    return {**summary, "spec": str(spec), "plots": sorted(str(p) for p in out_dir.glob("*.png"))}
+    return {**summary, "spec": str(path), "plots": sorted(str(p) for p in out_dir.glob("*.png"))}
 
 
-def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, classifier, augment) -> str:
-    """The demo's experiment as a ``mda-curate validate`` spec (one seed: the demo's own base run)."""
-    return "\n".join([
-        'name = "demo"',
-        'recipe = "cpu-formation"',
-        f"unit = {json.dumps(unit)}",
-        "[train]",
-        f"preset = {json.dumps(plan.recipe.preset)}",
-        f"steps = {plan.recipe.steps}",
-        f"checkpoint_every = {plan.recipe.checkpoint_every}",
-        f"catalyst_share = {plan.recipe.catalyst_share}",
-        "threads = 1",
-        "[arms]",
-        f"run = {json.dumps(list(ARMS))}",
-        "k = 0.1",
-        f"checkpoint_every = {plan.arm_checkpoint_every}",
-        f"classifier = {json.dumps(str(Path(classifier['path']).resolve()))}",
-        f"synthetic = {json.dumps(str(Path(augment['synthetic']).resolve()))}",
-        f"random_documents = {json.dumps(str(Path(augment['control']).resolve()))}",
-        "[[seeds]]",
-        f"seed = {plan.recipe.seed}",
-        f"run = {json.dumps(str(Path(run_dir).resolve()))}",
-        f"window = [{window[0]}, {window[1]}]",
-        f"until = {until}",
-        f"scores = {json.dumps(str(Path(influence['scores']).resolve()))}",
-        "",
-    ])
+def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, classifier, augment) -> dict:
+    """The demo's experiment as the tables of a ``mda-curate validate`` spec (one seed: the demo's own base run),
+    written to ``validation.toml`` with ``validation.spec.write_spec``."""
+    return {
+        "name": "demo",
+        "recipe": "cpu-formation",
+        "unit": unit,
+        "train": {
+            "preset": plan.recipe.preset, "steps": plan.recipe.steps, "checkpoint_every": plan.recipe.checkpoint_every,
+            "catalyst_share": plan.recipe.catalyst_share, "threads": 1,
+        },
+        "arms": {
+            "run": list(ARMS), "k": 0.1, "checkpoint_every": plan.arm_checkpoint_every,
+            "classifier": _absolute(classifier["path"]), "synthetic": _absolute(augment["synthetic"]),
+            "random_documents": _absolute(augment["control"]),
+        },
+        "seeds": [{
+            "seed": plan.recipe.seed, "run": _absolute(run_dir), "window": list(window), "until": until,
+            "scores": _absolute(influence["scores"]),
+        }],
+    }
+
+
+def _absolute(path) -> str:
+    return str(Path(path).resolve())
 
 
 def print_summary(summary: dict) -> None:
@@ -268,7 +269,7 @@ def print_summary(summary: dict) -> None:
     rows = [
         ["formation step", summary["formation_step"] if summary["formation_step"] is not None else "not yet"],
         *[
-            [f"{name} ({'L%dH%d' % tuple(summary[name]['head'])})", f"{summary[name]['first']:.3f} → {summary[name]['last']:.3f}"]
+            [f"{name} (L{summary[name]['head'][0]}H{summary[name]['head'][1]})", f"{summary[name]['first']:.3f} → {summary[name]['last']:.3f}"]
             for name in ("induction", "previous_token")
         ],
         ["induction-loss drop (nats)", _change(summary["induction_loss_drop"])],

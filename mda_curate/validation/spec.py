@@ -56,6 +56,7 @@ itself relative to the spec file's folder (default: that folder)::
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -189,6 +190,39 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: malformed TOML ({err})") from None
     return parse_spec(data, path)
+
+
+def write_spec(data: dict, path: str | Path) -> ExperimentSpec:
+    """Write the spec whose tables are ``data`` (as :func:`load_spec` reads them) to ``path`` and return it validated."""
+    path = Path(path)
+    path.write_text(spec_toml(data))
+    return parse_spec(data, path)
+
+
+def spec_toml(data: dict) -> str:
+    """The TOML text of a spec's tables: top-level values, then ``[table]``s, then ``[[array]]``s of tables."""
+    lines = [f"{key} = {_toml_value(value)}" for key, value in data.items() if not _is_table(value)]
+    for key, value in data.items():
+        for table in [value] if isinstance(value, dict) else value if _is_table(value) else []:
+            lines += [f"[{key}]" if isinstance(value, dict) else f"[[{key}]]"]
+            lines += [f"{name} = {_toml_value(item)}" for name, item in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _is_table(value) -> bool:
+    return isinstance(value, dict) or isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")  # a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"a spec value must be a bool, number, string, path or list (got {value!r})")
 
 
 def parse_spec(data: dict, source: Path) -> ExperimentSpec:
