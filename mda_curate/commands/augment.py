@@ -105,8 +105,9 @@ def _register_control(actions) -> None:
 def run_mine(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from mda_curate.augment.extremes import select_extremes
     from mda_curate.augment.profile import MiningSettings, mine_motifs
-    from mda_curate.augment.scored import document_texts, run_tokenizer, run_tokens, select_extremes
+    from mda_curate.augment.sources import document_texts, run_tokenizer, run_tokens
     from mda_curate.console import console, progress
 
     if bool(args.run) == bool(args.data):

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mda_curate.augment.scored import select_extremes
+from mda_curate.augment.extremes import select_extremes
 from mda_curate.classifier.labels import read_influence_scores, top_bottom_labels
 from mda_curate.influence.scores import ranked, scored_rows
 from mda_curate.validation.arms import top_k

@@ -1,4 +1,5 @@
-"""The top- and bottom-influence documents of an influence-scores file, as texts or token sequences.
+"""The top- and bottom-influence rows of an influence-scores file: the keys of the samples or documents
+``augment mine`` compares (:mod:`mda_curate.augment.sources` reads them).
 
 Rows without a score are left out (``influence.scores.scored_rows``). The top set is the
 ``round(top_fraction * rows)`` highest scores (at least one), by descending score; the bottom set the
@@ -7,7 +8,6 @@ Rows without a score are left out (``influence.scores.scored_rows``). The top se
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,38 +42,3 @@ def select_extremes(path: str | Path, key: str, top_fraction: float, bottom_frac
     top = ranked(scores)[: max(1, round(top_fraction * len(scores)))]
     bottom = ranked(scores, lowest_first=True)[: round(bottom_fraction * len(scores))]
     return Selection(keys[top].tolist(), scores[top].tolist(), keys[bottom].tolist(), scores[bottom].tolist(), len(scores))
-
-
-def run_tokens(run: str | Path, steps: tuple[int, int], sample_indices: list[int]) -> list[np.ndarray]:
-    """The tokens of a training run's samples ``sample_indices`` (all within ``steps``)."""
-    from mda_curate.influence.samples import open_samples
-
-    samples = open_samples(run, steps=steps)
-    first = samples[0].index
-    out = []
-    for g in sample_indices:
-        if not isinstance(g, int) or not 0 <= g - first < len(samples):
-            raise UserError(f"sample_index {g!r} is not a sample of {run} steps {steps[0]}:{steps[1]}")
-        out.append(samples[g - first].tokens)
-    return out
-
-
-def run_tokenizer(run: str | Path) -> str:
-    """The tokenizer folder a training run was trained with (its ``config.json``)."""
-    config = Path(run) / "config.json"
-    try:
-        return json.loads(config.read_text())["tokenizer"]
-    except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        raise UserError(f"{config}: no 'tokenizer' recorded; pass --tokenizer DIR") from None
-
-
-def document_texts(path: str | Path, doc_ids: list) -> list[str]:
-    """The texts of documents ``doc_ids`` of a JSONL/parquet file, in that order."""
-    from mda_curate.data.documents import read_documents
-
-    wanted = {str(d) for d in doc_ids}
-    texts = {doc.doc_id: doc.text for doc in read_documents([path]) if doc.doc_id in wanted}
-    missing = [d for d in doc_ids if str(d) not in texts]
-    if missing:
-        raise UserError(f"{path}: no document with id {missing[0]!r} (from the scores' doc_id column)")
-    return [texts[str(d)] for d in doc_ids]
