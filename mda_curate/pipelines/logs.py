@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 
-import datatrove.executor.base as datatrove_base
+import datatrove.executor.base
+import datatrove.executor.ray
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.utils.logging import setup_default_logger
@@ -52,13 +53,18 @@ def _log_between_tasks() -> None:
 
 @contextlib.contextmanager
 def _tasks_log_to_files():
-    saved = datatrove_base.add_task_logger, datatrove_base.close_task_logger
-    datatrove_base.add_task_logger, datatrove_base.close_task_logger = task_logger, close_task_logger
+    """datatrove's executors (base and Ray: each has its own ``_run_for_rank``) set up task logs with
+    :func:`task_logger` and :func:`close_task_logger` while it runs."""
+    modules = (datatrove.executor.base, datatrove.executor.ray)
+    saved = [(module.add_task_logger, module.close_task_logger) for module in modules]
+    for module in modules:
+        module.add_task_logger, module.close_task_logger = task_logger, close_task_logger
     _log_between_tasks()  # a worker process's "rank skipped" line goes nowhere rather than to stderr
     try:
         yield
     finally:
-        datatrove_base.add_task_logger, datatrove_base.close_task_logger = saved
+        for module, (add, close) in zip(modules, saved):
+            module.add_task_logger, module.close_task_logger = add, close
 
 
 class LocalExecutor(LocalPipelineExecutor):
