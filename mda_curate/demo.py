@@ -163,14 +163,16 @@ def influence_window(plan: DemoPlan, formation: float | None) -> tuple[int, int]
 
 def window_influence(run_dir: Path, window: tuple[int, int], unit: str, plan: DemoPlan, out_dir: Path) -> dict:
     """Influence of every sample of the window on the unit's induction probe, at the window's first checkpoint."""
+    from mda_curate.influence.request import InfluenceRequest, compute_influence
+    from mda_curate.influence.settings import InfluenceSettings
+
     console.rule(f"[bold]3. influence: steps {window[0]}:{window[1]} on head {unit}")
     scores = out_dir / "window.parquet"
     if not scores.is_file():
-        _command([
-            "influence", "--model", str(run_dir / f"step_{window[0]}"), "--train", str(run_dir),
-            "--steps", f"{window[0]}:{window[1]}", "--unit", unit, "--factor-samples", str(plan.factor_samples),
-            "--batch-size", "32", "--top", "5", "--out", str(scores),
-        ])
+        compute_influence(InfluenceRequest(
+            model=str(run_dir / f"step_{window[0]}"), train=str(run_dir), out=str(scores), steps=window, unit=unit,
+            top=5, settings=InfluenceSettings(batch_size=32, factor_max_samples=plan.factor_samples),
+        ))
     summary = json.loads((out_dir / "window.influence" / "summary.json").read_text())
     return {"scores": str(scores), **summary}
 
@@ -197,9 +199,15 @@ def write_window_samples(run_dir: Path, window: tuple[int, int], path: Path) -> 
 
 def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:
     """Upsample the corpus's catalyst documents with the datatrove pipeline (3 copies above score 0.8)."""
+    from mda_curate.pipelines.recipes import Inputs, Layout, upsample_plan
+    from mda_curate.pipelines.run import Launch, print_summary, run_plan
+    from mda_curate.pipelines.steps import load_scorer
+
     console.rule("[bold]5. curate: upsample the sample corpus with the classifier (datatrove)")
     if not (out_dir / "stats.json").is_file():
-        _command(["curate", "upsample", str(corpus), "--output", str(out_dir), "--classifier", classifier, "--factor", "0.8:3"])
+        load_scorer(classifier)  # a bad classifier is one error here rather than a failed task
+        plan = upsample_plan(Inputs.find([str(corpus)]), Layout(str(out_dir)), classifier, bands=[(0.8, 3.0)])
+        print_summary(plan.pipeline, str(out_dir), run_plan(plan, Launch()))
     stats = json.loads((out_dir / "stats.json").read_text())
     return {key: stats[key] for key in ("lines_read", "kept", "dropped", "rejected", "upsampled") if key in stats}
 

@@ -72,6 +72,21 @@ def run_plan(plan: Plan, launch: Launch = Launch()) -> dict | None:
     return write_summary(plan)
 
 
+def print_summary(pipeline: str, output: str, summary: dict | None) -> None:
+    """The accounting of a run into ``output`` (``run_plan``'s summary) as a table; None: slurm jobs queued."""
+    from mda_curate.console import console, table
+
+    if summary is None:
+        console.print(f"slurm jobs queued; when they finish, run the same command again to write {output}/stats.json")
+        return
+    rows = [[name.replace("_", " "), summary[name]] for name in ("lines_read", "kept", "dropped", "rejected")]
+    rows += [[f"  dropped: {reason}", n] for reason, n in summary["dropped_by_reason"].items()]
+    rows += [[f"  rejected: {reason}", n] for reason, n in summary["rejected_by_reason"].items()]
+    rows += [["upsampled copies", summary["upsampled"]], ["documents written", summary["written"]]]
+    console.print(table(f"curate {pipeline} -> {output}", ["", "count"], rows))
+    console.print(f"kept + dropped + rejected = lines read; details in {output}/stats.json")
+
+
 @functools.cache  # once per process
 def end_children_with_this_process() -> None:
     """Have every process forked from here (datatrove's multiprocessing manager, pool workers) get SIGKILL
