@@ -179,9 +179,14 @@ def window_influence(run_dir: Path, window: tuple[int, int], unit: str, plan: De
 
 def train_window_classifier(run_dir: Path, window: tuple[int, int], scores: str, out_dir: Path) -> dict:
     """The catalyst classifier, trained on the window's samples (decoded) labelled by influence."""
+    from mda_curate.classifier.labels import window_labelled
+    from mda_curate.classifier.train import TrainSettings, train_and_save, train_command
+
     console.rule("[bold]4. classifier: catalyst classifier from the influence labels")
+    model = str(out_dir / "model")
     if not (out_dir / "model" / "card.json").is_file():
-        _command(["classifier", "train", "--run", str(run_dir), "--scores", scores, "--out", str(out_dir / "model")])
+        command = train_command(model, scores, str(run_dir))  # the card's command: `classifier train` remakes it
+        train_and_save(window_labelled(run_dir, scores, fraction=0.2), model, 0, TrainSettings(), command)
     card = json.loads((out_dir / "model" / "card.json").read_text())
     return {"path": str(out_dir / "model"), "metrics": card.get("metrics", {})}
 

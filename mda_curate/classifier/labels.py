@@ -70,6 +70,43 @@ def window_labels(window, fraction: float) -> tuple[list, np.ndarray, list[str]]
     return samples, labels, [document_group(s.document) for s in samples]
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """Documents with their 0/1 labels and split groups, the label rule and data counts the card records, and
+    the card's ``influence`` entry (None for labels not read from a run's window)."""
+
+    docs: list
+    groups: list[str]
+    labels: np.ndarray
+    rule: dict
+    data: dict
+    influence: dict | None = None
+
+
+def window_labelled(run: str | Path, scores: str | Path, fraction: float) -> Labelled:
+    """The run's window samples that ``scores`` scored, labelled top vs bottom by influence, with their source
+    documents as split groups; the ``influence`` entry names the run, scores, window, unit, checkpoint and probe."""
+    from mda_curate.data.documents import Document
+    from mda_curate.influence.window import scored_window
+
+    window = scored_window(run, scores)
+    samples, labels, groups = window_labels(window, fraction)
+    docs = [Document(s.doc_id, s.text, s.domain) for s in samples]
+    provenance = window.provenance
+    rule = {
+        "kind": "influence-top-bottom",
+        "source": "influence",
+        "fraction": fraction,
+        "description": f"influence of the samples of {provenance['run']} steps {provenance['window'][0]}:"
+        f"{provenance['window'][1]} on unit {provenance.get('unit', '(unknown)')}, from {scores}: the top "
+        f"{fraction:.0%} of scored samples by score = 1, the bottom {fraction:.0%} = 0, the middle left "
+        f"out; ties broken by sample order. Each sample is its {len(samples[0].tokens)} tokens decoded.",
+    }
+    data = {"run": provenance["run"], "scores": str(scores), "samples_scored": len(window.samples),
+            "scores_null": window.unscored}
+    return Labelled(docs, groups, labels, rule, data, {**provenance, "label_source": "influence"})
+
+
 def domain_labels(domains: Sequence[str], positive: Sequence[str]) -> np.ndarray:
     """The proxy label: 1 for documents of the ``positive`` domains, 0 for the rest."""
     positive = set(positive)

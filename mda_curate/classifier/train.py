@@ -89,6 +89,52 @@ def train_classifier(
     return classifier, card
 
 
+def train_and_save(labelled, out: str, seed: int, settings: TrainSettings, command: str) -> dict:
+    """Train on ``labelled`` (:class:`~mda_curate.classifier.labels.Labelled`), save the classifier and its card
+    (which records ``command``, the ``mda-curate classifier train`` line that remakes it) in ``out``, print the
+    validation tables; returns the card."""
+    from pathlib import Path
+
+    docs = labelled.docs
+    classifier, card = train_classifier(
+        [d.text for d in docs], labelled.labels, labelled.groups, [d.domain for d in docs],
+        seed=seed, settings=settings, show_progress=True,
+    )
+    card["data"] = {**labelled.data, **card["data"]}
+    card.update(name=Path(out).name, label_rule=labelled.rule, command=command)
+    if labelled.influence is not None:
+        card["influence"] = labelled.influence
+    classifier.save(out)
+    print_training(card, out)
+    return card
+
+
+def train_command(out: str, scores: str | None = None, run: str | None = None, data: Sequence[str] = (),
+                  proxy_domains: Sequence[str] = (), fraction: float = 0.2, validation: float = 0.2, seed: int = 0,
+                  max_chars: int = FeatureSettings.max_chars, skip_bad: bool = False) -> str:
+    """The ``mda-curate classifier train`` command line of these arguments (a card's ``command``)."""
+    import shlex
+
+    parts = ["mda-curate", "classifier", "train", *(["--run", run] if run else ["--data", *data])]
+    parts += ["--scores", scores, "--fraction", str(fraction)] if scores else ["--proxy-domains", ",".join(proxy_domains)]
+    parts += ["--validation", str(validation), "--seed", str(seed), "--max-chars", str(max_chars)]
+    parts += ["--skip-bad"] if skip_bad else []
+    return shlex.join(parts + ["--out", out])
+
+
+def print_training(card: dict, out: str) -> None:
+    """The candidates' and the chosen model's validation tables of a card."""
+    from mda_curate.console import console, table
+
+    rows = [[name, m["auroc"], m["average_precision"]] for name, m in card["model"]["candidates"].items()]
+    console.print(table("validation (uncalibrated candidates)", ["model", "AUROC", "average precision"], rows))
+    rows = [[d, m["n"], m["positives"], m["auroc"] if m["auroc"] is not None else "n/a", m["catalyst_rate"], m["mean"]]
+            for d, m in card["metrics"]["per_domain"].items()]
+    header = ["domain", "n", "positives", "AUROC", "catalyst rate", "mean"]
+    console.print(table("validation by domain (calibrated)", header, rows))
+    console.print(f"kept {card['model']['chosen']}; wrote {out}/model.skops, card.json, card.md")
+
+
 def _select(candidates: dict, margin: float) -> str:
     """The first candidate, unless the best validation AUROC beats it by more than ``margin``."""
     first = next(iter(candidates))
@@ -114,7 +160,7 @@ def metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
 
     both = len(set(labels.tolist())) == 2
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "positives": int(labels.sum()),
         "auroc": float(roc_auc_score(labels, scores)) if both else None,
         "average_precision": float(average_precision_score(labels, scores)) if both else None,
@@ -241,14 +287,14 @@ def _named_count(settings: FeatureSettings) -> int:
 
 def _data_summary(labels, domains, train, validation, groups) -> dict:
     def counts(indices):
-        return {"documents": int(len(indices)), "positives": int(labels[indices].sum())}
+        return {"documents": len(indices), "positives": int(labels[indices].sum())}
 
     by_domain = {}
     for domain in sorted(set(domains)):
         mask = np.asarray(domains) == domain
         by_domain[domain] = {"documents": int(mask.sum()), "positives": int(labels[mask].sum())}
     return {
-        "documents": int(len(labels)),
+        "documents": len(labels),
         "groups": len(set(groups)),
         "train": counts(train),
         "validation": counts(validation),
