@@ -1,6 +1,7 @@
 """The closed loop on the shipped sample corpus, from a unit to a validated curated mix.
 
-Stages, each leaving a folder under the output that its own command reuses (and that a rerun skips):
+Stages, each the library call its command (named below) makes, leaving a folder under the output that a
+rerun skips:
 
 1. ``run/``         train the base run (``mda-curate train``, the CPU formation-window recipe) until the
                     induction head forms (``units.formation.has_formed`` at each checkpoint);
@@ -27,7 +28,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mda_curate.console import console, table
-from mda_curate.errors import UserError
 from mda_curate.training.config import RECIPES, TrainConfig
 from mda_curate.units.formation import has_formed
 
@@ -221,18 +221,19 @@ def synthesize(run_dir: Path, window: tuple[int, int], scores: str, corpus: Path
                out_dir: Path) -> dict:
     """Mine the motifs of the window's top samples, generate as many synthetic tokens as the top 10% hold,
     and draw the control: random documents of the training mix's domains with the same token count."""
+    from mda_curate.augment.generators import GenerationSettings
+    from mda_curate.augment.stages import draw_control, generate_documents, mine_profile
+
     console.rule("[bold]6. augment: motifs of the top samples, synthetic documents with them, the random control")
     profile, synthetic, control = out_dir / "profile.json", out_dir / "synthetic.jsonl", out_dir / "control.jsonl"
     if not profile.is_file():
-        _command(["augment", "mine", "--scores", scores, "--run", str(run_dir), "--steps", f"{window[0]}:{window[1]}",
-                  "--out", str(profile)])
+        mine_profile(scores, str(profile), run=str(run_dir), steps=window)
     budget = int(0.1 * (window[1] - window[0]) * plan.recipe.batch_size * plan.recipe.ctx)
     if not synthetic.is_file():
-        _command(["augment", "generate", "--profile", str(profile), "--tokens", str(budget), "--tokenizer",
-                  str(tokenizer_dir), "--out", str(synthetic)])
+        generate_documents(str(profile), str(synthetic), GenerationSettings(budget), str(tokenizer_dir))
     if not control.is_file():
-        _command(["augment", "control", "--synthetic", str(synthetic), "--corpus", str(corpus), "--domains",
-                  *plan.recipe.mix, "--tokenizer", str(tokenizer_dir), "--out", str(control)])
+        draw_control(str(synthetic), [str(corpus)], str(control), tokenizer=str(tokenizer_dir),
+                     domains=list(plan.recipe.mix))
     return {"profile": str(profile), "synthetic": str(synthetic), "control": str(control), "token_budget": budget}
 
 
@@ -303,14 +304,6 @@ def _timed(seconds: dict, name: str):
     started = time.perf_counter()
     yield
     seconds[name] = round(time.perf_counter() - started, 1)
-
-
-def _command(argv: list[str]) -> None:
-    """Run one stage through its own CLI command; a failing stage stops the demo with its message."""
-    from mda_curate.cli import main
-
-    if main(argv) != 0:
-        raise UserError(f"stage `mda-curate {' '.join(argv[:2])}` failed (see above)")
 
 
 def _change(values: dict) -> str:
