@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mda_curate.console import console, table
+from mda_curate.errors import UserError
 from mda_curate.training.config import RECIPES, TrainConfig
 from mda_curate.units.formation import has_formed
 
@@ -45,6 +46,7 @@ class DemoPlan:
     arm_checkpoint_every: int
     factor_samples: int
     workers: int = 2
+    from_checkpoint: bool = False  # start the base run from the shipped checkpoint (resources.demo_checkpoint_dir)
 
 
 # The full demo raises the catalyst share to 0.75 so the head forms by ~5,000 steps rather than ~6,600
@@ -53,26 +55,41 @@ FULL = DemoPlan(
     replace(FORMATION_RECIPE, catalyst_share=0.75), window_steps=250, arm_steps=600, arm_checkpoint_every=50,
     factor_samples=2000,
 )
+# The quick demo trains the full demo's run on from its shipped checkpoint a few hundred steps before the head
+# forms (examples/demo_checkpoint/README.md), so its few minutes hold the formation and arms that differ.
 QUICK = DemoPlan(
+    replace(FULL.recipe, checkpoint_every=50), window_steps=50, arm_steps=200, arm_checkpoint_every=25,
+    factor_samples=512, from_checkpoint=True,
+)
+# With another model (--preset) there is no shipped checkpoint: 300 steps from scratch, where nothing forms.
+QUICK_FROM_SCRATCH = DemoPlan(
     replace(FORMATION_RECIPE, steps=300, checkpoint_every=50), window_steps=50, arm_steps=100, arm_checkpoint_every=25,
     factor_samples=512,
 )
 
 
+def demo_plan(quick: bool, preset: str | None) -> DemoPlan:
+    """The full or quick plan, with ``preset``'s model instead of the recipe's when given."""
+    plan = FULL if not quick else QUICK if preset in (None, QUICK.recipe.preset) else QUICK_FROM_SCRATCH
+    return plan if preset is None else replace(plan, recipe=replace(plan.recipe, preset=preset))
+
+
 def run_demo(output: str | Path, quick: bool = False, preset: str | None = None) -> dict:
     """Run every stage into ``output``, with the recipe's model or ``preset`` (e.g. ``llama-tiny``); returns
     (and writes) ``summary.json``."""
-    from mda_curate.resources import sample_corpus_dir, sample_tokenizer_dir
+    from mda_curate.resources import demo_checkpoint_dir, sample_corpus_dir, sample_tokenizer_dir
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    plan = QUICK if quick else FULL
-    if preset is not None:
-        plan = replace(plan, recipe=replace(plan.recipe, preset=preset))
+    plan = demo_plan(quick, preset)
     corpus, tokenizer_dir = sample_corpus_dir(), sample_tokenizer_dir()
+    start = demo_checkpoint_dir() if plan.from_checkpoint else None
+    if start is not None:
+        check_same_inputs(start / "run.json", corpus / "train.parquet", tokenizer_dir)
     seconds: dict[str, float] = {}
     with _timed(seconds, "train"):
-        run_dir = train_base_run(plan.recipe, corpus / "train.parquet", tokenizer_dir, output / "run", stop=has_formed)
+        run_dir = train_base_run(plan.recipe, corpus / "train.parquet", tokenizer_dir, output / "run", stop=has_formed,
+                                 init_from=start)
     with _timed(seconds, "units"):
         units = score_trajectory(run_dir, corpus / "heldout.parquet", output / "units")
     window = influence_window(plan, units["formation_step"])
@@ -108,9 +125,12 @@ def run_demo(output: str | Path, quick: bool = False, preset: str | None = None)
 
 
 def train_base_run(config: TrainConfig, data: Path, tokenizer_dir: Path, run_dir: Path, until: int | None = None,
-                   stop: Callable[[Path], bool] | None = None) -> Path:
+                   stop: Callable[[Path], bool] | None = None, init_from: Path | None = None) -> Path:
     """Train (or resume, after a kill) the base run of ``config`` on ``data``, to its end or step ``until``,
-    or to the first checkpoint for which ``stop`` holds (a resumed run whose last checkpoint holds stays)."""
+    or to the first checkpoint for which ``stop`` holds (a resumed run whose last checkpoint holds stays).
+
+    ``init_from``: a checkpoint of this run with its ``trainer_state.pt`` to start from rather than step 0; it
+    is saved as the new run's first checkpoint."""
     from transformers.utils import logging as transformers_logging
 
     from mda_curate.models import load_tokenizer
@@ -118,13 +138,28 @@ def train_base_run(config: TrainConfig, data: Path, tokenizer_dir: Path, run_dir
 
     transformers_logging.disable_progress_bar()
     resume = (run_dir / "config.json").is_file() and any(run_dir.glob("step_*/trainer_state.pt"))
-    limit = f"up to {config.steps} steps" + (f" or until {stop.__name__}" if stop is not None else "")
+    trainer = Trainer(config, run_dir, load_tokenizer(str(tokenizer_dir)), [data], init_from=init_from, resume=resume)
+    if init_from is not None and not resume:
+        trainer.save_checkpoint()
+    limit = f"from step {trainer.step} up to {config.steps}" + (f" or until {stop.__name__}" if stop is not None else "")
     console.rule(f"[bold]1. train: {config.preset}, {limit}, catalyst share {config.catalyst_share}")
-    trainer = Trainer(config, run_dir, load_tokenizer(str(tokenizer_dir)), [data], resume=resume)
     stopped = stop is not None and trainer.step > 0 and stop(run_dir / f"step_{trainer.step}")
     if trainer.step < (config.steps if until is None else min(until, config.steps)) and not stopped:
         trainer.train(until=until, stop=stop)
     return run_dir
+
+
+def check_same_inputs(run_json: Path, data: Path, tokenizer_dir: Path) -> None:
+    """The run recorded in ``run_json`` read exactly these files (same bytes, wherever they now lie)."""
+    from mda_curate.fingerprint import file_identity
+
+    recorded = json.loads(run_json.read_text())["content"]
+    files = {data: list(recorded["data"].values()) == [file_identity(data)]}
+    files |= {tokenizer_dir / name: identity == file_identity(tokenizer_dir / name)
+              for name, identity in recorded["tokenizer"].items()}
+    for path, same in files.items():
+        if not same:
+            raise UserError(f"{run_json}: {path} is not the file this run was trained on (rebuild it: see its README.md)")
 
 
 def score_trajectory(run_dir: Path, heldout: Path, out_dir: Path) -> dict:
