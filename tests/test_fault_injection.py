@@ -267,7 +267,7 @@ REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-l
      "no curvature sample has 2 or more tokens: nothing to fit the factors on (check --train)"),
     ("influence --world-size 0", lambda p: ["influence", "--model", p.model, "--train", p.docs, "--unit", "1.2",
                                             "--world-size", 0, "--out", p.tmp / "s2.parquet"],
-     "--world-size 0: must be at least 1"),
+     "--world-size: must be at least 1 (got 0)"),
     ("influence on a bad line", lambda p: ["influence", "--model", p.model, "--train", p.bad, "--unit", "1.2"],
      "bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) "
      "(fix or remove the line)"),

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 from mda_curate.influence.blocks import Block
 from mda_curate.influence.capture import Capture
-from mda_curate.influence.factors import load_factors, precondition, save_factors, fit_factors
+from mda_curate.influence.factors import fit_factors, load_factors, precondition, save_factors
 from mda_curate.influence.probes import Probe, probe_gradient, summed_lm_loss
 from mda_curate.influence.samples import Batches, Samples
 from mda_curate.influence.settings import InfluenceSettings
@@ -217,18 +217,18 @@ def summarize(table, top_fraction: float = 0.1) -> dict:
     domains = np.asarray(table.column("domain").to_pylist(), dtype=object)
     valid = ~np.isnan(scores)
     ranked = np.sort(scores[valid])[::-1]
-    top = ranked[: max(1, int(round(top_fraction * len(ranked))))] if len(ranked) else ranked
+    top = ranked[: max(1, round(top_fraction * len(ranked)))] if len(ranked) else ranked
     positive = ranked[ranked > 0].sum()
     per_domain = {}
     cutoff = top[-1] if len(top) else np.inf
     for domain in sorted(set(domains[valid])):
         s = scores[valid & (domains == domain)]
         per_domain[domain] = {
-            "n": int(len(s)), "mean": float(s.mean()), "median": float(np.median(s)),
+            "n": len(s), "mean": float(s.mean()), "median": float(np.median(s)),
             "top_share": float((s >= cutoff).mean()),
         }
     return {
-        "samples": int(len(scores)),
+        "samples": len(scores),
         "scored": int(valid.sum()),
         "skipped": int((~valid).sum()),
         "top_fraction": top_fraction,
@@ -244,9 +244,9 @@ def run_influence(job: InfluenceJob, out: Path, rank: int = 0, world_size: int =
     from mda_curate.console import progress
 
     if world_size < 1:
-        raise UserError(f"--world-size {world_size}: must be at least 1")
+        raise FieldError("world_size", f"must be at least 1 (got {world_size})")
     if not 0 <= rank < world_size:
-        raise UserError(f"--rank {rank}: must be in 0..{world_size - 1} (--world-size {world_size})")
+        raise FieldError("rank", f"must be in 0..{world_size - 1} with world_size {world_size} (got {rank})")
     work = out.with_name(out.stem + ".influence")
     check_arguments(work, job.arguments())
     with progress(disable=not show_progress) as bar:
