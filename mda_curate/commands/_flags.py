@@ -33,7 +33,7 @@ def add_setting(parser, settings: type, name: str, flag: str | None = None, **op
         kind = scalar_type(settings, name)
         if kind is not str:
             options["type"] = kind
-    help_text = field.metadata["help"]
+    help_text = options.pop("help", None) or field.metadata["help"]  # help=: a field without metadata
     if field.default not in (None, dataclasses.MISSING):
         help_text += f" (default {shown(field.default)})"
     return parser.add_argument(flag or f"--{name.replace('_', '-')}", dest=name, help=help_text.replace("%", "%%"),

@@ -1,6 +1,6 @@
 import re
-from dataclasses import replace
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ from mda_curate.augment import (
     xml_records,
 )
 from mda_curate.augment.profile import UNIT
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 
 WORDS = word_pool()
 
@@ -62,7 +62,7 @@ def test_latex_table_has_rows_line_ends_and_columns_minus_one_ampersands(rows, c
     assert all(line.count("&") == columns - 1 for line in body)
     assert text.count("&") == rows * (columns - 1)
     assert text.startswith(r"\begin{table}") and text.endswith(r"\end{table}")
-    assert re.search(r"\\begin\{tabular\}\{l{%d}\}" % columns, text)
+    assert re.search(rf"\\begin\{{tabular\}}\{{l{{{columns}}}\}}", text)
 
 
 @pytest.mark.parametrize("html", [False, True])
@@ -140,12 +140,12 @@ def test_repeat_documents_follow_the_profiles_motifs(bpe):
 
 
 @pytest.mark.parametrize("settings,message", [
-    (dict(tokens=-5), "token budget must be a non-negative integer"),
-    (dict(tokens=100, doc_tokens=4), "tokens per document must be at least 16"),
-    (dict(tokens=100, chars_per_token=0), "chars per token must be > 0"),
+    ({"tokens": -5}, r"^tokens: must be a non-negative integer \(got -5\)$"),
+    ({"tokens": 100, "doc_tokens": 4}, r"^doc_tokens: must be at least 16 \(got 4\)$"),
+    ({"tokens": 100, "chars_per_token": 0}, r"^chars_per_token: must be > 0 \(got 0\)$"),
 ])
 def test_bad_generation_settings_are_one_clear_error(settings, message):
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(FieldError, match=message):
         GenerationSettings(**settings)
 
 
