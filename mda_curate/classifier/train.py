@@ -11,7 +11,7 @@ import numpy as np
 
 from mda_curate.classifier.features import FeatureSettings, extract_features, feature_names
 from mda_curate.classifier.model import CatalystClassifier
-from mda_curate.errors import UserError
+from mda_curate.errors import SETTINGS, UserError
 
 CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
 
@@ -20,18 +20,19 @@ CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
 class TrainSettings:
     """Split, candidate models and features of a training run."""
 
-    validation_fraction: float = 0.2
-    candidates: tuple[str, ...] = CANDIDATES
-    features: FeatureSettings = field(default_factory=FeatureSettings)
-    batch_size: int = 256
-    simpler_margin: float = 0.005  # keep the first (simpler) candidate unless another beats its AUROC by more
+    validation_fraction: float = field(default=0.2, metadata={"help": "share of source documents held out"})
+    candidates: tuple[str, ...] = field(default=CANDIDATES, metadata={"help": "the models fitted and compared"})
+    features: FeatureSettings = field(default_factory=FeatureSettings, metadata={"help": "what to measure"})
+    batch_size: int = field(default=256, metadata={"help": "documents per feature batch"})
+    simpler_margin: float = field(default=0.005, metadata={
+        "help": "keep the first (simpler) candidate unless another beats its AUROC by more"
+    })
 
     def __post_init__(self) -> None:
-        if not 0 < self.validation_fraction < 1:
-            raise UserError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        unknown = set(self.candidates) - set(CANDIDATES)
-        if not self.candidates or unknown:
-            raise UserError(f"candidates must be among {', '.join(CANDIDATES)}")
+        SETTINGS.require("validation_fraction", self.validation_fraction, lambda v: 0 < v < 1, "in (0, 1)")
+        SETTINGS.require(
+            "candidates", self.candidates, lambda v: v and set(v) <= set(CANDIDATES), f"among {', '.join(CANDIDATES)}"
+        )
 
 
 def train_classifier(
@@ -114,7 +115,7 @@ def metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
 
     both = len(set(labels.tolist())) == 2
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "positives": int(labels.sum()),
         "auroc": float(roc_auc_score(labels, scores)) if both else None,
         "average_precision": float(average_precision_score(labels, scores)) if both else None,
@@ -241,14 +242,14 @@ def _named_count(settings: FeatureSettings) -> int:
 
 def _data_summary(labels, domains, train, validation, groups) -> dict:
     def counts(indices):
-        return {"documents": int(len(indices)), "positives": int(labels[indices].sum())}
+        return {"documents": len(indices), "positives": int(labels[indices].sum())}
 
     by_domain = {}
     for domain in sorted(set(domains)):
         mask = np.asarray(domains) == domain
         by_domain[domain] = {"documents": int(mask.sum()), "positives": int(labels[mask].sum())}
     return {
-        "documents": int(len(labels)),
+        "documents": len(labels),
         "groups": len(set(groups)),
         "train": counts(train),
         "validation": counts(validation),

@@ -7,11 +7,13 @@ import json
 import shlex
 from pathlib import Path
 
+from mda_curate.classifier.features import FeatureSettings
+from mda_curate.classifier.train import TrainSettings
+from mda_curate.commands._flags import add_setting
 from mda_curate.data.documents import ReadStats
 from mda_curate.errors import UserError
 
 PROXY_DOMAINS = ("code", "latex", "markup", "records")
-DEFAULT_MAX_CHARS = 3072  # FeatureSettings().max_chars, without importing numpy to build the parser
 MAX_LISTED_REJECTS = 20
 
 
@@ -49,14 +51,10 @@ def _register_train(actions) -> None:
         "--proxy-domains", metavar="D,D", type=_domain_list,
         help=f"label by domain instead: these domains = 1, all others = 0 (e.g. {','.join(PROXY_DOMAINS)})",
     )
-    train.add_argument("--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default 0.2)")
-    train.add_argument("--validation", type=float, default=0.2, help="share of source documents held out (default 0.2)")
-    train.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
-    train.add_argument(
-        "--max-chars", type=int, default=DEFAULT_MAX_CHARS,
-        help=f"read only each document's first N characters, in training and whenever the classifier scores "
-        f"(default {DEFAULT_MAX_CHARS:,}; lower scores faster: see benchmarks/pipeline_overhead/)",
-    )
+    train.add_argument("--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default %(default)s)")
+    add_setting(train, TrainSettings, "validation_fraction", "--validation", metavar="VALIDATION")
+    train.add_argument("--seed", type=int, default=0, help="split and model seed (default %(default)s)")
+    add_setting(train, FeatureSettings, "max_chars")
     train.add_argument("--skip-bad", action="store_true", help="count and skip malformed corpus lines instead of failing")
     train.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. classifiers/NAME")
     train.set_defaults(func=run_train)
@@ -73,7 +71,7 @@ def _register_score(actions) -> None:
     score.add_argument("files", nargs="+", metavar="FILE", help="JSONL or parquet files")
     score.add_argument("--out", required=True, metavar="PARQUET", help="output parquet file")
     score.add_argument("--classifier", metavar="DIR", help="classifier folder (default: classifiers/catalyst-default)")
-    score.add_argument("--batch-size", type=int, default=256, help="documents per feature batch (default 256)")
+    score.add_argument("--batch-size", type=int, default=256, help="documents per feature batch (default %(default)s)")
     score.add_argument("--summary", metavar="JSON", help="also write counts and every rejected line to this JSON file")
     score.set_defaults(func=run_score)
 
@@ -88,8 +86,8 @@ def _register_report(actions) -> None:
     )
     report.add_argument("--classifier", metavar="DIR", help="classifier folder (default: classifiers/catalyst-default)")
     report.add_argument("--data", nargs="+", metavar="FILE", help="JSONL/parquet files with text and domain")
-    report.add_argument("--out", default="classifier-report.png", metavar="PNG", help="figure path (default classifier-report.png)")
-    report.add_argument("--top", type=int, default=12, help="number of features listed (default 12)")
+    report.add_argument("--out", default="classifier-report.png", metavar="PNG", help="figure path (default %(default)s)")
+    report.add_argument("--top", type=int, default=12, help="number of features listed (default %(default)s)")
     report.set_defaults(func=run_report)
 
 
@@ -104,11 +102,11 @@ def _domain_list(text: str) -> tuple[str, ...]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from mda_curate.classifier.features import FeatureSettings
-    from mda_curate.classifier.train import TrainSettings, train_classifier
+    from mda_curate.classifier.train import train_classifier
 
     # settings first: a bad --max-chars fails before the corpus is read
-    settings = TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars))
+    features = FeatureSettings(max_chars=args.max_chars)
+    settings = TrainSettings(validation_fraction=args.validation_fraction, features=features)
     if args.run and not args.scores:
         raise UserError("--run needs --scores: the influence scores of the run's window (sample_index, score)")
     docs, groups, labels, label_rule, data, influence = _window_labelled(args) if args.run else _corpus_labelled(args)
@@ -212,7 +210,7 @@ def _labelled(args, docs):
 def _train_command(args) -> str:
     parts = ["mda-curate", "classifier", "train", *(["--run", args.run] if args.run else ["--data", *args.data])]
     parts += ["--scores", args.scores, "--fraction", str(args.fraction)] if args.scores else ["--proxy-domains", ",".join(args.proxy_domains)]
-    parts += ["--validation", str(args.validation), "--seed", str(args.seed), "--max-chars", str(args.max_chars)]
+    parts += ["--validation", str(args.validation_fraction), "--seed", str(args.seed), "--max-chars", str(args.max_chars)]
     parts += ["--skip-bad"] if args.skip_bad else []
     return shlex.join(parts + ["--out", args.out])
 
