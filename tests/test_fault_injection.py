@@ -274,7 +274,8 @@ REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-l
     ("influence --steps past the run", lambda p: ["influence", "--model", p.model, "--train", p.run, "--steps",
                                                   "2:6", "--unit", "1.2"], "--steps 2:6 goes past the run's 4 steps"),
     ("units --seq-len past the positions", lambda p: ["units", p.short_model, "--seq-len", 40, "--sequences", 2],
-     "--seq-len: x of 40 tokens makes probe sequences of 81 tokens (BOS and two copies), past the model's 64 positions"),
+     ("--seq-len: x of 40 tokens makes probe sequences of 81 tokens (BOS and two copies), past the model's 64 "
+      "positions")),
     ("classifier card with a null artifact", lambda p: ["curate", "score", p.docs, "--output", p.tmp / "c",
                                                         "--classifier", card_with_artifact(p.tmp / "n", None)],
      "card.json: artifact is null, not an object with the model's sha256"),

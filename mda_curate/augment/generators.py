@@ -201,7 +201,8 @@ class GenerationSettings:
     def __post_init__(self):
         check = SETTINGS
         check.require("tokens", self.tokens, lambda v: isinstance(v, int) and v >= 0, "a non-negative integer")
-        check.require("doc_tokens", self.doc_tokens, lambda v: v is None or v >= MIN_DOC_TOKENS, f"at least {MIN_DOC_TOKENS}")
+        at_least = f"at least {MIN_DOC_TOKENS}"
+        check.require("doc_tokens", self.doc_tokens, lambda v: v is None or v >= MIN_DOC_TOKENS, at_least)
         check.require("chars_per_token", self.chars_per_token, lambda v: v > 0, "> 0")
 
 

@@ -43,7 +43,9 @@ def _register_mine(actions) -> None:
     mine.add_argument("--run", metavar="RUN", help="the training run folder the scored samples come from")
     mine.add_argument("--steps", metavar="A:B", help="with --run: the scored window of steps (as given to influence)")
     mine.add_argument("--data", metavar="FILE", help="JSONL/parquet documents the scores' doc_id column refers to")
-    mine.add_argument("--top-fraction", type=float, default=0.1, metavar="F", help="top share of scored rows (default %(default)s)")
+    mine.add_argument(
+        "--top-fraction", type=float, default=0.1, metavar="F", help="top share of scored rows (default %(default)s)",
+    )
     mine.add_argument("--bottom-fraction", type=float, metavar="F", help="bottom share compared against (default: --top-fraction)")
     mine.add_argument("--tokenizer", metavar="DIR", help="tokenizer (default: the run's; with --data, none: word units)")
     mining = partial(add_setting, mine, MiningSettings, metavar="N")

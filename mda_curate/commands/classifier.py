@@ -51,7 +51,9 @@ def _register_train(actions) -> None:
         "--proxy-domains", metavar="D,D", type=_domain_list,
         help=f"label by domain instead: these domains = 1, all others = 0 (e.g. {','.join(PROXY_DOMAINS)})",
     )
-    train.add_argument("--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default %(default)s)")
+    train.add_argument(
+        "--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default %(default)s)",
+    )
     add_setting(train, TrainSettings, "validation_fraction", "--validation", metavar="VALIDATION")
     train.add_argument("--seed", type=int, default=0, help="split and model seed (default %(default)s)")
     add_setting(train, FeatureSettings, "max_chars")
@@ -86,7 +88,9 @@ def _register_report(actions) -> None:
     )
     report.add_argument("--classifier", metavar="DIR", help="classifier folder (default: classifiers/catalyst-default)")
     report.add_argument("--data", nargs="+", metavar="FILE", help="JSONL/parquet files with text and domain")
-    report.add_argument("--out", default="classifier-report.png", metavar="PNG", help="figure path (default %(default)s)")
+    report.add_argument(
+        "--out", default="classifier-report.png", metavar="PNG", help="figure path (default %(default)s)",
+    )
     report.add_argument("--top", type=int, default=12, help="number of features listed (default %(default)s)")
     report.set_defaults(func=run_report)
 
@@ -210,7 +214,8 @@ def _labelled(args, docs):
 def _train_command(args) -> str:
     parts = ["mda-curate", "classifier", "train", *(["--run", args.run] if args.run else ["--data", *args.data])]
     parts += ["--scores", args.scores, "--fraction", str(args.fraction)] if args.scores else ["--proxy-domains", ",".join(args.proxy_domains)]
-    parts += ["--validation", str(args.validation_fraction), "--seed", str(args.seed), "--max-chars", str(args.max_chars)]
+    parts += ["--validation", str(args.validation_fraction), "--seed", str(args.seed)]
+    parts += ["--max-chars", str(args.max_chars)]
     parts += ["--skip-bad"] if args.skip_bad else []
     return shlex.join(parts + ["--out", args.out])
 

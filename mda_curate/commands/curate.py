@@ -45,9 +45,12 @@ def register(subparsers) -> None:
         help="repeat documents scoring >= --threshold until they make S of the output's characters",
     )
     upsample.add_argument(
-        "--threshold", type=_probability, default=THRESHOLD, metavar="X", help="catalyst score boundary (default %(default)s)"
+        "--threshold", type=_probability, default=THRESHOLD, metavar="X",
+        help="catalyst score boundary (default %(default)s)",
     )
-    upsample.add_argument("--seed", type=int, default=0, help="seed of the per-document rounding (default %(default)s)")
+    upsample.add_argument(
+        "--seed", type=int, default=0, help="seed of the per-document rounding (default %(default)s)",
+    )
     upsample.set_defaults(func=run)
     mix = _add(commands, "mix", "build a mix from several sources with weights", classifier=False)
     mix.add_argument(
@@ -74,7 +77,9 @@ def _add(commands, name: str, help_text: str, classifier: bool) -> argparse.Argu
         parser.add_argument(
             "--classifier", metavar="PATH", help="catalyst classifier folder (default: the shipped one)"
         )
-    parser.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl", help="output format (default %(default)s)")
+    parser.add_argument(
+        "--format", choices=["jsonl", "parquet"], default="jsonl", help="output format (default %(default)s)",
+    )
     parser.add_argument(
         "--compression", choices=["gzip", "zstd"], help="compress JSONL output and exclusions (default: none)"
     )

@@ -38,12 +38,18 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--steps", metavar="A:B", help="with a run folder or Pythia prefix: score the samples of steps A..B-1")
     parser.add_argument("--unit", metavar="L.H", help="the head, layer.head from 0 (default: the best head for --probe)")
-    parser.add_argument("--blocks", default="qkvo", choices=["qk", "qkvo"], help="the head's blocks (default %(default)s)")
+    parser.add_argument(
+        "--blocks", default="qkvo", choices=["qk", "qkvo"], help="the head's blocks (default %(default)s)",
+    )
     parser.add_argument("--modules", choices=["all-linear"], help="score whole modules instead of one head")
     parser.add_argument("--probe", default="induction", choices=["induction", "previous_token", "query-loss"])
     parser.add_argument("--query", metavar="FILE", help="JSONL/parquet query documents for --probe query-loss")
-    parser.add_argument("--probe-sequences", type=int, default=32, metavar="N", help="probe sequences (default %(default)s)")
-    parser.add_argument("--probe-length", type=int, default=32, metavar="N", help="random tokens per copy (default %(default)s)")
+    parser.add_argument(
+        "--probe-sequences", type=int, default=32, metavar="N", help="probe sequences (default %(default)s)",
+    )
+    parser.add_argument(
+        "--probe-length", type=int, default=32, metavar="N", help="random tokens per copy (default %(default)s)",
+    )
     setting = partial(add_setting, parser, InfluenceSettings)
     setting("strategy", choices=STRATEGIES)
     setting("fisher", choices=FISHERS)
@@ -54,11 +60,15 @@ def register(subparsers) -> None:
     setting("factor_max_samples", "--factor-samples", metavar="N")
     setting("batch_size", metavar="N")
     setting("seed")
-    parser.add_argument("--shard-size", type=int, default=256, metavar="N", help="samples per output shard (default %(default)s)")
+    parser.add_argument(
+        "--shard-size", type=int, default=256, metavar="N", help="samples per output shard (default %(default)s)",
+    )
     parser.add_argument("--rank", type=int, help="this worker's rank (default $RANK or 0)")
     parser.add_argument("--world-size", type=int, help="number of workers (default $WORLD_SIZE or 1)")
     parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
-    parser.add_argument("--top", type=int, default=10, metavar="K", help="samples shown in the summary (default %(default)s)")
+    parser.add_argument(
+        "--top", type=int, default=10, metavar="K", help="samples shown in the summary (default %(default)s)",
+    )
     parser.add_argument("--out", default="scores.parquet", metavar="FILE", help="output parquet (default %(default)s)")
     parser.set_defaults(func=run)
 

@@ -66,7 +66,8 @@ def register(subparsers) -> None:
         help="number of held-out contexts for the ICL score (default %(default)s)",
     )
     parser.add_argument(
-        "--top", type=int, default=10, metavar="N", help="number of heads shown in the terminal table (default %(default)s)"
+        "--top", type=int, default=10, metavar="N",
+        help="number of heads shown in the terminal table (default %(default)s)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
     parser.set_defaults(func=run)
