@@ -1,6 +1,7 @@
 """The closed loop on the shipped sample corpus, from a unit to a validated curated mix.
 
-Stages, each leaving a folder under the output that its own command reuses (and that a rerun skips):
+Stages, each the library call its command (named below) makes, leaving a folder under the output that a
+rerun skips:
 
 1. ``run/``         train the base run (``mda-curate train``, the CPU formation-window recipe) until the
                     induction head forms (``units.formation.has_formed`` at each checkpoint);
@@ -27,7 +28,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mda_curate.console import console, table
-from mda_curate.errors import UserError
 from mda_curate.training.config import RECIPES, TrainConfig
 from mda_curate.units.formation import has_formed
 
@@ -76,7 +76,7 @@ def run_demo(output: str | Path, quick: bool = False, preset: str | None = None)
     with _timed(seconds, "units"):
         units = score_trajectory(run_dir, corpus / "heldout.parquet", output / "units")
     window = influence_window(plan, units["formation_step"])
-    unit = "%d.%d" % tuple(units["induction"]["head"])
+    unit = "{}.{}".format(*units["induction"]["head"])
     with _timed(seconds, "influence"):
         influence = window_influence(run_dir, window, unit, plan, output / "influence")
     with _timed(seconds, "classifier"):
@@ -163,23 +163,30 @@ def influence_window(plan: DemoPlan, formation: float | None) -> tuple[int, int]
 
 def window_influence(run_dir: Path, window: tuple[int, int], unit: str, plan: DemoPlan, out_dir: Path) -> dict:
     """Influence of every sample of the window on the unit's induction probe, at the window's first checkpoint."""
+    from mda_curate.influence.request import InfluenceRequest, compute_influence
+    from mda_curate.influence.settings import InfluenceSettings
+
     console.rule(f"[bold]3. influence: steps {window[0]}:{window[1]} on head {unit}")
     scores = out_dir / "window.parquet"
     if not scores.is_file():
-        _command([
-            "influence", "--model", str(run_dir / f"step_{window[0]}"), "--train", str(run_dir),
-            "--steps", f"{window[0]}:{window[1]}", "--unit", unit, "--factor-samples", str(plan.factor_samples),
-            "--batch-size", "32", "--top", "5", "--out", str(scores),
-        ])
+        compute_influence(InfluenceRequest(
+            model=str(run_dir / f"step_{window[0]}"), train=str(run_dir), out=str(scores), steps=window, unit=unit,
+            top=5, settings=InfluenceSettings(batch_size=32, factor_max_samples=plan.factor_samples),
+        ))
     summary = json.loads((out_dir / "window.influence" / "summary.json").read_text())
     return {"scores": str(scores), **summary}
 
 
 def train_window_classifier(run_dir: Path, window: tuple[int, int], scores: str, out_dir: Path) -> dict:
     """The catalyst classifier, trained on the window's samples (decoded) labelled by influence."""
+    from mda_curate.classifier.labels import window_labelled
+    from mda_curate.classifier.train import TrainSettings, train_and_save, train_command
+
     console.rule("[bold]4. classifier: catalyst classifier from the influence labels")
+    model = str(out_dir / "model")
     if not (out_dir / "model" / "card.json").is_file():
-        _command(["classifier", "train", "--run", str(run_dir), "--scores", scores, "--out", str(out_dir / "model")])
+        command = train_command(model, scores, str(run_dir))  # the card's command: `classifier train` remakes it
+        train_and_save(window_labelled(run_dir, scores, fraction=0.2), model, 0, TrainSettings(), command)
     card = json.loads((out_dir / "model" / "card.json").read_text())
     return {"path": str(out_dir / "model"), "metrics": card.get("metrics", {})}
 
@@ -191,15 +198,21 @@ def write_window_samples(run_dir: Path, window: tuple[int, int], path: Path) -> 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as out:
-        for sample in window_samples(run_dir, window):
-            out.write(json.dumps({"id": sample.doc_id, "text": sample.text, "domain": sample.domain}) + "\n")
+        out.writelines(json.dumps({"id": s.doc_id, "text": s.text, "domain": s.domain}) + "\n"
+                       for s in window_samples(run_dir, window))
 
 
 def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:
     """Upsample the corpus's catalyst documents with the datatrove pipeline (3 copies above score 0.8)."""
+    from mda_curate.pipelines.recipes import Inputs, Layout, upsample_plan
+    from mda_curate.pipelines.run import Launch, print_summary, run_plan
+    from mda_curate.pipelines.steps import load_scorer
+
     console.rule("[bold]5. curate: upsample the sample corpus with the classifier (datatrove)")
     if not (out_dir / "stats.json").is_file():
-        _command(["curate", "upsample", str(corpus), "--output", str(out_dir), "--classifier", classifier, "--factor", "0.8:3"])
+        load_scorer(classifier)  # a bad classifier is one error here rather than a failed task
+        plan = upsample_plan(Inputs.find([str(corpus)]), Layout(str(out_dir)), classifier, bands=[(0.8, 3.0)])
+        print_summary(plan.pipeline, str(out_dir), run_plan(plan, Launch()))
     stats = json.loads((out_dir / "stats.json").read_text())
     return {key: stats[key] for key in ("lines_read", "kept", "dropped", "rejected", "upsampled") if key in stats}
 
@@ -208,59 +221,61 @@ def synthesize(run_dir: Path, window: tuple[int, int], scores: str, corpus: Path
                out_dir: Path) -> dict:
     """Mine the motifs of the window's top samples, generate as many synthetic tokens as the top 10% hold,
     and draw the control: random documents of the training mix's domains with the same token count."""
+    from mda_curate.augment.generators import GenerationSettings
+    from mda_curate.augment.stages import draw_control, generate_documents, mine_profile
+
     console.rule("[bold]6. augment: motifs of the top samples, synthetic documents with them, the random control")
     profile, synthetic, control = out_dir / "profile.json", out_dir / "synthetic.jsonl", out_dir / "control.jsonl"
     if not profile.is_file():
-        _command(["augment", "mine", "--scores", scores, "--run", str(run_dir), "--steps", f"{window[0]}:{window[1]}",
-                  "--out", str(profile)])
+        mine_profile(scores, str(profile), run=str(run_dir), steps=window)
     budget = int(0.1 * (window[1] - window[0]) * plan.recipe.batch_size * plan.recipe.ctx)
     if not synthetic.is_file():
-        _command(["augment", "generate", "--profile", str(profile), "--tokens", str(budget), "--tokenizer",
-                  str(tokenizer_dir), "--out", str(synthetic)])
+        generate_documents(str(profile), str(synthetic), GenerationSettings(budget), str(tokenizer_dir))
     if not control.is_file():
-        _command(["augment", "control", "--synthetic", str(synthetic), "--corpus", str(corpus), "--domains",
-                  *plan.recipe.mix, "--tokenizer", str(tokenizer_dir), "--out", str(control)])
+        draw_control(str(synthetic), [str(corpus)], str(control), tokenizer=str(tokenizer_dir),
+                     domains=list(plan.recipe.mix))
     return {"profile": str(profile), "synthetic": str(synthetic), "control": str(control), "token_budget": budget}
 
 
 def validate(run_dir, window, unit, plan: DemoPlan, influence, classifier, augment, out_dir: Path) -> dict:
     """Retrain the arms from the window start and compare their formation with the baseline's."""
+    from mda_curate.validation import run_experiment
+    from mda_curate.validation.spec import write_spec
+
     console.rule("[bold]7. validate: arms branched at the window start")
     until = min(plan.recipe.steps, window[0] + plan.arm_steps)
-    spec = out_dir.parent / "validation.toml"
-    spec.write_text(validation_spec(run_dir, window, unit, until, plan, influence, classifier, augment))
-    _command(["validate", str(spec), "--out", str(out_dir), "--workers", str(plan.workers)])
+    path = out_dir.parent / "validation.toml"
+    spec = write_spec(validation_spec(run_dir, window, unit, until, plan, influence, classifier, augment), path)
+    run_experiment(spec, out_dir, workers=plan.workers)
     summary = json.loads((out_dir / "summary.json").read_text())
-    return {**summary, "spec": str(spec), "plots": sorted(str(p) for p in out_dir.glob("*.png"))}
+    return {**summary, "spec": str(path), "plots": sorted(str(p) for p in out_dir.glob("*.png"))}
 
 
-def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, classifier, augment) -> str:
-    """The demo's experiment as a ``mda-curate validate`` spec (one seed: the demo's own base run)."""
-    return "\n".join([
-        'name = "demo"',
-        'recipe = "cpu-formation"',
-        f"unit = {json.dumps(unit)}",
-        "[train]",
-        f"preset = {json.dumps(plan.recipe.preset)}",
-        f"steps = {plan.recipe.steps}",
-        f"checkpoint_every = {plan.recipe.checkpoint_every}",
-        f"catalyst_share = {plan.recipe.catalyst_share}",
-        "threads = 1",
-        "[arms]",
-        f"run = {json.dumps(list(ARMS))}",
-        "k = 0.1",
-        f"checkpoint_every = {plan.arm_checkpoint_every}",
-        f"classifier = {json.dumps(str(Path(classifier['path']).resolve()))}",
-        f"synthetic = {json.dumps(str(Path(augment['synthetic']).resolve()))}",
-        f"random_documents = {json.dumps(str(Path(augment['control']).resolve()))}",
-        "[[seeds]]",
-        f"seed = {plan.recipe.seed}",
-        f"run = {json.dumps(str(Path(run_dir).resolve()))}",
-        f"window = [{window[0]}, {window[1]}]",
-        f"until = {until}",
-        f"scores = {json.dumps(str(Path(influence['scores']).resolve()))}",
-        "",
-    ])
+def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, classifier, augment) -> dict:
+    """The demo's experiment as the tables of a ``mda-curate validate`` spec (one seed: the demo's own base run),
+    written to ``validation.toml`` with ``validation.spec.write_spec``."""
+    return {
+        "name": "demo",
+        "recipe": "cpu-formation",
+        "unit": unit,
+        "train": {
+            "preset": plan.recipe.preset, "steps": plan.recipe.steps, "checkpoint_every": plan.recipe.checkpoint_every,
+            "catalyst_share": plan.recipe.catalyst_share, "threads": 1,
+        },
+        "arms": {
+            "run": list(ARMS), "k": 0.1, "checkpoint_every": plan.arm_checkpoint_every,
+            "classifier": _absolute(classifier["path"]), "synthetic": _absolute(augment["synthetic"]),
+            "random_documents": _absolute(augment["control"]),
+        },
+        "seeds": [{
+            "seed": plan.recipe.seed, "run": _absolute(run_dir), "window": list(window), "until": until,
+            "scores": _absolute(influence["scores"]),
+        }],
+    }
+
+
+def _absolute(path) -> str:
+    return str(Path(path).resolve())
 
 
 def print_summary(summary: dict) -> None:
@@ -268,7 +283,7 @@ def print_summary(summary: dict) -> None:
     rows = [
         ["formation step", summary["formation_step"] if summary["formation_step"] is not None else "not yet"],
         *[
-            [f"{name} ({'L%dH%d' % tuple(summary[name]['head'])})", f"{summary[name]['first']:.3f} → {summary[name]['last']:.3f}"]
+            [f"{name} (L{summary[name]['head'][0]}H{summary[name]['head'][1]})", f"{summary[name]['first']:.3f} → {summary[name]['last']:.3f}"]
             for name in ("induction", "previous_token")
         ],
         ["induction-loss drop (nats)", _change(summary["induction_loss_drop"])],
@@ -289,14 +304,6 @@ def _timed(seconds: dict, name: str):
     started = time.perf_counter()
     yield
     seconds[name] = round(time.perf_counter() - started, 1)
-
-
-def _command(argv: list[str]) -> None:
-    """Run one stage through its own CLI command; a failing stage stops the demo with its message."""
-    from mda_curate.cli import main
-
-    if main(argv) != 0:
-        raise UserError(f"stage `mda-curate {' '.join(argv[:2])}` failed (see above)")
 
 
 def _change(values: dict) -> str:

@@ -17,12 +17,14 @@ Heavy imports stay inside functions so that importing this module costs nothing.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 
 LLAMA_STYLE = ("llama", "olmo2", "qwen2")
+UNIT_NAME = re.compile(r"([0-9]+)\.([0-9]+)")  # a head as "layer.head", e.g. "1.2" (see parse_unit)
 SUPPORTED = {"gpt_neox": "GPT-NeoX/Pythia", "llama": "Llama", "olmo2": "OLMo 2", "qwen2": "Qwen2"}
 
 
@@ -151,3 +153,11 @@ def queries_and_keys(module, hidden, position_embeddings):
     query, key = modeling.apply_rotary_pos_emb(query, key, cos, sin)
     groups = getattr(module, "num_key_value_groups", 1)
     return query, modeling.repeat_kv(key, groups) if groups > 1 else key
+
+
+def parse_unit(text: str, name: str = "unit") -> tuple[int, int]:
+    """A head named ``"L.H"`` (layer and head, from 0) → ``(L, H)``; anything else is a FieldError naming ``name``."""
+    match = UNIT_NAME.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise FieldError(name, f"must be LAYER.HEAD, e.g. 1.3 (got {text!r})")
+    return int(match[1]), int(match[2])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import replace
 
 import pytest
 
 from mda_curate.demo import FULL, QUICK, influence_window, validation_spec
+from mda_curate.validation import load_spec
+from mda_curate.validation.spec import spec_toml, write_spec
 
 
 def test_the_window_ends_before_formation_and_starts_at_a_checkpoint():
@@ -23,17 +26,49 @@ def test_without_formation_the_window_leaves_room_for_the_arms():
     assert start + QUICK.arm_steps <= QUICK.recipe.steps
 
 
-def test_the_validation_spec_is_a_valid_experiment(tmp_path):
-    from mda_curate.validation import load_spec
+DEMO_SPEC = """name = "demo"
+recipe = "cpu-formation"
+unit = "1.2"
+[train]
+preset = "cpu-tiny"
+steps = 300
+checkpoint_every = 50
+catalyst_share = 0.6
+threads = 1
+[arms]
+run = ["baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation", "random_insertion"]
+k = 0.1
+checkpoint_every = 25
+classifier = "/r/c"
+synthetic = "/r/s.jsonl"
+random_documents = "/r/c.jsonl"
+[[seeds]]
+seed = 1
+run = "/r/run"
+window = [200, 250]
+until = 300
+scores = "/r/s.parquet"
+"""
 
+
+def _spec(tmp_path, plan, run, window, until, scores="s.parquet", classifier="c", synthetic="s.jsonl", control="c.jsonl"):
+    data = validation_spec(run, window, "1.2", until, plan, {"scores": str(scores)}, {"path": str(classifier)},
+                           {"synthetic": str(synthetic), "control": str(control)})
+    return write_spec(data, tmp_path / "validation.toml")
+
+
+def test_the_validation_spec_file_reads_as_written():
+    data = validation_spec("/r/run", (200, 250), "1.2", 300, QUICK, {"scores": "/r/s.parquet"}, {"path": "/r/c"},
+                           {"synthetic": "/r/s.jsonl", "control": "/r/c.jsonl"})
+    assert spec_toml(data) == DEMO_SPEC  # as the demo wrote it when it joined strings
+    assert tomllib.loads(spec_toml(data)) == data
+
+
+def test_the_validation_spec_is_a_valid_experiment(tmp_path):
     run, scores = tmp_path / "run", tmp_path / "influence" / "window.parquet"
-    text = validation_spec(
-        run, (200, 250), "1.2", 300, QUICK, {"scores": str(scores)},
-        {"path": str(tmp_path / "classifier")}, {"synthetic": str(tmp_path / "synthetic.jsonl"), "control": str(tmp_path / "control.jsonl")},
-    )
-    path = tmp_path / "validation.toml"
-    path.write_text(text)
-    spec = load_spec(path)
+    spec = _spec(tmp_path, QUICK, run, (200, 250), 300, scores, tmp_path / "classifier", tmp_path / "synthetic.jsonl",
+                 tmp_path / "control.jsonl")
+    assert load_spec(tmp_path / "validation.toml") == spec
     (seed,) = spec.seeds
     assert seed.window == (200, 250) and seed.until == 300 and seed.run == run.resolve()
     assert spec.train.steps == 300 and spec.train.checkpoint_every == QUICK.recipe.checkpoint_every
@@ -45,24 +80,14 @@ def test_the_validation_spec_is_a_valid_experiment(tmp_path):
 
 def test_the_full_demo_validates_its_own_recipe_not_the_named_one(tmp_path):
     from mda_curate.training.config import RECIPES
-    from mda_curate.validation import load_spec
 
     assert FULL.recipe.catalyst_share != RECIPES["cpu-formation"].catalyst_share
-    run = tmp_path / "run"
-    path = tmp_path / "validation.toml"
-    path.write_text(validation_spec(run, (4750, 5000), "1.2", 5350, FULL, {"scores": str(tmp_path / "s.parquet")},
-                                    {"path": str(tmp_path / "c")}, {"synthetic": "s.jsonl", "control": "c.jsonl"}))
-    assert load_spec(path).train == replace(FULL.recipe, threads=1)
+    assert _spec(tmp_path, FULL, tmp_path / "run", (4750, 5000), 5350).train == replace(FULL.recipe, threads=1)
 
 
 def test_the_validation_spec_trains_the_demos_preset(tmp_path):
-    from mda_curate.validation import load_spec
-
     plan = replace(QUICK, recipe=replace(QUICK.recipe, preset="llama-tiny"))
-    path = tmp_path / "validation.toml"
-    path.write_text(validation_spec(tmp_path / "run", (200, 250), "1.2", 300, plan, {"scores": "s.parquet"},
-                                    {"path": str(tmp_path / "c")}, {"synthetic": "s.jsonl", "control": "c.jsonl"}))
-    assert load_spec(path).train == replace(plan.recipe, threads=1)
+    assert _spec(tmp_path, plan, tmp_path / "run", (200, 250), 300).train == replace(plan.recipe, threads=1)
 
 
 @pytest.mark.slow

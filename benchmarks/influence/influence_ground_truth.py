@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import torch
 
 from mda_curate.data.documents import read_documents
+from mda_curate.families import parse_unit
 from mda_curate.models import load_tokenizer
 from mda_curate.resources import sample_corpus_dir
 from mda_curate.training.config import TrainConfig
@@ -59,7 +60,7 @@ def main() -> None:
 
     run, work = Path(args.run), Path(args.work)
     scores = pq.read_table(args.scores).to_pandas().dropna(subset=["score"])
-    k = int(round(args.fraction * len(scores)))
+    k = round(args.fraction * len(scores))
     arms = {"baseline": [], "targeted": scores.nlargest(k, "score")["sample_index"].tolist()}
     for draw in range(args.random_draws):
         arms[f"random-{draw}"] = scores.sample(n=k, random_state=draw)["sample_index"].tolist()
@@ -67,7 +68,7 @@ def main() -> None:
     config = replace(TrainConfig.from_dict(base["train"]), checkpoint_every=args.checkpoint_every)
     tokenizer = load_tokenizer(base["tokenizer"])
     heldout = [d.text for d in read_documents([sample_corpus_dir() / "heldout.parquet"]) if d.domain == "prose"]
-    layer, head = map(int, args.unit.split("."))
+    layer, head = parse_unit(args.unit, "--unit")
     results, trajectories = {}, {}
     for name, masked in arms.items():
         arm_dir = work / name

@@ -29,7 +29,7 @@ from mda_curate.augment.repeats import complete_motifs, find_motifs
 from mda_curate.errors import UserError
 
 VERSION = 1
-UNIT = re.compile(r"\w+|[^\w\s]")
+WORD_TOKEN = re.compile(r"\w+|[^\w\s]")  # a word or one symbol: the token counted without a tokenizer
 TOP_MOTIFS = 200  # (length, copies, distance) triples kept, most frequent first
 TOP_ITEMS = 10  # templates, tags, environments, tokens kept per set
 SNIPPET_CHARS = 300
@@ -183,7 +183,7 @@ def _prepare(top: list, bottom: list, tokenizer):
             if tokenizer is not None:
                 ids = tokenizer(item, add_special_tokens=False)["input_ids"]
             else:
-                ids = [vocabulary.setdefault(unit, len(vocabulary)) for unit in UNIT.findall(item)]
+                ids = [vocabulary.setdefault(word, len(vocabulary)) for word in WORD_TOKEN.findall(item)]
             return _Doc(np.asarray(ids, dtype=np.int64), item)
         ids = np.asarray(item, dtype=np.int64)
         if ids.ndim != 1:

@@ -45,6 +45,8 @@ def catalyst_report(window, name: str, top_fraction: float = 0.1, examples: int 
     """The report of one :class:`~mda_curate.influence.window.ScoredWindow` (see the module docstring)."""
     from scipy.stats import rankdata
 
+    from mda_curate.influence.scores import ranked
+
     if not 0 < top_fraction < 1:
         raise UserError(f"top_fraction must be in (0, 1), got {top_fraction}")
     samples, scores = window.samples, np.asarray(window.scores, dtype=np.float64)
@@ -52,7 +54,7 @@ def catalyst_report(window, name: str, top_fraction: float = 0.1, examples: int 
     if n < 2:
         raise UserError(f"{window.provenance.get('scores')}: {n} scored sample(s); a report needs at least 2")
     percentile = (rankdata(scores) - 0.5) / n
-    order = np.argsort(-scores, kind="stable")
+    order = ranked(scores)
     top = np.zeros(n, dtype=bool)
     top[order[: max(1, round(top_fraction * n))]] = True
     features = extract_features([s.text for s in samples], REPORT_FEATURES).astype(np.float64)
@@ -136,7 +138,7 @@ def feature_model(features: np.ndarray, percentile: np.ndarray, domains: Sequenc
     r2 = {name: float(r2_score(percentile[test], model.fit(x[train], percentile[train]).predict(x[test])))
           for name, (model, x) in models.items()}
     return {"target": "influence percentile", "split": "by source document, seeded", "seed": seed,
-            "train": int(len(train)), "test": int(len(test)), "test_documents": len(set(np.asarray(documents)[test])),
+            "train": len(train), "test": len(test), "test_documents": len(set(np.asarray(documents)[test])),
             "r2": r2}
 
 
@@ -183,11 +185,11 @@ def _report_markdown(report: dict) -> list[str]:
     source = report["provenance"]
     window = source.get("window", ["?", "?"])
     lines = [f"## {report['name']}", ""]
-    lines += [f"Run `{source.get('run')}`, steps {window[0]}:{window[1]}; scores `{source.get('scores')}`; unit "
-              f"{source.get('unit', 'unknown')} ({(source.get('probe') or {}).get('probe', 'probe unknown')}), "
-              f"checkpoint `{source.get('checkpoint', 'unknown')}`. {report['samples']:,} scored samples "
-              f"({report['unscored']:,} rows unscored); top {report['top_fraction']:.0%} = "
-              f"{report['top_samples']:,} samples.",
+    lines += [(f"Run `{source.get('run')}`, steps {window[0]}:{window[1]}; scores `{source.get('scores')}`; unit "
+               f"{source.get('unit', 'unknown')} ({(source.get('probe') or {}).get('probe', 'probe unknown')}), "
+               f"checkpoint `{source.get('checkpoint', 'unknown')}`. {report['samples']:,} scored samples "
+               f"({report['unscored']:,} rows unscored); top {report['top_fraction']:.0%} = "
+               f"{report['top_samples']:,} samples."),
               "", f"![{report['name']}]({report['name']}.png)", ""]
     for title, key in (("By domain", "by_domain"), ("By source package", "by_source")):
         lines += [f"### {title}", "",
@@ -201,11 +203,11 @@ def _report_markdown(report: dict) -> list[str]:
     model = report["feature_model"]
     if "r2" in model:
         r2 = model["r2"]
-        lines += ["", f"Held-out R² of the influence percentile ({model['train']:,} training samples, "
-                  f"{model['test']:,} held-out samples of {model['test_documents']:,} unseen source documents): "
-                  "ridge on the features "
-                  f"{r2['ridge']:.3f}, gradient boosting on the features {r2['hist_gradient_boosting']:.3f}, ridge on "
-                  f"the domain alone {r2['domain_only_ridge']:.3f}.", ""]
+        lines += ["", (f"Held-out R² of the influence percentile ({model['train']:,} training samples, "
+                       f"{model['test']:,} held-out samples of {model['test_documents']:,} unseen source documents): "
+                       "ridge on the features "
+                       f"{r2['ridge']:.3f}, gradient boosting on the features {r2['hist_gradient_boosting']:.3f}, "
+                       f"ridge on the domain alone {r2['domain_only_ridge']:.3f}."), ""]
     else:
         lines += ["", f"Held-out R²: not computed ({model['skipped']}).", ""]
     for title, key in (("Top samples", "top"), ("Bottom samples", "bottom")):

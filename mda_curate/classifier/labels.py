@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,17 +25,18 @@ class InfluenceScores:
 
 
 def read_influence_scores(path: str | Path) -> InfluenceScores:
-    """Read a ``doc_id``/``score`` parquet file; null and NaN scores are dropped and counted."""
-    from mda_curate.influence.scores import read_scores
+    """Read a ``doc_id``/``score`` parquet file; rows without a score (``influence.scores.scored_rows``: null,
+    NaN or skipped) are dropped and counted."""
+    from mda_curate.influence.scores import read_scores, scored_rows
 
     path = Path(path)
     table = read_scores(path, SCORE_COLUMNS)
     ids, scores = table.column("doc_id").to_pylist(), table.column("score").to_pylist()
     by_id, null = {}, 0
-    for row, (doc_id, score) in enumerate(zip(ids, scores), start=1):
+    for row, (doc_id, score, valid) in enumerate(zip(ids, scores, scored_rows(table)), start=1):
         if doc_id is None:
             raise UserError(f"{path}:{row}: null doc_id")
-        if score is None or (isinstance(score, float) and math.isnan(score)):
+        if not valid:
             null += 1
             continue
         if not isinstance(score, (int, float)):
@@ -55,7 +55,9 @@ def top_bottom_labels(scores: Sequence[float], fraction: float) -> tuple[np.ndar
     k = int(len(scores) * fraction)
     if k < 1:
         raise UserError(f"{len(scores)} scored documents: too few for top/bottom fractions of {fraction}")
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    from mda_curate.influence.scores import ranked
+
+    order = ranked(scores)
     chosen = np.concatenate([order[:k], order[-k:]])
     return chosen, np.r_[np.ones(k, np.int64), np.zeros(k, np.int64)]
 
@@ -66,6 +68,43 @@ def window_labels(window, fraction: float) -> tuple[list, np.ndarray, list[str]]
     chosen, labels = top_bottom_labels(np.asarray(window.scores).tolist(), fraction)
     samples = [window.samples[i] for i in chosen.tolist()]
     return samples, labels, [document_group(s.document) for s in samples]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Documents with their 0/1 labels and split groups, the label rule and data counts the card records, and
+    the card's ``influence`` entry (None for labels not read from a run's window)."""
+
+    docs: list
+    groups: list[str]
+    labels: np.ndarray
+    rule: dict
+    data: dict
+    influence: dict | None = None
+
+
+def window_labelled(run: str | Path, scores: str | Path, fraction: float) -> Labelled:
+    """The run's window samples that ``scores`` scored, labelled top vs bottom by influence, with their source
+    documents as split groups; the ``influence`` entry names the run, scores, window, unit, checkpoint and probe."""
+    from mda_curate.data.documents import Document
+    from mda_curate.influence.window import scored_window
+
+    window = scored_window(run, scores)
+    samples, labels, groups = window_labels(window, fraction)
+    docs = [Document(s.doc_id, s.text, s.domain) for s in samples]
+    provenance = window.provenance
+    rule = {
+        "kind": "influence-top-bottom",
+        "source": "influence",
+        "fraction": fraction,
+        "description": f"influence of the samples of {provenance['run']} steps {provenance['window'][0]}:"
+        f"{provenance['window'][1]} on unit {provenance.get('unit', '(unknown)')}, from {scores}: the top "
+        f"{fraction:.0%} of scored samples by score = 1, the bottom {fraction:.0%} = 0, the middle left "
+        f"out; ties broken by sample order. Each sample is its {len(samples[0].tokens)} tokens decoded.",
+    }
+    data = {"run": provenance["run"], "scores": str(scores), "samples_scored": len(window.samples),
+            "scores_null": window.unscored}
+    return Labelled(docs, groups, labels, rule, data, {**provenance, "label_source": "influence"})
 
 
 def domain_labels(domains: Sequence[str], positive: Sequence[str]) -> np.ndarray:

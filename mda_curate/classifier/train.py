@@ -90,6 +90,52 @@ def train_classifier(
     return classifier, card
 
 
+def train_and_save(labelled, out: str, seed: int, settings: TrainSettings, command: str) -> dict:
+    """Train on ``labelled`` (:class:`~mda_curate.classifier.labels.Labelled`), save the classifier and its card
+    (which records ``command``, the ``mda-curate classifier train`` line that remakes it) in ``out``, print the
+    validation tables; returns the card."""
+    from pathlib import Path
+
+    docs = labelled.docs
+    classifier, card = train_classifier(
+        [d.text for d in docs], labelled.labels, labelled.groups, [d.domain for d in docs],
+        seed=seed, settings=settings, show_progress=True,
+    )
+    card["data"] = {**labelled.data, **card["data"]}
+    card.update(name=Path(out).name, label_rule=labelled.rule, command=command)
+    if labelled.influence is not None:
+        card["influence"] = labelled.influence
+    classifier.save(out)
+    print_training(card, out)
+    return card
+
+
+def train_command(out: str, scores: str | None = None, run: str | None = None, data: Sequence[str] = (),
+                  proxy_domains: Sequence[str] = (), fraction: float = 0.2, validation: float = 0.2, seed: int = 0,
+                  max_chars: int = FeatureSettings.max_chars, skip_bad: bool = False) -> str:
+    """The ``mda-curate classifier train`` command line of these arguments (a card's ``command``)."""
+    import shlex
+
+    parts = ["mda-curate", "classifier", "train", *(["--run", run] if run else ["--data", *data])]
+    parts += ["--scores", scores, "--fraction", str(fraction)] if scores else ["--proxy-domains", ",".join(proxy_domains)]
+    parts += ["--validation", str(validation), "--seed", str(seed), "--max-chars", str(max_chars)]
+    parts += ["--skip-bad"] if skip_bad else []
+    return shlex.join(parts + ["--out", out])
+
+
+def print_training(card: dict, out: str) -> None:
+    """The candidates' and the chosen model's validation tables of a card."""
+    from mda_curate.console import console, table
+
+    rows = [[name, m["auroc"], m["average_precision"]] for name, m in card["model"]["candidates"].items()]
+    console.print(table("validation (uncalibrated candidates)", ["model", "AUROC", "average precision"], rows))
+    rows = [[d, m["n"], m["positives"], m["auroc"] if m["auroc"] is not None else "n/a", m["catalyst_rate"], m["mean"]]
+            for d, m in card["metrics"]["per_domain"].items()]
+    header = ["domain", "n", "positives", "AUROC", "catalyst rate", "mean"]
+    console.print(table("validation by domain (calibrated)", header, rows))
+    console.print(f"kept {card['model']['chosen']}; wrote {out}/model.skops, card.json, card.md")
+
+
 def _select(candidates: dict, margin: float) -> str:
     """The first candidate, unless the best validation AUROC beats it by more than ``margin``."""
     first = next(iter(candidates))

@@ -12,7 +12,6 @@ from pathlib import Path
 from mda_curate.augment.generators import GenerationSettings
 from mda_curate.augment.profile import MiningSettings
 from mda_curate.commands._flags import add_setting
-from mda_curate.errors import UserError
 
 
 def register(subparsers) -> None:
@@ -111,71 +110,21 @@ def _register_control(actions) -> None:
 
 
 def run_mine(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from mda_curate.augment.stages import mine_profile
+    from mda_curate.influence.samples import parse_steps
 
-    from mda_curate.augment.profile import mine_motifs
-    from mda_curate.augment.scored import document_texts, run_tokenizer, run_tokens, select_extremes
-    from mda_curate.console import console, progress
-
-    if bool(args.run) == bool(args.data):
-        raise UserError("give either --run RUN --steps A:B or --data FILE")
-    if args.run and not args.steps:
-        raise UserError("--run needs --steps A:B (the window the scores cover)")
     settings = MiningSettings(min_length=args.min_length, max_distance=args.max_distance)
-    bottom_fraction = args.top_fraction if args.bottom_fraction is None else args.bottom_fraction
-    selection = select_extremes(args.scores, "sample_index" if args.run else "doc_id", args.top_fraction, bottom_fraction)
-    tokenizer_dir = args.tokenizer or (run_tokenizer(args.run) if args.run else None)
-    if args.run:
-        from mda_curate.influence.samples import parse_steps
-
-        steps = parse_steps(args.steps)
-        with console.status(f"reading {len(selection.top_keys) + len(selection.bottom_keys)} samples of {args.run}"):
-            top, bottom = run_tokens(args.run, steps, selection.top_keys), run_tokens(args.run, steps, selection.bottom_keys)
-    else:
-        top, bottom = document_texts(args.data, selection.top_keys), document_texts(args.data, selection.bottom_keys)
-    tokenizer = _tokenizer(tokenizer_dir)
-    source = {
-        "scores": str(args.scores), "run": args.run, "steps": args.steps, "data": args.data, "tokenizer": tokenizer_dir,
-        "scored_rows": selection.rows, "top_fraction": args.top_fraction, "bottom_fraction": bottom_fraction,
-        "top_scores": _range(selection.top_scores), "bottom_scores": _range(selection.bottom_scores),
-    }
-    with progress() as bar:
-        task = bar.add_task("mining motifs", total=len(top) + len(bottom))
-        profile = mine_motifs(top, bottom, tokenizer, settings, source, on_document=lambda: bar.advance(task))
-    examples = [{**e, "key": _key(selection, e), "score": _score(selection, e)} for e in profile.examples]
-    profile = replace(profile, examples=examples)
-    profile.save(args.out)
-    _print_profile(profile)
-    console.print(f"wrote {args.out}")
+    steps = parse_steps(args.steps) if args.steps and args.run else None
+    mine_profile(args.scores, args.out, args.run, steps, args.data, args.top_fraction, args.bottom_fraction,
+                 args.tokenizer, settings)
     return 0
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from mda_curate.augment.generators import TokenCounter, generate
-    from mda_curate.augment.insertion import write_documents
-    from mda_curate.augment.profile import MotifProfile
-    from mda_curate.console import console, progress, table
+    from mda_curate.augment.stages import generate_documents
 
     settings = GenerationSettings(**{f.name: getattr(args, f.name) for f in fields(GenerationSettings)})
-    profile = MotifProfile.load(args.profile)
-    tokenizer = _tokenizer(args.tokenizer)
-    kinds, kind_tokens = Counter(), Counter()
-    with progress() as bar:
-        task = bar.add_task("generating tokens", total=args.tokens)
-
-        def tally(stream):
-            for record in stream:
-                kinds[record["motif"]] += 1
-                kind_tokens[record["motif"]] += record["n_tokens"]
-                bar.advance(task, record["n_tokens"])
-                yield record
-
-        docs, tokens = write_documents(tally(generate(profile, settings, tokenizer)), args.out)
-    rows = [[kind, kinds[kind], kind_tokens[kind]] for kind in sorted(kinds)]
-    console.print(table(f"synthetic documents in {args.out}", ["motif", "documents", "tokens"], rows))
-    console.print(f"{docs} documents, {tokens} tokens of a budget of {args.tokens} ({TokenCounter(tokenizer, args.chars_per_token).describe()})")
+    generate_documents(args.profile, args.out, settings, args.tokenizer)
     return 0
 
 
@@ -193,45 +142,7 @@ def run_schedule(args: argparse.Namespace) -> int:
 
 
 def run_control(args: argparse.Namespace) -> int:
-    from mda_curate.augment.generators import TokenCounter
-    from mda_curate.augment.insertion import count_tokens, random_documents, write_documents
-    from mda_curate.console import console
+    from mda_curate.augment.stages import draw_control
 
-    counter = TokenCounter(_tokenizer(args.tokenizer), args.chars_per_token)
-    synthetic_docs, tokens = count_tokens(args.synthetic, counter)
-    with console.status(f"drawing {tokens} tokens of random documents"):
-        docs, written = write_documents(random_documents(args.corpus, tokens, args.seed, counter, args.domains), args.out)
-    console.print(f"wrote {args.out}: {docs} random documents, {written} tokens (synthetic: {synthetic_docs} documents, "
-                  f"{tokens} tokens; {counter.describe()})")
+    draw_control(args.synthetic, args.corpus, args.out, args.seed, args.tokenizer, args.chars_per_token, args.domains)
     return 0
-
-
-def _tokenizer(folder: str | None):
-    if folder is None:
-        return None
-    from mda_curate.models import load_tokenizer
-
-    return load_tokenizer(folder)
-
-
-def _range(scores: list[float]) -> list[float] | None:
-    return [min(scores), max(scores)] if scores else None
-
-
-def _key(selection, example: dict):
-    keys = selection.top_keys if example["set"] == "top" else selection.bottom_keys
-    return keys[example["rank"]]
-
-
-def _score(selection, example: dict) -> float:
-    scores = selection.top_scores if example["set"] == "top" else selection.bottom_scores
-    return scores[example["rank"]]
-
-
-def _print_profile(profile) -> None:
-    from mda_curate.console import console, table
-
-    rows = [[name, *("-" if v is None else v for v in values)] for name, *values in profile.contrast()]
-    console.print(table("motif profile: top vs bottom influence", ["measure", "top", "bottom"], rows))
-    top_motifs = [[length, copies, distance, n] for length, copies, distance, n in profile.top.repeats["motifs"][:5]]
-    console.print(table("most frequent top motifs", ["length", "copies", "distance", "count"], top_motifs))

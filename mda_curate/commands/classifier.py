@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 from pathlib import Path
 
 from mda_curate.classifier.features import FeatureSettings
@@ -106,30 +105,26 @@ def _domain_list(text: str) -> tuple[str, ...]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from mda_curate.classifier.train import train_classifier
+    from mda_curate.classifier.labels import window_labelled
+    from mda_curate.classifier.train import train_and_save, train_command
 
     # settings first: a bad --max-chars fails before the corpus is read
     features = FeatureSettings(max_chars=args.max_chars)
     settings = TrainSettings(validation_fraction=args.validation_fraction, features=features)
     if args.run and not args.scores:
         raise UserError("--run needs --scores: the influence scores of the run's window (sample_index, score)")
-    docs, groups, labels, label_rule, data, influence = _window_labelled(args) if args.run else _corpus_labelled(args)
-    classifier, card = train_classifier(
-        [d.text for d in docs], labels, groups, [d.domain for d in docs],
-        seed=args.seed, settings=settings, show_progress=True,
+    labelled = window_labelled(args.run, args.scores, args.fraction) if args.run else _corpus_labelled(args)
+    command = train_command(
+        args.out, args.scores, args.run, args.data or (), args.proxy_domains or (), args.fraction, args.validation_fraction,
+        args.seed, args.max_chars, args.skip_bad,
     )
-    card["data"] = {**data, **card["data"]}
-    card.update(name=Path(args.out).name, label_rule=label_rule, command=_train_command(args))
-    if influence is not None:
-        card["influence"] = influence
-    classifier.save(args.out)
-    _print_training(card, args.out)
+    train_and_save(labelled, args.out, args.seed, settings, command)
     return 0
 
 
 def _corpus_labelled(args):
     """Documents of --data with labels, their split groups, the label rule for the card, and data counts."""
-    from mda_curate.classifier.labels import document_group
+    from mda_curate.classifier.labels import Labelled, document_group
     from mda_curate.console import console
     from mda_curate.data.documents import read_documents
 
@@ -141,34 +136,7 @@ def _corpus_labelled(args):
         raise UserError(f"{', '.join(args.data)}: no documents")
     docs, labels, rule, data = _labelled(args, docs)
     data = {"files": list(args.data), "documents_read": stats.kept, **data}
-    return docs, [document_group(d.doc_id) for d in docs], labels, rule, data, None
-
-
-def _window_labelled(args):
-    """The run's window samples that --scores scored, labelled top vs bottom by influence, with their source
-    documents as split groups. The last item is the card's ``influence`` entry: run, scores, window, unit,
-    checkpoint, probe and the label source."""
-    from mda_curate.classifier.labels import window_labels
-    from mda_curate.data.documents import Document
-    from mda_curate.influence.window import scored_window
-
-    window = scored_window(args.run, args.scores)
-    samples, labels, groups = window_labels(window, args.fraction)
-    docs = [Document(s.doc_id, s.text, s.domain) for s in samples]
-    provenance = window.provenance
-    rule = {
-        "kind": "influence-top-bottom",
-        "source": "influence",
-        "fraction": args.fraction,
-        "description": f"influence of the samples of {provenance['run']} steps {provenance['window'][0]}:"
-        f"{provenance['window'][1]} on unit {provenance.get('unit', '(unknown)')}, from {args.scores}: the top "
-        f"{args.fraction:.0%} of scored samples by score = 1, the bottom {args.fraction:.0%} = 0, the middle left "
-        f"out; ties broken by sample order. Each sample is its {len(samples[0].tokens)} tokens decoded.",
-    }
-    data = {"run": provenance["run"], "scores": args.scores, "samples_scored": len(window.samples),
-            "scores_null": window.unscored}
-    influence = {**provenance, "label_source": "influence"}
-    return docs, groups, labels, rule, data, influence
+    return Labelled(docs, [document_group(d.doc_id) for d in docs], labels, rule, data)
 
 
 def _labelled(args, docs):
@@ -209,26 +177,6 @@ def _labelled(args, docs):
         "documents_unscored": len(docs) - len(scored),
     }
     return [scored[i] for i in chosen.tolist()], np.asarray(labels), rule, data
-
-
-def _train_command(args) -> str:
-    parts = ["mda-curate", "classifier", "train", *(["--run", args.run] if args.run else ["--data", *args.data])]
-    parts += ["--scores", args.scores, "--fraction", str(args.fraction)] if args.scores else ["--proxy-domains", ",".join(args.proxy_domains)]
-    parts += ["--validation", str(args.validation_fraction), "--seed", str(args.seed)]
-    parts += ["--max-chars", str(args.max_chars)]
-    parts += ["--skip-bad"] if args.skip_bad else []
-    return shlex.join(parts + ["--out", args.out])
-
-
-def _print_training(card: dict, out: str) -> None:
-    from mda_curate.console import console, table
-
-    rows = [[name, m["auroc"], m["average_precision"]] for name, m in card["model"]["candidates"].items()]
-    console.print(table("validation (uncalibrated candidates)", ["model", "AUROC", "average precision"], rows))
-    rows = [[d, m["n"], m["positives"], m["auroc"] if m["auroc"] is not None else "n/a", m["catalyst_rate"], m["mean"]]
-            for d, m in card["metrics"]["per_domain"].items()]
-    console.print(table("validation by domain (calibrated)", ["domain", "n", "positives", "AUROC", "catalyst rate", "mean"], rows))
-    console.print(f"kept {card['model']['chosen']}; wrote {out}/model.skops, card.json, card.md")
 
 
 # ---- score --------------------------------------------------------------------------------------------------

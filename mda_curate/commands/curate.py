@@ -93,17 +93,17 @@ def _add(commands, name: str, help_text: str, classifier: bool) -> argparse.Argu
 
 def run(args: argparse.Namespace) -> int:
     from mda_curate.pipelines.recipes import Inputs, Layout
-    from mda_curate.pipelines.run import Launch, run_plan
+    from mda_curate.pipelines.run import Launch, print_summary, run_plan
+    from mda_curate.pipelines.steps import load_scorer
 
     launch = Launch(args.executor, args.workers, _slurm_options(args))
     layout = Layout(args.output.rstrip("/"), args.format, args.compression)
     if args.format == "parquet" and args.compression:
         raise UserError("--compression applies to JSONL output (parquet is compressed with snappy)")
     if args.pipeline != "mix":
-        _check_classifier(args.classifier)
+        load_scorer(args.classifier)  # once here, so that a bad path is a one-line error rather than a failed task
     plan = _plan(args, Inputs.find(args.inputs, tag_sources=args.pipeline == "mix"), layout)
-    summary = run_plan(plan, launch)
-    _report(args, summary)
+    print_summary(plan.pipeline, args.output, run_plan(plan, launch))
     return 0
 
 
@@ -128,13 +128,6 @@ def _plan(args, inputs, layout):
     return recipes.mix_plan(inputs, layout, weights, args.size, args.seed, args.tasks)
 
 
-def _check_classifier(path: str | None) -> None:
-    """Load the classifier once here, so a bad path is a one-line error rather than a failed task."""
-    from mda_curate.pipelines.steps import load_scorer
-
-    load_scorer(path)
-
-
 def _slurm_options(args) -> dict:
     if args.executor != "slurm":
         if args.slurm_partition or args.slurm_time:
@@ -148,22 +141,6 @@ def _slurm_options(args) -> dict:
     if sys.prefix != sys.base_prefix:
         options["venv_path"] = f"{sys.prefix}/bin/activate"  # datatrove sources this path
     return options
-
-
-def _report(args, summary: dict | None) -> None:
-    from mda_curate.console import console, table
-
-    if summary is None:
-        console.print(
-            f"slurm jobs queued; when they finish, run the same command again to write {args.output}/stats.json"
-        )
-        return
-    rows = [[name.replace("_", " "), summary[name]] for name in ("lines_read", "kept", "dropped", "rejected")]
-    rows += [[f"  dropped: {reason}", n] for reason, n in summary["dropped_by_reason"].items()]
-    rows += [[f"  rejected: {reason}", n] for reason, n in summary["rejected_by_reason"].items()]
-    rows += [["upsampled copies", summary["upsampled"]], ["documents written", summary["written"]]]
-    console.print(table(f"curate {args.pipeline} -> {args.output}", ["", "count"], rows))
-    console.print(f"kept + dropped + rejected = lines read; details in {args.output}/stats.json")
 
 
 def _bands(text: str) -> float | list[tuple[float, float]]:

@@ -152,9 +152,9 @@ def _read_texts(path: str) -> list[str]:
 def _band_counts(args, tokenizer):
     if not args.band_data:
         return None
-    from mda_curate.units.sequences import count_tokens
+    from mda_curate.units.sequences import token_frequencies
 
-    return count_tokens(tokenizer, _read_texts(args.band_data))
+    return token_frequencies(tokenizer, _read_texts(args.band_data))
 
 
 def _icl_texts(args) -> tuple[list[str] | None, str | None]:

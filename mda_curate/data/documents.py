@@ -16,7 +16,8 @@ from pathlib import Path
 
 from mda_curate.errors import UserError, where
 
-JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst")
+# the document file suffixes every reader here and in ``mda_curate.pipelines`` accepts (JSONL: plain, gzip, zstd)
+JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
 PARQUET_SUFFIXES = (".parquet",)
 
 
@@ -107,9 +108,11 @@ def _open_text_bytes(path: Path):
 
         return gzip.open(path, "rb")
     if path.name.endswith(".zst"):
+        import io
+
         import zstandard
 
-        return zstandard.open(path, "rb")
+        return io.BufferedReader(zstandard.open(path, "rb"))  # zstandard's reader alone cannot iterate lines
     return open(path, "rb")
 
 
@@ -134,7 +137,6 @@ def _parquet_records(path: Path) -> Iterator[tuple[int, object]]:
 
     try:
         table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for unreadable files
+    except Exception as err:  # noqa: BLE001  pyarrow raises several types for unreadable files
         raise UserError(f"{path}: not a readable parquet file ({err})") from None
-    for row_no, record in enumerate(table.to_pylist(), start=1):
-        yield row_no, record
+    yield from enumerate(table.to_pylist(), start=1)

@@ -101,10 +101,3 @@ def module_blocks(model) -> list[Block]:
         if isinstance(module, nn.Linear)
     ]
 
-
-def parse_unit(text: str) -> tuple[int, int]:
-    """``"L.H"`` → ``(L, H)``."""
-    parts = text.split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise FieldError("unit", f"must be LAYER.HEAD, e.g. 1.3 (got {text!r})")
-    return int(parts[0]), int(parts[1])

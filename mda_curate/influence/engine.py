@@ -33,6 +33,7 @@ from mda_curate.influence.capture import Capture
 from mda_curate.influence.factors import fit_factors, load_factors, precondition, save_factors
 from mda_curate.influence.probes import Probe, probe_gradient, summed_lm_loss
 from mda_curate.influence.samples import Batches, Samples
+from mda_curate.influence.scores import scored_rows
 from mda_curate.influence.settings import InfluenceSettings
 
 COLUMNS = ("sample_index", "doc_id", "domain", "score", "loss", "n_tokens", "skipped")
@@ -215,7 +216,7 @@ def summarize(table, top_fraction: float = 0.1) -> dict:
     """Score distribution overall and per domain, and the share of positive influence in the top 10%."""
     scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=float)
     domains = np.asarray(table.column("domain").to_pylist(), dtype=object)
-    valid = ~np.isnan(scores)
+    valid = scored_rows(table)
     ranked = np.sort(scores[valid])[::-1]
     top = ranked[: max(1, round(top_fraction * len(ranked)))] if len(ranked) else ranked
     positive = ranked[ranked > 0].sum()

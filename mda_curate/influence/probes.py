@@ -52,12 +52,14 @@ def induction_probe(tokenizer, n_sequences: int = PROBE_SEQUENCES, length: int =
 def previous_token_probe(
     tokenizer, layer: int, head: int, n_sequences: int = PROBE_SEQUENCES, length: int = PROBE_LENGTH, seed: int = 0
 ) -> Probe:
+    from mda_curate.units.attention import pattern_hook
+
     ids = _repeated(tokenizer, n_sequences, length, seed)
 
     def objective(model, input_ids, attention_mask):
         patterns = []
         module = attention(model, layer)
-        handle = module.register_forward_pre_hook(_pattern_hook(patterns, head), with_kwargs=True)
+        handle = module.register_forward_pre_hook(pattern_hook(patterns, head), with_kwargs=True)
         try:
             model.base_model(input_ids=input_ids, attention_mask=attention_mask)
         finally:
@@ -116,12 +118,3 @@ def _repeated(tokenizer, n_sequences: int, length: int, seed: int) -> torch.Tens
     sequences, _ = probe_sequences(tokenizer, ProbeSettings(n_sequences, (length, length), seed=seed))
     return torch.stack(sequences)
 
-
-def _pattern_hook(patterns: list, head: int):
-    from mda_curate.units.attention import attention_pattern
-
-    def hook(module, args, kwargs):
-        hidden = args[0] if args else kwargs["hidden_states"]
-        patterns.append(attention_pattern(module, hidden, kwargs["position_embeddings"])[:, head])
-
-    return hook

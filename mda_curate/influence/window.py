@@ -90,7 +90,7 @@ def load_run_tokenizer(run: str | Path, step: int | None = None):
 def scored_window(run: str | Path, scores: str | Path, tokenizer=None) -> ScoredWindow:
     """The samples of ``run`` that the scores file ``scores`` (``sample_index``, ``score``) scored, with their
     scores; the window is the steps the scored sample indices fall in."""
-    from mda_curate.influence.scores import read_scores
+    from mda_curate.influence.scores import read_scores, scored_rows
 
     run, scores = Path(run), Path(scores)
     if not (run / "order.npy").is_file() or not (run / "config.json").is_file():
@@ -98,9 +98,7 @@ def scored_window(run: str | Path, scores: str | Path, tokenizer=None) -> Scored
     table = read_scores(scores, SCORE_COLUMNS)
     indices = table.column("sample_index").to_pylist()
     values = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
-    valid = ~np.isnan(values)
-    if "skipped" in table.column_names:
-        valid &= np.asarray(table.column("skipped").is_null().to_numpy(zero_copy_only=False))
+    valid = scored_rows(table)
     order_length = len(np.load(run / "order.npy", mmap_mode="r"))
     for row, g in enumerate(indices, start=1):
         if g is None or g < 0:

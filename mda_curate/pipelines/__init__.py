@@ -3,6 +3,7 @@
 Steps (usable in any datatrove pipeline): :class:`AccountedReader` (JSONL/parquet; bad lines become
 rejections with reasons), :class:`CatalystScorer`, :class:`CatalystFilter`, :class:`CatalystUpsampler`,
 :class:`SourceMixer`. Plans and runner: :mod:`mda_curate.pipelines.recipes`, :mod:`mda_curate.pipelines.run`.
+The repository's top-level ``pipelines/`` folder holds runnable example scripts built on these.
 """
 
 from mda_curate.pipelines.reader import AccountedReader, find_input_files

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,9 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from mda_curate.data.documents import JSONL_SUFFIXES, PARQUET_SUFFIXES
 from mda_curate.errors import UserError
 
-JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
-PARQUET_SUFFIXES = (".parquet",)
 SOURCE_KEY = "mix_source"  # metadata key naming the input a document came from (set when sources are given)
 LOCATION_KEY = "location"  # metadata key of a document's {file, line}, kept out of the kept output
 
@@ -193,7 +193,8 @@ def _jsonl_lines(url: str) -> Iterator[tuple[int, object, str | None]]:
     import orjson
 
     with fsspec.open(url, "rb", compression="infer") as handle:
-        for line, raw in enumerate(handle, start=1):
+        lines = io.BufferedReader(handle) if url.endswith(".zst") else handle  # zstd's reader cannot iterate lines
+        for line, raw in enumerate(lines, start=1):
             raw = raw.rstrip(b"\r\n")
             try:
                 yield line, orjson.loads(raw), raw

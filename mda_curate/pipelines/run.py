@@ -8,7 +8,8 @@ Completed ranks (datatrove completions) are skipped on a re-run, which must use 
 same content (``logs/plan.json`` records the options and the fingerprints of the inputs and the
 classifier). A rerun with other options or content is refused once a main-pass rank has finished; before
 that, the unfinished run is discarded and the new one starts afresh. Processes forked here (datatrove's
-multiprocessing manager) end with this one, even when it is killed.
+multiprocessing manager) end with this one, even when it is killed. datatrove's own log lines go to
+``logs/<pass>/logs/`` rather than the terminal (:mod:`mda_curate.pipelines.logs`).
 
 The accounting (``stats.json``) sums the main pass's per-rank stats over all ranks, including ranks
 completed by an earlier run: ``lines_read`` and ``rejected`` from the reader, ``dropped`` and
@@ -56,9 +57,11 @@ def run_plan(plan: Plan, launch: Launch = Launch()) -> dict | None:
     if launch.executor == "ray":
         _init_ray()
     end_children_with_this_process()
+    from mda_curate.pipelines.logs import executor_log
+
     for pass_ in plan.passes:
         executor = _executor(plan, pass_, launch)
-        with _progress(plan, pass_, executor, launch.show_progress):
+        with _progress(plan, pass_, executor, launch.show_progress), executor_log(executor.logging_dir):
             executor.run()
         if incomplete := executor.get_incomplete_ranks(skip_completed=True):
             logs = f"{executor.logging_dir.path}/logs"
@@ -66,6 +69,21 @@ def run_plan(plan: Plan, launch: Launch = Launch()) -> dict | None:
         if pass_.name == REDUCE:
             read_reduced(plan.layout.reduced)  # a UserError when the reduce refused the data
     return write_summary(plan)
+
+
+def print_summary(pipeline: str, output: str, summary: dict | None) -> None:
+    """The accounting of a run into ``output`` (``run_plan``'s summary) as a table; None: slurm jobs queued."""
+    from mda_curate.console import console, table
+
+    if summary is None:
+        console.print(f"slurm jobs queued; when they finish, run the same command again to write {output}/stats.json")
+        return
+    rows = [[name.replace("_", " "), summary[name]] for name in ("lines_read", "kept", "dropped", "rejected")]
+    rows += [[f"  dropped: {reason}", n] for reason, n in summary["dropped_by_reason"].items()]
+    rows += [[f"  rejected: {reason}", n] for reason, n in summary["rejected_by_reason"].items()]
+    rows += [["upsampled copies", summary["upsampled"]], ["documents written", summary["written"]]]
+    console.print(table(f"curate {pipeline} -> {output}", ["", "count"], rows))
+    console.print(f"kept + dropped + rejected = lines read; details in {output}/stats.json")
 
 
 @functools.cache  # once per process
@@ -91,18 +109,18 @@ def _die_with_parent(parent: int, _) -> None:
 def _executor(plan: Plan, pass_: Pass, launch: Launch, depends=None):
     logging_dir = plan.layout.logs(pass_.name)
     if pass_.name == REDUCE and launch.executor != "slurm":
-        from datatrove.executor import LocalPipelineExecutor
+        from mda_curate.pipelines.logs import LocalExecutor
 
-        return LocalPipelineExecutor(pass_.pipeline, tasks=1, workers=1, logging_dir=logging_dir)
+        return LocalExecutor(pass_.pipeline, tasks=1, workers=1, logging_dir=logging_dir)
     workers = launch.workers or min(pass_.tasks, os.cpu_count() or 1)
     if launch.executor == "local":
-        from datatrove.executor import LocalPipelineExecutor
+        from mda_curate.pipelines.logs import LocalExecutor
 
-        return LocalPipelineExecutor(pass_.pipeline, tasks=pass_.tasks, workers=workers, logging_dir=logging_dir)
+        return LocalExecutor(pass_.pipeline, tasks=pass_.tasks, workers=workers, logging_dir=logging_dir)
     if launch.executor == "ray":
-        from datatrove.executor.ray import RayPipelineExecutor
+        from mda_curate.pipelines.logs import RayExecutor
 
-        return RayPipelineExecutor(pass_.pipeline, tasks=pass_.tasks, workers=workers, logging_dir=logging_dir)
+        return RayExecutor(pass_.pipeline, tasks=pass_.tasks, workers=workers, logging_dir=logging_dir)
     from datatrove.executor import SlurmPipelineExecutor
 
     return SlurmPipelineExecutor(
@@ -115,7 +133,10 @@ def _run_slurm(plan: Plan, launch: Launch) -> dict | None:
     executors = []
     for pass_ in plan.passes:
         executors.append(_executor(plan, pass_, launch, depends=executors[-1] if executors else None))
-    executors[-1].run()
+    from mda_curate.pipelines.logs import executor_log
+
+    with executor_log(executors[-1].logging_dir):
+        executors[-1].run()
     if any(executor.get_incomplete_ranks(skip_completed=True) for executor in executors):
         return None
     return write_summary(plan)

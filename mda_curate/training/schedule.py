@@ -106,8 +106,11 @@ class Schedule:
         }
 
 
+NO_SCHEDULE = Schedule()  # the baseline: nothing masked, duplicated or inserted
+
+
 @dataclass
-class Batch:
+class StepBatch:
     """One step's rows: ``tokens`` (rows, ctx + 1), loss ``weights`` (rows,), and ``sample_ids`` (rows,):
     the global sample index of a base or duplicated row, ``INSERTED`` for an inserted one."""
 
@@ -116,10 +119,10 @@ class Batch:
     sample_ids: np.ndarray
 
 
-class Batches:
+class StepBatches:
     """Step ``s``'s batch: the data order's rows ``s * batch_size ...``, then the schedule's extra rows."""
 
-    def __init__(self, order: DataOrder, batch_size: int, schedule: Schedule = Schedule(), inserts: list[PackedSource] = ()):
+    def __init__(self, order: DataOrder, batch_size: int, schedule: Schedule = NO_SCHEDULE, inserts: list[PackedSource] = ()):
         self.order, self.batch_size, self.schedule, self.inserts = order, batch_size, schedule, list(inserts)
         self.duplicates_at: dict[int, list[int]] = {}
         for dup in schedule.duplicate:
@@ -127,7 +130,7 @@ class Batches:
                 step = g // batch_size if dup.step is None else dup.step
                 self.duplicates_at.setdefault(step, []).extend([g] * dup.copies)
 
-    def __call__(self, step: int) -> Batch:
+    def __call__(self, step: int) -> StepBatch:
         base = list(range(step * self.batch_size, (step + 1) * self.batch_size))
         ids = base + self.duplicates_at.get(step, [])
         rows = [self.order.sample(g) for g in ids]
@@ -137,7 +140,7 @@ class Batches:
                 rows.append(source.window(k))
                 ids.append(INSERTED)
                 weights.append(1.0)
-        return Batch(np.stack(rows), np.asarray(weights, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        return StepBatch(np.stack(rows), np.asarray(weights, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 
     @staticmethod
     def _insert_windows(insert: Insert, source: PackedSource, step: int) -> range:

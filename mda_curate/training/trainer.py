@@ -32,7 +32,7 @@ from mda_curate.errors import UserError
 from mda_curate.fingerprint import file_identity, fingerprint, first_difference
 from mda_curate.training.config import TrainConfig
 from mda_curate.training.data import DataOrder, PackedSource, open_corpora
-from mda_curate.training.schedule import Batch, Batches, Schedule
+from mda_curate.training.schedule import NO_SCHEDULE, Schedule, StepBatch, StepBatches
 
 STATE_FILE = "trainer_state.pt"
 COSINE_FLOOR = 0.1  # cosine decays to 10% of the peak learning rate, as Pythia
@@ -84,7 +84,7 @@ class Trainer:
         run_dir: str | Path,
         tokenizer,
         data: list[str | Path],
-        schedule: Schedule = Schedule(),
+        schedule: Schedule = NO_SCHEDULE,
         init_from: str | Path | None = None,
         resume: bool = False,
     ):
@@ -107,7 +107,7 @@ class Trainer:
             config.catalyst_share, vocab_size=len(tokenizer), eos_id=tokenizer.eos_token_id,
         )
         inserts = [self._insert_source(i, insert.path) for i, insert in enumerate(schedule.insert)]
-        self.batches = Batches(self.order, config.batch_size, schedule, inserts)
+        self.batches = StepBatches(self.order, config.batch_size, schedule, inserts)
 
         torch.manual_seed(config.seed)
         self.model = build_model(config, len(tokenizer)).to(self.device)
@@ -131,11 +131,11 @@ class Trainer:
         (self.run_dir / "config.json").write_text(json.dumps(run_args, indent=2) + "\n")
         self.order.save(self.run_dir)
 
-    def batch(self, step: int) -> Batch:
+    def batch(self, step: int) -> StepBatch:
         """The rows, loss weights and sample ids of step ``step``."""
         return self.batches(step)
 
-    def train_step(self, step: int, batch: Batch) -> torch.Tensor:
+    def train_step(self, step: int, batch: StepBatch) -> torch.Tensor:
         """One AdamW update on ``batch``; returns the mean token loss of its weighted rows."""
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, self.config)

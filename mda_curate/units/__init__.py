@@ -10,9 +10,9 @@ from mda_curate.units.scoring import UnitScores, model_icl_score, probe_sequence
 from mda_curate.units.sequences import (
     ProbeSettings,
     bos_token_id,
-    count_tokens,
     mid_frequency_tokens,
     repeated_sequences,
+    token_frequencies,
 )
 from mda_curate.units.trajectory import find_checkpoints, score_checkpoints, tokenizer_folder
 
@@ -25,7 +25,6 @@ __all__ = [
     "attention_pattern",
     "bos_token_id",
     "copy_losses",
-    "count_tokens",
     "find_checkpoints",
     "icl_positions",
     "icl_score",
@@ -38,6 +37,7 @@ __all__ = [
     "score_checkpoints",
     "score_heads",
     "score_model",
-    "tokenizer_folder",
     "scores_from_patterns",
+    "token_frequencies",
+    "tokenizer_folder",
 ]

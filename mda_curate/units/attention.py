@@ -32,7 +32,7 @@ def run_with_attention(model, input_ids: torch.Tensor) -> tuple[torch.Tensor, to
 @contextmanager
 def _capture(model, patterns: list[torch.Tensor]):
     handles = [
-        module.register_forward_pre_hook(_pattern_hook(patterns), with_kwargs=True)
+        module.register_forward_pre_hook(pattern_hook(patterns), with_kwargs=True)
         for module in attention_modules(model)
     ]
     try:
@@ -42,10 +42,14 @@ def _capture(model, patterns: list[torch.Tensor]):
             handle.remove()
 
 
-def _pattern_hook(patterns: list[torch.Tensor]):
+def pattern_hook(patterns: list[torch.Tensor], head: int | None = None):
+    """A forward pre-hook (``with_kwargs=True``) on an attention module that appends its attention
+    pattern, of every head or of ``head`` only, to ``patterns``."""
+
     def hook(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
-        patterns.append(attention_pattern(module, hidden, kwargs["position_embeddings"]))
+        pattern = attention_pattern(module, hidden, kwargs["position_embeddings"])
+        patterns.append(pattern if head is None else pattern[:, head])
 
     return hook
 

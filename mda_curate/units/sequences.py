@@ -68,7 +68,7 @@ def mid_frequency_tokens(
     return candidates[int(lo * len(candidates)) : int(hi * len(candidates))]
 
 
-def count_tokens(tokenizer, texts: Iterable[str]) -> np.ndarray:
+def token_frequencies(tokenizer, texts: Iterable[str]) -> np.ndarray:
     """Per-id token counts of ``texts`` (for ``mid_frequency_tokens``)."""
     counts = np.zeros(len(tokenizer), dtype=np.int64)
     for text in texts:

@@ -56,7 +56,9 @@ def window_indices(seed: SeedSpec, batch_size: int) -> np.ndarray:
 
 def top_k(indices: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
     """The ``k`` indices with the highest scores (ties: the lower index first), sorted by index."""
-    order = np.lexsort((indices, -np.asarray(scores, dtype=np.float64)))
+    from mda_curate.influence.scores import ranked
+
+    order = ranked(scores, keys=indices)
     return sorted(int(g) for g in indices[order[:k]])
 
 
@@ -80,25 +82,26 @@ def displaced(window: np.ndarray, duplicated: list[int], count: int, random_seed
 
 def influence_top_k(spec: ExperimentSpec, seed: SeedSpec, k: int) -> list[int]:
     """The window's ``k`` highest-influence samples, after checking the scores belong to this run and window."""
-    from mda_curate.influence.scores import read_scores
+    from mda_curate.influence.scores import read_scores, scored_rows
 
     name = f"seeds[{spec.seeds.index(seed)}].scores"
     if seed.scores is None:
         raise UserError(f"{spec.source}: {name} is required by the targeted arms ({shlex.join(influence_argv(seed))})")
     check_scores_provenance(seed, name)
-    table = read_scores(seed.scores, ("sample_index", "score", "skipped")).to_pydict()
+    table = read_scores(seed.scores, ("sample_index", "score", "skipped"))
     expected = window_indices(seed, spec.train.batch_size)
-    indices = np.sort(np.asarray(table["sample_index"], dtype=np.int64))
-    if not np.array_equal(indices, expected):
+    indices = np.asarray(table.column("sample_index").to_pylist(), dtype=np.int64)
+    if not np.array_equal(np.sort(indices), expected):
         raise UserError(
             f"{seed.scores}: sample_index spans {indices.min()}..{indices.max()} ({len(indices)} rows), not the window's "
             f"{expected[0]}..{expected[-1]} ({len(expected)} samples of steps {seed.window[0]}:{seed.window[1]}); "
             "scores of another run or window are refused"
         )
-    scored = [(g, s) for g, s, skipped in zip(table["sample_index"], table["score"], table["skipped"]) if s is not None and not skipped]
-    if len(scored) < k:
-        raise UserError(f"{seed.scores}: only {len(scored)} samples have a score, fewer than k = {k}")
-    return top_k(np.array([g for g, _ in scored]), np.array([s for _, s in scored]), k)
+    valid = scored_rows(table)
+    if valid.sum() < k:
+        raise UserError(f"{seed.scores}: only {valid.sum()} samples have a score, fewer than k = {k}")
+    scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
+    return top_k(indices[valid], scores[valid], k)
 
 
 def check_scores_provenance(seed: SeedSpec, name: str) -> None:
@@ -177,7 +180,7 @@ def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], ord
         return schedule
 
     builders = {
-        "baseline": lambda: {},
+        "baseline": dict,
         "targeted_removal": lambda: {"mask": chosen["targeted"]},
         "random_removal": lambda: {"mask": chosen["random"]},
         "targeted_augmentation": lambda: duplicate(chosen["targeted"]),

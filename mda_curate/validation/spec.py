@@ -56,12 +56,13 @@ itself relative to the spec file's folder (default: that folder)::
 
 from __future__ import annotations
 
-import re
+import json
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from mda_curate.errors import FieldChecker, FieldError, UserError
+from mda_curate.families import UNIT_NAME, parse_unit
 from mda_curate.training.config import RECIPES, TrainConfig
 
 ARMS = (
@@ -75,7 +76,6 @@ ARMS = (
     "random_insertion",
 )
 TARGETED = ("targeted_removal", "targeted_augmentation")
-UNIT = re.compile(r"^(\d+)\.(\d+)$")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
 ARM_KEYS = {"run", "k", "copies", "spread", "displace", "checkpoint_every", "stop_after_formation", "random_seed", "classifier",
             "synthetic", "synthetic_rows_per_step", "random_documents"}
@@ -104,8 +104,7 @@ class SeedSpec:
 
     @property
     def layer_head(self) -> tuple[int, int]:
-        layer, head = UNIT.match(self.unit).groups()
-        return int(layer), int(head)
+        return parse_unit(self.unit)
 
 
 @dataclass(frozen=True)
@@ -191,6 +190,39 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: malformed TOML ({err})") from None
     return parse_spec(data, path)
+
+
+def write_spec(data: dict, path: str | Path) -> ExperimentSpec:
+    """Write the spec whose tables are ``data`` (as :func:`load_spec` reads them) to ``path`` and return it validated."""
+    path = Path(path)
+    path.write_text(spec_toml(data))
+    return parse_spec(data, path)
+
+
+def spec_toml(data: dict) -> str:
+    """The TOML text of a spec's tables: top-level values, then ``[table]``s, then ``[[array]]``s of tables."""
+    lines = [f"{key} = {_toml_value(value)}" for key, value in data.items() if not _is_table(value)]
+    for key, value in data.items():
+        for table in [value] if isinstance(value, dict) else value if _is_table(value) else []:
+            lines += [f"[{key}]" if isinstance(value, dict) else f"[[{key}]]"]
+            lines += [f"{name} = {_toml_value(item)}" for name, item in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _is_table(value) -> bool:
+    return isinstance(value, dict) or isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")  # a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"a spec value must be a bool, number, string, path or list (got {value!r})")
 
 
 def parse_spec(data: dict, source: Path) -> ExperimentSpec:
@@ -392,5 +424,5 @@ class _Checker(FieldChecker):
         return value
 
     def unit(self, name: str, value) -> str:
-        self.that(name, isinstance(value, str) and UNIT.match(value) is not None, f"must be 'layer.head', e.g. '1.2' (got {value!r})")
+        self.that(name, isinstance(value, str) and UNIT_NAME.fullmatch(value) is not None, f"must be 'layer.head', e.g. '1.2' (got {value!r})")
         return value

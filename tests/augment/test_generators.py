@@ -21,14 +21,14 @@ from mda_curate.augment import (
     word_pool,
     xml_records,
 )
-from mda_curate.augment.profile import UNIT
+from mda_curate.augment.profile import WORD_TOKEN
 from mda_curate.errors import FieldError, UserError
 
 WORDS = word_pool()
 
 
 def mined(text: str, tokenizer=None) -> list[tuple[int, int, int]]:
-    ids = tokenizer(text)["input_ids"] if tokenizer else [hash(u) for u in UNIT.findall(text)]
+    ids = tokenizer(text)["input_ids"] if tokenizer else [hash(u) for u in WORD_TOKEN.findall(text)]
     return [(m.length, m.copies, m.distance) for m in find_motifs(np.array(ids))[0]]
 
 

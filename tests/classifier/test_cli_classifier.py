@@ -2,6 +2,7 @@
 for), the report, and one-line user errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -76,6 +77,29 @@ def test_train_from_a_run_and_its_scores_names_the_influence_in_the_card(small_r
     assert card["command"].startswith(f"mda-curate classifier train --run {run} --scores ")
     markdown = (out / "card.md").read_text()
     assert "## Influence" in markdown and "- unit: 1.0" in markdown and "- window: steps 0:10" in markdown
+
+
+def test_the_library_call_trains_what_the_command_trains(small_run, tmp_path):
+    """``classifier train --run`` is ``train_and_save(window_labelled(...))``: the same card and model."""
+    from mda_curate.classifier.labels import window_labelled
+    from mda_curate.classifier.train import TrainSettings, train_and_save, train_command
+    from mda_curate.influence.window import window_samples
+
+    run, _ = small_run
+    samples = window_samples(run, (0, 10))
+    values = [float(s.domain == "latex") + s.sample_index / 1000 for s in samples]
+    scores = str(tmp_path / "s.parquet")
+    pq.write_table(pa.table({"sample_index": [s.sample_index for s in samples], "score": values}), scores)
+    by_command, by_library = str(tmp_path / "command" / "clf"), str(tmp_path / "library" / "clf")
+    args = ["--run", str(run), "--scores", scores, "--fraction", "0.3", "--validation", "0.3", "--out", by_command]
+    assert cli.main(["classifier", "train", *args]) == 0
+    card = train_and_save(window_labelled(run, scores, 0.3), by_library, 0, TrainSettings(validation_fraction=0.3),
+                          train_command(by_library, scores, str(run), fraction=0.3, validation=0.3))
+    expected = json.loads((Path(by_command) / "card.json").read_text().replace(by_command, by_library))
+    saved = json.loads((Path(by_library) / "card.json").read_text())
+    for one in (expected, saved):
+        del one["artifact"]["sha256"]  # skops' zip holds the time it was written
+    assert saved == expected and card["command"] == expected["command"]
 
 
 def test_train_from_a_run_needs_scores(small_run, tmp_path, capsys):

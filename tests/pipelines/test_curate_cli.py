@@ -145,6 +145,24 @@ def test_rerun_skips_completed_ranks_and_reproduces_the_output(corpus, classifie
     assert curate_corpus(*args, "--tasks", 2) == 2  # a different task count would mix shardings
 
 
+def test_datatrove_logs_go_to_the_logs_folder_not_the_terminal(corpus, classifier, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "mda_curate.cli", "curate", "filter", str(corpus.folder), "--output", str(out),
+            "--classifier", str(classifier.path), "--top-fraction", "0.5", "--workers", "2"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0, done.stderr
+    datatrove_lines = ("Launching pipeline", "PIPELINE", "Processing done", "tasks completed", "| INFO", "| SUCCESS")
+    assert not [line for line in done.stderr.splitlines() if any(mark in line for mark in datatrove_lines)]
+    assert "curate filter" in done.stderr  # the project's own table
+    for pass_ in ("scan", "reduce", "main"):
+        task_log = (out / "logs" / pass_ / "logs" / "task_00000.log").read_text()
+        assert "Launching pipeline for rank=0" in task_log and "Processing done for rank=0" in task_log
+        assert "tasks" in (out / "logs" / pass_ / "logs" / "executor.log").read_text()
+
+
 def test_slurm_queues_the_passes_in_order(corpus, classifier, tmp_path, monkeypatch, capsys):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -52,6 +52,20 @@ def test_reader_shards_files_by_rank_and_reads_compressed_jsonl(tmp_path):
     assert [d.id for d in reader.run(rank=0, world_size=2)] == ["f0.jsonl.gz/1", "f2.jsonl.gz/1"]
 
 
+def test_both_readers_take_every_document_suffix(tmp_path):
+    import zstandard
+
+    from mda_curate.data.documents import JSONL_SUFFIXES, read_documents
+
+    compress = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}
+    for k, suffix in enumerate(JSONL_SUFFIXES):
+        line = (json.dumps({"id": suffix, "text": f"document {k}"}) + "\n").encode()
+        (tmp_path / f"f{k}{suffix}").write_bytes(compress.get(suffix[suffix.rfind("."):], bytes)(line))
+    files = find_input_files([str(tmp_path)])
+    assert sorted(d.id for d in AccountedReader(files).run()) == sorted(JSONL_SUFFIXES)
+    assert sorted(d.doc_id for d in read_documents([tmp_path / label for _, label in files])) == sorted(JSONL_SUFFIXES)
+
+
 def test_missing_input_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         find_input_files([str(tmp_path / "nothing.jsonl")])

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+from mda_curate.validation.spec import spec_toml
+
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
 DOMAINS = ("prose", "code", "markup")
 
 
@@ -42,30 +44,6 @@ def corpus(tmp_path_factory):
     return root
 
 
-def toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(str(value)) if isinstance(value, Path) else json.dumps(value)
-
-
-def toml_text(data: dict) -> str:
-    """Top-level keys, tables and arrays of tables (lists of dicts), as the spec uses them."""
-    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and not _tables(v)]
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines += [f"[{key}]", *(f"{k} = {toml_value(v)}" for k, v in value.items())]
-        elif _tables(value):
-            for table in value:
-                lines += [f"[[{key}]]", *(f"{k} = {toml_value(v)}" for k, v in table.items())]
-    return "\n".join(lines) + "\n"
-
-
-def _tables(value) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
 def tiny_spec_data(corpus: Path, runs: Path, seeds=(0, 1), arms=None) -> dict:
     """A spec over base runs ``runs/base<seed>`` (window steps 4-7, arms to step 12)."""
     return {
@@ -86,7 +64,7 @@ def tiny_spec_data(corpus: Path, runs: Path, seeds=(0, 1), arms=None) -> dict:
 
 
 def write_spec(path: Path, data: dict) -> Path:
-    path.write_text(toml_text(data))
+    path.write_text(spec_toml(data))
     return path
 
 
@@ -132,6 +110,6 @@ def fake_classifier(monkeypatch):
     """Stand in for the catalyst classifier: texts with more '<' score higher."""
     import numpy as np
 
-    import mda_curate.validation.arms as arms
+    from mda_curate.validation import arms
 
     monkeypatch.setattr(arms, "catalyst_scorer", lambda path: lambda texts: np.array([t.count("<") for t in texts], float))

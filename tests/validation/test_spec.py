@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from mda_curate.errors import UserError
-from mda_curate.validation.spec import ARMS, load_spec, parse_arms, parse_spec
+from mda_curate.validation.spec import ARMS, load_spec, parse_arms, parse_spec, spec_toml
 
-from .conftest import tiny_spec_data, toml_text
+from .conftest import tiny_spec_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "validation"
 REPO = EXAMPLES.parents[1]
@@ -94,7 +94,7 @@ def test_the_pythia_14m_example_spec_trains_the_pythia_shape_on_cuda():
 
 def test_a_spec_is_saved_as_json_with_plain_paths(tmp_path):
     data = tiny_spec_data(tmp_path, tmp_path / "runs")
-    spec = parse_spec(tomllib.loads(toml_text(data)), tmp_path / "spec.toml")
+    spec = parse_spec(tomllib.loads(spec_toml(data)), tmp_path / "spec.toml")
     saved = spec.to_dict()
     assert saved["seeds"][0]["run"] == str(tmp_path / "runs" / "base0") and saved["train"]["batch_size"] == 4
     assert spec.config(spec.seeds[1]).seed == 1 and spec.arms.count(16) == 4
@@ -135,7 +135,7 @@ def test_spec_errors_name_the_field(tmp_path, where, value, message):
         target = target[key] if isinstance(key, int) else target.setdefault(key, {})
     target[where[-1]] = value
     path = tmp_path / "spec.toml"
-    path.write_text(toml_text(data))
+    path.write_text(spec_toml(data))
     with pytest.raises(UserError, match=f"^{path}: " + re.escape(message)):
         load_spec(path)
 
