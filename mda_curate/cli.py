@@ -1,8 +1,9 @@
 """The ``mda-curate`` command line: one entry point, one module per subcommand under ``commands/``.
 
 Each ``mda_curate.commands.<name>`` module defines ``register(subparsers)``, which adds its parser and
-sets ``func`` to a handler taking the parsed ``argparse.Namespace``. Handlers import heavy libraries
-(torch, transformers, datatrove) lazily so that ``--help`` stays fast.
+sets ``func`` to a handler taking the parsed ``argparse.Namespace``. Flags of settings are built from their
+dataclass fields (``commands/_flags.py``); an error naming a field is shown under its flag. Handlers import heavy
+libraries (torch, transformers, datatrove) lazily so that ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 import sys
 
 from mda_curate import __version__
-from mda_curate.errors import UserError
+from mda_curate.commands._flags import flag_of
+from mda_curate.errors import FieldError, UserError
 
 COMMANDS = [
     "corpus", "tokenizer", "units", "train", "influence", "catalysts", "classifier", "curate", "validate", "augment",
@@ -35,9 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
+    except FieldError as err:  # a settings field: shown under its flag
+        flag = flag_of(parser, args, err.field)
+        print(f"mda-curate {args.command}: error: {err.renamed(flag) if flag else err}", file=sys.stderr)
+        return 2
     except UserError as err:
         print(f"mda-curate {args.command}: error: {err}", file=sys.stderr)
         return 2

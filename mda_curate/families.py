@@ -21,7 +21,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 
 LLAMA_STYLE = ("llama", "olmo2", "qwen2")
 UNIT_NAME = re.compile(r"([0-9]+)\.([0-9]+)")  # a head as "layer.head", e.g. "1.2" (see parse_unit)
@@ -155,9 +155,9 @@ def queries_and_keys(module, hidden, position_embeddings):
     return query, modeling.repeat_kv(key, groups) if groups > 1 else key
 
 
-def parse_unit(text: str, name: str = "--unit") -> tuple[int, int]:
-    """A head named ``"L.H"`` (layer and head, from 0) → ``(L, H)``; anything else is a UserError naming ``name``."""
+def parse_unit(text: str, name: str = "unit") -> tuple[int, int]:
+    """A head named ``"L.H"`` (layer and head, from 0) → ``(L, H)``; anything else is a FieldError naming ``name``."""
     match = UNIT_NAME.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise UserError(f"{name} {text}: expected LAYER.HEAD, e.g. 1.3")
+        raise FieldError(name, f"must be LAYER.HEAD, e.g. 1.3 (got {text!r})")
     return int(match[1]), int(match[2])

@@ -1,8 +1,10 @@
 """A head's name, ``layer.head``: one parser for the CLI's --unit and the experiment spec."""
 
+import re
+
 import pytest
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError
 from mda_curate.families import parse_unit
 
 
@@ -12,6 +14,7 @@ def test_a_unit_name_is_layer_dot_head():
 
 
 @pytest.mark.parametrize("text", ["1", "1.2.3", "L1H2", "1.", ".2", "-1.2", "1.²", " 1.2", None])
-def test_anything_else_is_an_error_naming_the_option(text):
-    with pytest.raises(UserError, match=rf"^seeds\[0\]\.unit {text}: expected LAYER.HEAD"):
+def test_anything_else_is_an_error_naming_the_field(text):
+    message = rf"^seeds\[0\]\.unit: must be LAYER.HEAD, e.g. 1.3 \(got {re.escape(repr(text))}\)$"
+    with pytest.raises(FieldError, match=message):
         parse_unit(text, "seeds[0].unit")

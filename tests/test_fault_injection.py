@@ -267,14 +267,15 @@ REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-l
      "no curvature sample has 2 or more tokens: nothing to fit the factors on (check --train)"),
     ("influence --world-size 0", lambda p: ["influence", "--model", p.model, "--train", p.docs, "--unit", "1.2",
                                             "--world-size", 0, "--out", p.tmp / "s2.parquet"],
-     "--world-size 0: must be at least 1"),
+     "--world-size: must be at least 1 (got 0)"),
     ("influence on a bad line", lambda p: ["influence", "--model", p.model, "--train", p.bad, "--unit", "1.2"],
-     "bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) "
-     "(fix or remove the line)"),
+     ("bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) "
+      "(fix or remove the line)")),
     ("influence --steps past the run", lambda p: ["influence", "--model", p.model, "--train", p.run, "--steps",
                                                   "2:6", "--unit", "1.2"], "--steps 2:6 goes past the run's 4 steps"),
     ("units --seq-len past the positions", lambda p: ["units", p.short_model, "--seq-len", 40, "--sequences", 2],
-     "--seq-len 40: probe sequences of 81 tokens (BOS and two copies) exceed the model's 64 positions"),
+     ("--seq-len: x of 40 tokens makes probe sequences of 81 tokens (BOS and two copies), past the model's 64 "
+      "positions")),
     ("classifier card with a null artifact", lambda p: ["curate", "score", p.docs, "--output", p.tmp / "c",
                                                         "--classifier", card_with_artifact(p.tmp / "n", None)],
      "card.json: artifact is null, not an object with the model's sha256"),
@@ -334,7 +335,7 @@ def test_a_killed_run_leaves_no_multiprocessing_manager(tmp_path, guarded):
     out = tmp_path / "pid"
     with out.open("w") as stdout:  # not a pipe: a surviving manager would hold it open
         done = subprocess.run([sys.executable, "-c", KILLED_MANAGER, "guarded" if guarded else "bare"], env=env,
-                              stdout=stdout, stderr=subprocess.DEVNULL)
+                              stdout=stdout, stderr=subprocess.DEVNULL, check=False)
     assert done.returncode == -signal.SIGKILL
     pid = int(out.read_text().split()[0])
     deadline = time.monotonic() + 10

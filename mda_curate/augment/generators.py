@@ -31,13 +31,13 @@ import itertools
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mda_curate.augment.profile import MotifProfile
 from mda_curate.augment.repeats import find_motifs
-from mda_curate.errors import UserError
+from mda_curate.errors import SETTINGS, UserError
 from mda_curate.training.data import rng as named_rng
 
 POOL_SIZE = 512
@@ -189,18 +189,21 @@ class GenerationSettings:
     (default: the profile's median top sample, else ``DEFAULT_DOC_TOKENS``); repeat documents end with
     a whole motif and may run past it by less than one. ``chars_per_token`` is used only without a tokenizer."""
 
-    tokens: int
-    seed: int = 0
-    doc_tokens: int | None = None
-    chars_per_token: float = DEFAULT_CHARS_PER_TOKEN
+    tokens: int = field(metadata={"help": "token budget"})
+    seed: int = field(default=0, metadata={"help": "seed"})
+    doc_tokens: int | None = field(default=None, metadata={
+        "help": "tokens per document (default: the profile's median top sample)"
+    })
+    chars_per_token: float = field(default=DEFAULT_CHARS_PER_TOKEN, metadata={
+        "help": "characters per token, to estimate token counts without a tokenizer"
+    })
 
     def __post_init__(self):
-        if not isinstance(self.tokens, int) or self.tokens < 0:
-            raise UserError(f"token budget must be a non-negative integer (got {self.tokens!r})")
-        if self.doc_tokens is not None and self.doc_tokens < MIN_DOC_TOKENS:
-            raise UserError(f"tokens per document must be at least {MIN_DOC_TOKENS} (got {self.doc_tokens})")
-        if not self.chars_per_token > 0:
-            raise UserError(f"chars per token must be > 0 (got {self.chars_per_token})")
+        check = SETTINGS
+        check.require("tokens", self.tokens, lambda v: isinstance(v, int) and v >= 0, "a non-negative integer")
+        at_least = f"at least {MIN_DOC_TOKENS}"
+        check.require("doc_tokens", self.doc_tokens, lambda v: v is None or v >= MIN_DOC_TOKENS, at_least)
+        check.require("chars_per_token", self.chars_per_token, lambda v: v > 0, "> 0")
 
 
 def generation_mix(profile: MotifProfile) -> dict[str, float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 
 SCORE_COLUMNS = ("doc_id", "score")
 _CHUNK_SUFFIX = re.compile(r"#\d+$")
@@ -51,7 +51,7 @@ def top_bottom_labels(scores: Sequence[float], fraction: float) -> tuple[np.ndar
     """Indices and 0/1 labels of the top ``fraction`` (label 1) and bottom ``fraction`` (label 0) by
     score; the middle is left out. Ties are broken by position, so the result is deterministic."""
     if not 0 < fraction <= 0.5:
-        raise UserError(f"--fraction must be in (0, 0.5], got {fraction}")
+        raise FieldError("fraction", f"must be in (0, 0.5] (got {fraction})")
     k = int(len(scores) * fraction)
     if k < 1:
         raise UserError(f"{len(scores)} scored documents: too few for top/bottom fractions of {fraction}")

@@ -11,7 +11,7 @@ import numpy as np
 
 from mda_curate.classifier.features import FeatureSettings, extract_features, feature_names
 from mda_curate.classifier.model import CatalystClassifier
-from mda_curate.errors import UserError
+from mda_curate.errors import SETTINGS, UserError
 
 CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
 
@@ -20,18 +20,19 @@ CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
 class TrainSettings:
     """Split, candidate models and features of a training run."""
 
-    validation_fraction: float = 0.2
-    candidates: tuple[str, ...] = CANDIDATES
-    features: FeatureSettings = field(default_factory=FeatureSettings)
-    batch_size: int = 256
-    simpler_margin: float = 0.005  # keep the first (simpler) candidate unless another beats its AUROC by more
+    validation_fraction: float = field(default=0.2, metadata={"help": "share of source documents held out"})
+    candidates: tuple[str, ...] = field(default=CANDIDATES, metadata={"help": "the models fitted and compared"})
+    features: FeatureSettings = field(default_factory=FeatureSettings, metadata={"help": "what to measure"})
+    batch_size: int = field(default=256, metadata={"help": "documents per feature batch"})
+    simpler_margin: float = field(default=0.005, metadata={
+        "help": "keep the first (simpler) candidate unless another beats its AUROC by more"
+    })
 
     def __post_init__(self) -> None:
-        if not 0 < self.validation_fraction < 1:
-            raise UserError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        unknown = set(self.candidates) - set(CANDIDATES)
-        if not self.candidates or unknown:
-            raise UserError(f"candidates must be among {', '.join(CANDIDATES)}")
+        SETTINGS.require("validation_fraction", self.validation_fraction, lambda v: 0 < v < 1, "in (0, 1)")
+        SETTINGS.require(
+            "candidates", self.candidates, lambda v: v and set(v) <= set(CANDIDATES), f"among {', '.join(CANDIDATES)}"
+        )
 
 
 def train_classifier(

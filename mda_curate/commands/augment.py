@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
+from functools import partial
 from pathlib import Path
+
+from mda_curate.augment.generators import GenerationSettings
+from mda_curate.augment.profile import MiningSettings
+from mda_curate.commands._flags import add_setting
 
 
 def register(subparsers) -> None:
@@ -36,11 +42,14 @@ def _register_mine(actions) -> None:
     mine.add_argument("--run", metavar="RUN", help="the training run folder the scored samples come from")
     mine.add_argument("--steps", metavar="A:B", help="with --run: the scored window of steps (as given to influence)")
     mine.add_argument("--data", metavar="FILE", help="JSONL/parquet documents the scores' doc_id column refers to")
-    mine.add_argument("--top-fraction", type=float, default=0.1, metavar="F", help="top share of scored rows (default 0.1)")
+    mine.add_argument(
+        "--top-fraction", type=float, default=0.1, metavar="F", help="top share of scored rows (default %(default)s)",
+    )
     mine.add_argument("--bottom-fraction", type=float, metavar="F", help="bottom share compared against (default: --top-fraction)")
     mine.add_argument("--tokenizer", metavar="DIR", help="tokenizer (default: the run's; with --data, none: word units)")
-    mine.add_argument("--min-length", type=int, default=5, metavar="N", help="shortest repeat span counted, in tokens (default 5)")
-    mine.add_argument("--max-distance", type=int, default=1024, metavar="N", help="farthest earlier occurrence looked for (default 1024)")
+    mining = partial(add_setting, mine, MiningSettings, metavar="N")
+    mining("min_length", help="shortest repeat span counted, in tokens")
+    mining("max_distance", help="farthest earlier occurrence looked for")
     mine.add_argument("--out", required=True, metavar="PROFILE.json", help="where to write the motif profile")
     mine.set_defaults(func=run_mine)
 
@@ -55,12 +64,12 @@ def _register_generate(actions) -> None:
         "or estimated as ceil(characters / --chars-per-token) without one. Deterministic given --seed.",
     )
     generate.add_argument("--profile", required=True, metavar="PROFILE.json", help="a profile from 'augment mine'")
-    generate.add_argument("--tokens", required=True, type=int, metavar="N", help="token budget")
+    add_setting(generate, GenerationSettings, "tokens", metavar="N")
     generate.add_argument("--out", required=True, metavar="FILE", help="output .jsonl, .jsonl.gz or .parquet (id, text, domain, ...)")
-    generate.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    add_setting(generate, GenerationSettings, "seed")
     generate.add_argument("--tokenizer", metavar="DIR", help="count tokens with this tokenizer (and draw words from its vocabulary)")
-    generate.add_argument("--chars-per-token", type=float, default=4.0, metavar="C", help="estimate without --tokenizer (default 4)")
-    generate.add_argument("--doc-tokens", type=int, metavar="N", help="tokens per document (default: the profile's median top sample)")
+    add_setting(generate, GenerationSettings, "chars_per_token", metavar="C")
+    add_setting(generate, GenerationSettings, "doc_tokens", metavar="N")
     generate.set_defaults(func=run_generate)
 
 
@@ -94,14 +103,13 @@ def _register_control(actions) -> None:
     control.add_argument("--out", required=True, metavar="FILE", help="output .jsonl, .jsonl.gz or .parquet")
     control.add_argument("--domains", nargs="+", metavar="DOMAIN", help="draw only documents of these domains "
                          "(e.g. the training mix's; default: all)")
-    control.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    control.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
     control.add_argument("--tokenizer", metavar="DIR", help="count tokens with this tokenizer")
-    control.add_argument("--chars-per-token", type=float, default=4.0, metavar="C", help="estimate without --tokenizer (default 4)")
+    add_setting(control, GenerationSettings, "chars_per_token", metavar="C")
     control.set_defaults(func=run_control)
 
 
 def run_mine(args: argparse.Namespace) -> int:
-    from mda_curate.augment.profile import MiningSettings
     from mda_curate.augment.stages import mine_profile
     from mda_curate.influence.samples import parse_steps
 
@@ -113,10 +121,9 @@ def run_mine(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from mda_curate.augment.generators import GenerationSettings
     from mda_curate.augment.stages import generate_documents
 
-    settings = GenerationSettings(args.tokens, args.seed, args.doc_tokens, args.chars_per_token)
+    settings = GenerationSettings(**{f.name: getattr(args, f.name) for f in fields(GenerationSettings)})
     generate_documents(args.profile, args.out, settings, args.tokenizer)
     return 0
 

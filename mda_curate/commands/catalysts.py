@@ -31,10 +31,10 @@ def register(subparsers) -> None:
     report.add_argument("--names", nargs="+", metavar="NAME",
                         help="a section name per scores file (default: the file names)")
     report.add_argument("--top-fraction", type=float, default=0.1,
-                        help="the top share compared with the window (default 0.1)")
+                        help="the top share compared with the window (default %(default)s)")
     report.add_argument("--examples", type=int, default=10, metavar="K",
-                        help="top and bottom samples listed with text (default 10)")
-    report.add_argument("--seed", type=int, default=0, help="seed of the held-out split for R^2 (default 0)")
+                        help="top and bottom samples listed with text (default %(default)s)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the held-out split for R^2 (default %(default)s)")
     report.add_argument("--out", required=True, metavar="DIR", help="output folder")
     report.set_defaults(func=run_report)
 

@@ -6,11 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+from mda_curate.classifier.features import FeatureSettings
+from mda_curate.classifier.train import TrainSettings
+from mda_curate.commands._flags import add_setting
 from mda_curate.data.documents import ReadStats
 from mda_curate.errors import UserError
 
 PROXY_DOMAINS = ("code", "latex", "markup", "records")
-DEFAULT_MAX_CHARS = 3072  # FeatureSettings().max_chars, without importing numpy to build the parser
 MAX_LISTED_REJECTS = 20
 
 
@@ -48,14 +50,12 @@ def _register_train(actions) -> None:
         "--proxy-domains", metavar="D,D", type=_domain_list,
         help=f"label by domain instead: these domains = 1, all others = 0 (e.g. {','.join(PROXY_DOMAINS)})",
     )
-    train.add_argument("--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default 0.2)")
-    train.add_argument("--validation", type=float, default=0.2, help="share of source documents held out (default 0.2)")
-    train.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     train.add_argument(
-        "--max-chars", type=int, default=DEFAULT_MAX_CHARS,
-        help=f"read only each document's first N characters, in training and whenever the classifier scores "
-        f"(default {DEFAULT_MAX_CHARS:,}; lower scores faster: see benchmarks/pipeline_overhead/)",
+        "--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default %(default)s)",
     )
+    add_setting(train, TrainSettings, "validation_fraction", "--validation", metavar="VALIDATION")
+    train.add_argument("--seed", type=int, default=0, help="split and model seed (default %(default)s)")
+    add_setting(train, FeatureSettings, "max_chars")
     train.add_argument("--skip-bad", action="store_true", help="count and skip malformed corpus lines instead of failing")
     train.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. classifiers/NAME")
     train.set_defaults(func=run_train)
@@ -72,7 +72,7 @@ def _register_score(actions) -> None:
     score.add_argument("files", nargs="+", metavar="FILE", help="JSONL or parquet files")
     score.add_argument("--out", required=True, metavar="PARQUET", help="output parquet file")
     score.add_argument("--classifier", metavar="DIR", help="classifier folder (default: classifiers/catalyst-default)")
-    score.add_argument("--batch-size", type=int, default=256, help="documents per feature batch (default 256)")
+    score.add_argument("--batch-size", type=int, default=256, help="documents per feature batch (default %(default)s)")
     score.add_argument("--summary", metavar="JSON", help="also write counts and every rejected line to this JSON file")
     score.set_defaults(func=run_score)
 
@@ -87,8 +87,10 @@ def _register_report(actions) -> None:
     )
     report.add_argument("--classifier", metavar="DIR", help="classifier folder (default: classifiers/catalyst-default)")
     report.add_argument("--data", nargs="+", metavar="FILE", help="JSONL/parquet files with text and domain")
-    report.add_argument("--out", default="classifier-report.png", metavar="PNG", help="figure path (default classifier-report.png)")
-    report.add_argument("--top", type=int, default=12, help="number of features listed (default 12)")
+    report.add_argument(
+        "--out", default="classifier-report.png", metavar="PNG", help="figure path (default %(default)s)",
+    )
+    report.add_argument("--top", type=int, default=12, help="number of features listed (default %(default)s)")
     report.set_defaults(func=run_report)
 
 
@@ -103,17 +105,17 @@ def _domain_list(text: str) -> tuple[str, ...]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from mda_curate.classifier.features import FeatureSettings
     from mda_curate.classifier.labels import window_labelled
-    from mda_curate.classifier.train import TrainSettings, train_and_save, train_command
+    from mda_curate.classifier.train import train_and_save, train_command
 
     # settings first: a bad --max-chars fails before the corpus is read
-    settings = TrainSettings(validation_fraction=args.validation, features=FeatureSettings(max_chars=args.max_chars))
+    features = FeatureSettings(max_chars=args.max_chars)
+    settings = TrainSettings(validation_fraction=args.validation_fraction, features=features)
     if args.run and not args.scores:
         raise UserError("--run needs --scores: the influence scores of the run's window (sample_index, score)")
     labelled = window_labelled(args.run, args.scores, args.fraction) if args.run else _corpus_labelled(args)
     command = train_command(
-        args.out, args.scores, args.run, args.data or (), args.proxy_domains or (), args.fraction, args.validation,
+        args.out, args.scores, args.run, args.data or (), args.proxy_domains or (), args.fraction, args.validation_fraction,
         args.seed, args.max_chars, args.skip_bad,
     )
     train_and_save(labelled, args.out, args.seed, settings, command)

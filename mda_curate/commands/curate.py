@@ -6,6 +6,7 @@ import argparse
 
 from mda_curate.errors import UserError
 
+THRESHOLD = 0.5  # the default catalyst-score boundary of filter and upsample
 LAYOUT_NOTE = (
     "Writes the kept documents to DIR/<rank>.jsonl (or .parquet), unreadable lines and dropped documents "
     "with their reason to DIR/excluded/{rejected,dropped}_<rank>.jsonl, datatrove logs to DIR/logs and the "
@@ -25,7 +26,7 @@ def register(subparsers) -> None:
     score.set_defaults(func=run)
     filter_ = _add(commands, "filter", "keep documents by catalyst score (threshold or top fraction)", classifier=True)
     mode = filter_.add_mutually_exclusive_group()
-    mode.add_argument("--threshold", type=_probability, metavar="X", help="keep score >= X (default 0.5)")
+    mode.add_argument("--threshold", type=_probability, metavar="X", help=f"keep score >= X (default {THRESHOLD})")
     mode.add_argument(
         "--top-fraction", type=_fraction, metavar="F",
         help="keep exactly round(F x valid documents) best-scoring documents over all ranks (a scan pass "
@@ -44,9 +45,12 @@ def register(subparsers) -> None:
         help="repeat documents scoring >= --threshold until they make S of the output's characters",
     )
     upsample.add_argument(
-        "--threshold", type=_probability, default=0.5, metavar="X", help="catalyst score boundary (default 0.5)"
+        "--threshold", type=_probability, default=THRESHOLD, metavar="X",
+        help="catalyst score boundary (default %(default)s)",
     )
-    upsample.add_argument("--seed", type=int, default=0, help="seed of the per-document rounding (default 0)")
+    upsample.add_argument(
+        "--seed", type=int, default=0, help="seed of the per-document rounding (default %(default)s)",
+    )
     upsample.set_defaults(func=run)
     mix = _add(commands, "mix", "build a mix from several sources with weights", classifier=False)
     mix.add_argument(
@@ -57,7 +61,7 @@ def register(subparsers) -> None:
         "--size", type=int, metavar="CHARS",
         help="output size in characters (default: the largest mix that repeats no document)",
     )
-    mix.add_argument("--seed", type=int, default=0, help="seed of the per-document sampling (default 0)")
+    mix.add_argument("--seed", type=int, default=0, help="seed of the per-document sampling (default %(default)s)")
     mix.set_defaults(func=run)
 
 
@@ -73,13 +77,15 @@ def _add(commands, name: str, help_text: str, classifier: bool) -> argparse.Argu
         parser.add_argument(
             "--classifier", metavar="PATH", help="catalyst classifier folder (default: the shipped one)"
         )
-    parser.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl", help="output format (default jsonl)")
+    parser.add_argument(
+        "--format", choices=["jsonl", "parquet"], default="jsonl", help="output format (default %(default)s)",
+    )
     parser.add_argument(
         "--compression", choices=["gzip", "zstd"], help="compress JSONL output and exclusions (default: none)"
     )
     parser.add_argument("--tasks", type=_count, metavar="N", help="datatrove tasks (default: one per input file)")
     parser.add_argument("--workers", type=_count, metavar="N", help="tasks run at once (default: one per CPU)")
-    parser.add_argument("--executor", choices=["local", "slurm", "ray"], default="local", help="default local")
+    parser.add_argument("--executor", choices=["local", "slurm", "ray"], default="local", help="default %(default)s")
     parser.add_argument("--slurm-partition", metavar="NAME", help="slurm partition (--executor slurm)")
     parser.add_argument("--slurm-time", metavar="TIME", help="slurm time limit, e.g. 4:00:00 (--executor slurm)")
     return parser
@@ -107,7 +113,7 @@ def _plan(args, inputs, layout):
     if args.pipeline == "score":
         return recipes.score_plan(inputs, layout, args.classifier, args.tasks)
     if args.pipeline == "filter":
-        threshold = 0.5 if args.threshold is None and args.top_fraction is None else args.threshold
+        threshold = THRESHOLD if args.threshold is None and args.top_fraction is None else args.threshold
         return recipes.filter_plan(inputs, layout, args.classifier, threshold, args.top_fraction, args.tasks)
     if args.pipeline == "upsample":
         bands = [(args.threshold, args.factor)] if isinstance(args.factor, float) else args.factor

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import fields, replace
+from functools import partial
 
+from mda_curate.commands._flags import add_setting
 from mda_curate.errors import UserError
-from mda_curate.training.config import LR_SCHEDULES, PRESETS, RECIPES, TrainConfig
+from mda_curate.training.config import DTYPES, LR_SCHEDULES, PRESETS, RECIPES, TrainConfig
 
 DEFAULTS = TrainConfig()
-CONFIG_FLAGS = (  # TrainConfig fields set by flags; a flag left out keeps the recipe's (or the default) value
-    "preset", "context_length", "vocab_size", "steps", "batch_size", "lr", "warmup_steps", "lr_schedule",
-    "weight_decay", "grad_clip", "seed", "mix", "catalyst_share", "checkpoint_every", "log_every", "device",
-    "dtype", "threads",
-)
 
 
 def register(subparsers) -> None:
@@ -36,28 +33,30 @@ def register(subparsers) -> None:
         choices=list(RECIPES),
         help="start from a named recipe (cpu-formation: the CPU formation-window recipe, see the README); other flags override it",
     )
-    parser.add_argument("--preset", choices=list(PRESETS), help=f"model shape (default {DEFAULTS.preset})")
-    parser.add_argument("--context-length", type=int, metavar="N", help="tokens per sample (default: the preset's; 128 for cpu-tiny)")
-    parser.add_argument("--vocab-size", type=int, metavar="N", help="model vocabulary (default: the preset's; the tokenizer's for cpu-tiny)")
-    parser.add_argument("--steps", type=int, help=f"optimizer steps (default {DEFAULTS.steps})")
-    parser.add_argument("--batch-size", type=int, help=f"samples per step (default {DEFAULTS.batch_size})")
-    parser.add_argument("--lr", type=float, help=f"peak learning rate (default {DEFAULTS.lr})")
-    parser.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (default {DEFAULTS.warmup_steps})")
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="after warm-up: constant, or cosine to 10%% of --lr (default constant)")
-    parser.add_argument("--weight-decay", type=float, help=f"AdamW weight decay (default {DEFAULTS.weight_decay})")
-    parser.add_argument("--grad-clip", type=float, help=f"gradient-norm clip (default {DEFAULTS.grad_clip})")
-    parser.add_argument("--mix", type=_mix, metavar="DOMAIN=W,...", help="relative weights of the data's domains, e.g. prose=15,code=10 (default: proportional to tokens; unnamed domains are left out)")
-    parser.add_argument("--catalyst-share", type=float, metavar="F", help="share of synthetic repeated-span samples (default 0)")
+    # TrainConfig fields: a flag left out (None) keeps the recipe's (or the default) value
+    config = partial(add_setting, parser, TrainConfig, default=None)
+    config("preset", choices=list(PRESETS))
+    config("context_length", metavar="N")
+    config("vocab_size", metavar="N")
+    config("steps")
+    config("batch_size")
+    config("lr")
+    config("warmup_steps")
+    config("lr_schedule", choices=LR_SCHEDULES)
+    config("weight_decay")
+    config("grad_clip")
+    config("mix", type=_mix, metavar="DOMAIN=W,...")
+    config("catalyst_share", metavar="F")
     parser.add_argument("--schedule", metavar="FILE", help="JSON interventions: mask, duplicate, insert (see mda_curate/training/schedule.py)")
     parser.add_argument("--init-from", metavar="CKPT", help="start from a checkpoint folder (with its optimizer state and step when it has a trainer_state.pt): arms branch from a shared checkpoint")
     parser.add_argument("--until", type=int, metavar="STEP", help="stop after step STEP with a checkpoint (continue later with --resume); the data order still spans --steps")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint, exactly")
-    parser.add_argument("--seed", type=int, help=f"seed of the data order, the catalyst and the initialisation (default {DEFAULTS.seed})")
-    parser.add_argument("--checkpoint-every", type=int, metavar="N", help=f"checkpoint every N steps, besides steps 0, 1, 2, 4, ..., 512 and the last (default {DEFAULTS.checkpoint_every})")
-    parser.add_argument("--log-every", type=int, metavar="N", help=f"log the mean loss every N steps (default {DEFAULTS.log_every})")
-    parser.add_argument("--device", help="torch device: cpu or cuda (default cpu)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="float32, or bfloat16 autocast (default float32)")
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's, i.e. OMP_NUM_THREADS or the physical cores; on a shared machine fewer threads than cores avoids a collapse)")
+    config("seed")
+    config("checkpoint_every", metavar="N")
+    config("log_every", metavar="N")
+    config("device")
+    config("dtype", choices=DTYPES)
+    config("threads", metavar="N")
     parser.set_defaults(func=run)
 
 
@@ -96,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The named ``--recipe`` (or the defaults) with every flag given on the command line applied."""
     base = RECIPES[args.recipe] if args.recipe else DEFAULTS
-    overrides = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
-    return replace(base, **overrides)
+    given = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
+    return replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 def _intervention_counts(schedule) -> str:

@@ -35,12 +35,16 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--out", metavar="PREFIX", help="with --checkpoints: write PREFIX.parquet and PREFIX.png (default DIR/unit_scores)"
     )
-    parser.add_argument("--sequences", type=int, default=32, metavar="N", help="number of probe sequences (default 32)")
+    # ProbeSettings' fields (units.sequences; its torch import is left to the handler), checked in the tests
     parser.add_argument(
-        "--seq-len", type=_length_range, default=(32, 50), metavar="LEN",
+        "--sequences", dest="n_sequences", type=int, default=32, metavar="N",
+        help="number of probe sequences (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seq-len", dest="lengths", type=_length_range, default=(32, 50), metavar="LEN",
         help="length of x: a number, or MIN-MAX drawn uniformly per sequence (default 32-50)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for the probe tokens (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the probe tokens (default %(default)s)")
     parser.add_argument(
         "--band", type=float, nargs=2, default=(0.1, 0.9), metavar=("LO", "HI"),
         help="mid-frequency band as fractions of the ranked candidate tokens (default 0.1 0.9)",
@@ -59,12 +63,13 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--icl-contexts", type=int, default=64, metavar="N",
-        help="number of held-out contexts for the ICL score (default 64)",
+        help="number of held-out contexts for the ICL score (default %(default)s)",
     )
     parser.add_argument(
-        "--top", type=int, default=10, metavar="N", help="number of heads shown in the terminal table (default 10)"
+        "--top", type=int, default=10, metavar="N",
+        help="number of heads shown in the terminal table (default %(default)s)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
     parser.set_defaults(func=run)
 
 
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     _check_mode(args)
     from mda_curate.units.sequences import ProbeSettings
 
-    settings = ProbeSettings(n_sequences=args.sequences, lengths=args.seq_len, band=tuple(args.band), seed=args.seed)
+    settings = ProbeSettings(n_sequences=args.n_sequences, lengths=args.lengths, band=tuple(args.band), seed=args.seed)
     if args.checkpoints:
         return _run_checkpoints(args, settings)
     return _run_model(args, settings)
@@ -123,7 +128,7 @@ def _check_mode(args) -> None:
         raise UserError("--json and --revision apply to MODEL, not to --checkpoints (which writes --out PREFIX)")
     if args.out and not args.checkpoints:
         raise UserError("--out applies to --checkpoints; use --json OUT for one model")
-    if args.sequences < 1 or args.icl_contexts < 1:
+    if args.n_sequences < 1 or args.icl_contexts < 1:
         raise UserError("--sequences and --icl-contexts must be at least 1")
 
 

@@ -23,7 +23,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("spec", metavar="SPEC.toml", help="the experiment spec")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (arm-runs, results, report)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="arm-runs trained in parallel processes (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="arm-runs trained in parallel processes (default %(default)s)",
+    )
     parser.add_argument("--arms", metavar="a,b,...", help="run only these arms (the baseline always runs); default: the spec's")
     parser.add_argument(
         "--executor", choices=("local", "ray", "slurm"), default="local",

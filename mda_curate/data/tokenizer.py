@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError
 
 EOS = "<|endoftext|>"
 PAD = "<|padding|>"
@@ -23,7 +23,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path):
     from transformers import PreTrainedTokenizerFast
 
     if vocab_size < MIN_VOCAB:
-        raise UserError(f"--vocab-size {vocab_size}: must be at least {MIN_VOCAB} (256 bytes + 2 special tokens)")
+        raise FieldError(
+            "vocab_size", f"must be at least {MIN_VOCAB} (256 bytes + 2 special tokens) (got {vocab_size})"
+        )
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError
 from mda_curate.families import decoder_layers, geometry, head_parts, layers_prefix
 
 HEAD_BLOCKS = {"qk": ("qk",), "qkvo": ("qk", "v", "o")}  # groups of parts, each group named by its parts
@@ -74,11 +74,11 @@ def head_blocks(model, layer: int, head: int, blocks: str = "qkvo") -> list[Bloc
     modules) of attention head ``head`` in ``layer``."""
     shape = geometry(model)
     if blocks not in HEAD_BLOCKS:
-        raise UserError(f"--blocks {blocks}: choose one of {', '.join(HEAD_BLOCKS)}")
+        raise FieldError("blocks", f"must be one of {', '.join(HEAD_BLOCKS)} (got {blocks!r})")
     if not 0 <= layer < shape.layers or not 0 <= head < shape.heads:
-        raise UserError(
-            f"--unit {layer}.{head}: out of range; the model has {shape.layers} layers "
-            f"x {shape.heads} heads (layers and heads count from 0)"
+        raise FieldError(
+            "unit", f"out of range; the model has {shape.layers} layers x {shape.heads} heads (layers and heads "
+            f"count from 0) (got {layer}.{head})"
         )
     parts = head_parts(model, layer, head)
     prefix = f"layers.{layer}.heads.{head}"

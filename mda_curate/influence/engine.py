@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 from mda_curate.influence.blocks import Block
 from mda_curate.influence.capture import Capture
 from mda_curate.influence.factors import fit_factors, load_factors, precondition, save_factors
@@ -245,9 +245,9 @@ def run_influence(job: InfluenceJob, out: Path, rank: int = 0, world_size: int =
     from mda_curate.console import progress
 
     if world_size < 1:
-        raise UserError(f"--world-size {world_size}: must be at least 1")
+        raise FieldError("world_size", f"must be at least 1 (got {world_size})")
     if not 0 <= rank < world_size:
-        raise UserError(f"--rank {rank}: must be in 0..{world_size - 1} (--world-size {world_size})")
+        raise FieldError("rank", f"must be in 0..{world_size - 1} with world_size {world_size} (got {rank})")
     work = out.with_name(out.stem + ".influence")
     check_arguments(work, job.arguments())
     with progress(disable=not show_progress) as bar:

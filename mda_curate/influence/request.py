@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 from mda_curate.influence.settings import InfluenceSettings
 
 PROBE_METRIC = {"induction": "induction", "previous_token": "previous_token"}
@@ -84,7 +84,7 @@ def build_job(request: InfluenceRequest):
     probe = make_probe(request, model, tokenizer, unit)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if request.shard_size < 1:
-        raise UserError(f"--shard-size {request.shard_size}: must be at least 1")
+        raise FieldError("shard_size", f"must be at least 1 (got {request.shard_size})")
     job = InfluenceJob(
         model, str(Path(request.model).resolve()), blocks, unit, probe, train, factor_data, settings, pad or 0,
         request.shard_size, model_content=fingerprint([request.model]) if Path(request.model).is_dir() else {},

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 from mda_curate.fingerprint import fingerprint
 
 if TYPE_CHECKING:
@@ -82,11 +82,11 @@ def open_samples(
     return _document_samples(path, tokenizer, max_length)
 
 
-def parse_steps(text: str) -> tuple[int, int]:
-    """``"A:B"`` → ``(A, B)``: steps ``A`` to ``B - 1``."""
+def parse_steps(text: str, name: str = "steps") -> tuple[int, int]:
+    """``"A:B"`` → ``(A, B)``: steps ``A`` to ``B - 1``; an error names the field ``name``."""
     parts = text.split(":")
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) >= int(parts[1]):
-        raise UserError(f"--steps {text}: expected START:END with START < END, e.g. 6000:6500")
+        raise FieldError(name, f"must be START:END with START < END, e.g. 6000:6500 (got {text!r})")
     return int(parts[0]), int(parts[1])
 
 
@@ -163,8 +163,8 @@ def _pythia_samples(prefix: Path, steps: tuple[int, int], max_length: int) -> Sa
 class Batch(NamedTuple):
     positions: list[int]  # positions in the ``Samples``
     samples: list[Sample]
-    input_ids: "torch.Tensor"
-    attention_mask: "torch.Tensor"
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
 
 
 class Batches:
@@ -175,7 +175,7 @@ class Batches:
         self.device = device
 
     def __len__(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
+        return -(-len(self.indices) // self.batch_size)  # noqa: PLE0303 (the ceiling of a non-negative ratio)
 
     def __iter__(self):
         positions: list[int] = []

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from mda_curate.errors import UserError
+from mda_curate.errors import SETTINGS, FieldError
 
 STRATEGIES = ("identity", "diagonal", "kfac", "ekfac")
 FISHERS = ("true", "empirical")
-PROBES = ("induction", "previous_token", "query-loss")
 RELATIVE_DAMPING = 0.1  # damping = RELATIVE_DAMPING * mean(eigenvalues) when ``damping`` is None
 
 
@@ -23,27 +22,26 @@ class InfluenceSettings:
     ``damping``: absolute, or ``None`` for ``0.1 * mean(eigenvalues)`` per block.
     """
 
-    strategy: str = "ekfac"
-    fisher: str = "true"
-    damping: float | None = None
-    max_length: int = 512
-    batch_size: int = 8
-    factor_max_samples: int | None = None
-    seed: int = 0
+    strategy: str = field(default="ekfac", metadata={"help": "how the curvature is approximated"})
+    fisher: str = field(default="true", metadata={"help": "labels for the curvature"})
+    damping: float | None = field(default=None, metadata={
+        "help": "added to the curvature's eigenvalues (default: 0.1 x mean eigenvalue, per block)"
+    })
+    max_length: int = field(default=512, metadata={"help": "tokens per document"})
+    batch_size: int = field(default=8, metadata={"help": "samples per forward/backward"})
+    factor_max_samples: int | None = field(default=None, metadata={
+        "help": "use at most N samples for the curvature"
+    })
+    seed: int = field(default=0, metadata={"help": "seed for probe tokens and sampled Fisher labels"})
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise UserError(f"--strategy {self.strategy}: choose one of {', '.join(STRATEGIES)}")
-        if self.fisher not in FISHERS:
-            raise UserError(f"--fisher {self.fisher}: choose one of {', '.join(FISHERS)}")
-        if self.damping is not None and not self.damping > 0:
-            raise UserError(f"--damping {self.damping}: must be > 0 (or 0.1mean)")
-        if self.max_length < 2:
-            raise UserError(f"--max-length {self.max_length}: must be at least 2")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.factor_max_samples is not None and self.factor_max_samples < 1:
-            raise UserError(f"--factor-samples {self.factor_max_samples}: must be at least 1")
+        check = SETTINGS
+        check.choice("strategy", self.strategy, STRATEGIES)
+        check.choice("fisher", self.fisher, FISHERS)
+        check.require("damping", self.damping, lambda v: v is None or v > 0, "> 0")
+        check.require("max_length", self.max_length, lambda v: v >= 2, "at least 2")
+        check.require("batch_size", self.batch_size, lambda v: v >= 1, "at least 1")
+        check.require("factor_max_samples", self.factor_max_samples, lambda v: v is None or v >= 1, "at least 1")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -56,4 +54,4 @@ def parse_damping(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        raise UserError(f"--damping {text}: expected a number or 0.1mean") from None
+        raise FieldError("damping", f"must be a number or 0.1mean (got {text!r})") from None

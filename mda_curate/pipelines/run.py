@@ -34,7 +34,6 @@ from mda_curate.fingerprint import first_difference
 from mda_curate.pipelines.recipes import MAIN, REDUCE, Pass, Plan
 from mda_curate.pipelines.steps import read_reduced
 
-EXECUTORS = ("local", "slurm", "ray")
 RANK_OUTPUT = re.compile(r"(excluded/(rejected|dropped)_)?\d{5}\.(jsonl(\.gz|\.zst)?|parquet)")
 PR_SET_PDEATHSIG = 1  # linux prctl option: the signal a process gets when its parent ends
 

@@ -1,15 +1,15 @@
 """Settings of a training run as validated dataclasses: model presets and the training recipe.
 
-Every validation error is a :class:`~mda_curate.errors.UserError` naming the field, e.g.
-``train config: lr must be > 0 (got -1.0)``. CLI flags mirror the field names (``batch_size`` is
-``--batch-size``).
+Every field carries its help; every validation error is a :class:`~mda_curate.errors.FieldError` naming
+the field, e.g. ``lr: must be > 0 (got -1.0)``. ``mda-curate train`` builds its flags from the fields
+(``batch_size`` is ``--batch-size``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
-from mda_curate.errors import UserError
+from mda_curate.errors import SETTINGS, UserError
 from mda_curate.families import check_model_type
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -54,18 +54,18 @@ class ModelPreset:
         vocab = vocab_size or self.vocab_size
         if vocab is None:
             raise UserError(f"preset {self.name!r}: needs a vocab_size (the tokenizer's)")
-        shape = dict(
-            vocab_size=vocab,
-            hidden_size=self.hidden_size,
-            num_hidden_layers=self.num_layers,
-            num_attention_heads=self.num_heads,
-            intermediate_size=4 * self.hidden_size,
-            max_position_embeddings=context_length or self.context_length,
-            tie_word_embeddings=False,
-            attention_dropout=0.0,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
+        shape = {
+            "vocab_size": vocab,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_layers,
+            "num_attention_heads": self.num_heads,
+            "intermediate_size": 4 * self.hidden_size,
+            "max_position_embeddings": context_length or self.context_length,
+            "tie_word_embeddings": False,
+            "attention_dropout": 0.0,
+            "bos_token_id": 0,
+            "eos_token_id": 0,
+        }
         if self.family != "gpt_neox":
             from transformers import AutoConfig
 
@@ -116,51 +116,67 @@ class TrainConfig:
     ``mix`` gives relative weights of corpus domains (``None``: natural proportions by token count;
     domains left out are not used); ``catalyst_share`` is the absolute share of synthetic
     ``repeated_spans`` samples, the domains sharing the rest. Checkpoints are saved at step 0, at the
-    log-spaced steps 1, 2, 4, ..., 512, every ``checkpoint_every`` steps and at the last step.
+    log-spaced steps 1, 2, 4, ..., 512, every ``checkpoint_every`` steps and at the last step. The cosine
+    ``lr_schedule`` reaches 10% of ``lr`` at the last step; ``bfloat16`` autocasts the forward pass over float32
+    master weights.
     """
 
-    preset: str = "cpu-tiny"
-    context_length: int | None = None  # None: the preset's (128 for cpu-tiny, 2048 for Pythia)
-    vocab_size: int | None = None  # None: the preset's, or the tokenizer's for cpu-tiny
-    steps: int = 1000
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    lr_schedule: str = "constant"  # constant after warm-up, or cosine down to 10% of lr at the last step
-    betas: tuple[float, float] = (0.9, 0.95)
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
-    mix: dict[str, float] | None = None
-    catalyst_share: float = 0.0
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    device: str = "cpu"
-    dtype: str = "float32"  # bfloat16: autocast around the forward pass, float32 master weights
-    threads: int | None = None  # CPU threads; None: torch's default (OMP_NUM_THREADS, else the physical cores)
+    preset: str = field(default="cpu-tiny", metadata={"help": "model shape"})
+    context_length: int | None = field(
+        default=None, metadata={"help": "tokens per sample (default: the preset's; 128 for cpu-tiny)"}
+    )
+    vocab_size: int | None = field(
+        default=None, metadata={"help": "model vocabulary (default: the preset's; the tokenizer's for cpu-tiny)"}
+    )
+    steps: int = field(default=1000, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=32, metadata={"help": "samples per step"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps"})
+    lr_schedule: str = field(
+        default="constant", metadata={"help": "after warm-up: constant, or cosine to 10% of lr"}
+    )
+    betas: tuple[float, float] = field(default=(0.9, 0.95), metadata={"help": "AdamW betas"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    grad_clip: float = field(default=1.0, metadata={"help": "gradient-norm clip"})
+    seed: int = field(default=0, metadata={"help": "seed of the data order, the catalyst and the initialisation"})
+    mix: dict[str, float] | None = field(default=None, metadata={
+        "help": "relative weights of the data's domains, e.g. prose=15,code=10 (default: proportional to tokens; "
+        "unnamed domains are left out)"
+    })
+    catalyst_share: float = field(default=0.0, metadata={"help": "share of synthetic repeated-span samples"})
+    checkpoint_every: int = field(
+        default=1000, metadata={"help": "checkpoint every N steps, besides steps 0, 1, 2, 4, ..., 512 and the last"}
+    )
+    log_every: int = field(default=10, metadata={"help": "log the mean loss every N steps"})
+    device: str = field(default="cpu", metadata={"help": "torch device: cpu or cuda"})
+    dtype: str = field(default="float32", metadata={"help": "float32, or bfloat16 autocast"})
+    threads: int | None = field(default=None, metadata={
+        "help": "CPU threads (default: torch's, i.e. OMP_NUM_THREADS or the physical cores; on a shared machine "
+        "fewer threads than cores avoids a collapse)"
+    })
 
     def __post_init__(self):
-        if self.preset not in PRESETS:
-            _fail("preset", f"must be one of {', '.join(PRESETS)}", self.preset)
+        check = SETTINGS
+        check.choice("preset", self.preset, list(PRESETS))
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            _require(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
+            check.require(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
         for name in ("context_length", "vocab_size", "threads"):
             value = getattr(self, name)
-            _require(name, value, lambda v: v is None or (isinstance(v, int) and v > 0), "a positive integer")
-        _require("warmup_steps", self.warmup_steps, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
-        _require("lr", self.lr, lambda v: v > 0, "> 0")
-        _require("weight_decay", self.weight_decay, lambda v: v >= 0, ">= 0")
-        _require("grad_clip", self.grad_clip, lambda v: v > 0, "> 0")
-        _require("catalyst_share", self.catalyst_share, lambda v: 0 <= v <= 1, "in [0, 1]")
-        _require("betas", self.betas, lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)")
-        if self.lr_schedule not in LR_SCHEDULES:
-            _fail("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}", self.lr_schedule)
-        if self.dtype not in DTYPES:
-            _fail("dtype", f"must be one of {', '.join(DTYPES)}", self.dtype)
+            check.require(name, value, lambda v: v is None or (isinstance(v, int) and v > 0), "a positive integer")
+        check.require("warmup_steps", self.warmup_steps, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+        check.require("lr", self.lr, lambda v: v > 0, "> 0")
+        check.require("weight_decay", self.weight_decay, lambda v: v >= 0, ">= 0")
+        check.require("grad_clip", self.grad_clip, lambda v: v > 0, "> 0")
+        check.require("catalyst_share", self.catalyst_share, lambda v: 0 <= v <= 1, "in [0, 1]")
+        check.require(
+            "betas", self.betas, lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"
+        )
+        check.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check.choice("dtype", self.dtype, DTYPES)
         if self.mix is not None:
             for domain, share in self.mix.items():
-                _require(f"mix[{domain}]", share, lambda v: v >= 0, ">= 0")
-            _require("mix", self.mix, lambda m: sum(m.values()) > 0, "a mix with a positive share")
+                check.require(f"mix[{domain}]", share, lambda v: v >= 0, ">= 0")
+            check.require("mix", self.mix, lambda m: sum(m.values()) > 0, "a mix with a positive share")
         object.__setattr__(self, "betas", tuple(self.betas))
 
     @property
@@ -198,19 +214,6 @@ class TrainConfig:
             for name in mine
             if name not in RUNTIME_FIELDS and mine[name] != theirs[name]
         ]
-
-
-def _require(name: str, value, ok, expectation: str) -> None:
-    try:
-        valid = ok(value)
-    except TypeError:
-        valid = False
-    if not valid:
-        _fail(name, f"must be {expectation}", value)
-
-
-def _fail(name: str, message: str, value) -> None:
-    raise UserError(f"train config: {name} {message} (got {value!r})")
 
 
 # Named recipes (``mda-curate train --recipe NAME``; flags given explicitly override them).

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError
 from mda_curate.units.attention import run_with_attention
 
 METRICS = ("induction", "previous_token", "duplicate_token")
@@ -93,9 +93,9 @@ def score_heads(model, sequences: list[torch.Tensor], progress=None) -> HeadScor
     positions = getattr(model.config, "max_position_embeddings", None)
     longest = max(len(s) for s in sequences)
     if positions is not None and longest > positions:
-        raise UserError(
-            f"--seq-len {(longest - 1) // 2}: probe sequences of {longest} tokens (BOS and two copies) exceed "
-            f"the model's {positions} positions"
+        raise FieldError(
+            "lengths", f"x of {(longest - 1) // 2} tokens makes probe sequences of {longest} tokens (BOS and two "
+            f"copies), past the model's {positions} positions"
         )
     totals: dict[str, torch.Tensor | float] = defaultdict(float)
     for batch in _batches(sequences):

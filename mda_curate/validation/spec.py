@@ -61,7 +61,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from mda_curate.errors import FieldChecker, UserError
+from mda_curate.errors import FieldChecker, FieldError, UserError
 from mda_curate.families import UNIT_NAME, parse_unit
 from mda_curate.training.config import RECIPES, TrainConfig
 
@@ -276,8 +276,8 @@ def _train_config(check: _Checker, data: dict) -> TrainConfig:
         check.that("train.seed", key != "seed", "is set per run in [[seeds]], not in [train]")
     try:
         return replace(RECIPES[recipe] if recipe else TrainConfig(), **overrides)
-    except UserError as err:  # "train config: lr must be > 0": name the spec and the table
-        check.fail("", str(err).replace("train config: ", "train."))
+    except FieldError as err:  # "lr: must be > 0": name the spec and the table
+        check.fail(f"train.{err.field}", err.problem)
 
 
 def _arms(check: _Checker, table, root: Path) -> ArmSettings:

@@ -22,7 +22,7 @@ from mda_curate.augment import (
     xml_records,
 )
 from mda_curate.augment.profile import WORD_TOKEN
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 
 WORDS = word_pool()
 
@@ -140,12 +140,12 @@ def test_repeat_documents_follow_the_profiles_motifs(bpe):
 
 
 @pytest.mark.parametrize("settings,message", [
-    ({"tokens": -5}, "token budget must be a non-negative integer"),
-    ({"tokens": 100, "doc_tokens": 4}, "tokens per document must be at least 16"),
-    ({"tokens": 100, "chars_per_token": 0}, "chars per token must be > 0"),
+    ({"tokens": -5}, r"^tokens: must be a non-negative integer \(got -5\)$"),
+    ({"tokens": 100, "doc_tokens": 4}, r"^doc_tokens: must be at least 16 \(got 4\)$"),
+    ({"tokens": 100, "chars_per_token": 0}, r"^chars_per_token: must be > 0 \(got 0\)$"),
 ])
 def test_bad_generation_settings_are_one_clear_error(settings, message):
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(FieldError, match=message):
         GenerationSettings(**settings)
 
 

@@ -10,8 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from mda_curate import cli
-from mda_curate.classifier.features import FeatureSettings
-from mda_curate.commands.classifier import DEFAULT_MAX_CHARS
 
 from .conftest import planted
 
@@ -111,10 +109,6 @@ def test_train_from_a_run_needs_scores(small_run, tmp_path, capsys):
     assert "--run needs --scores" in capsys.readouterr().err
 
 
-def test_train_default_max_chars_is_the_feature_default():
-    assert DEFAULT_MAX_CHARS == FeatureSettings().max_chars
-
-
 def test_score_accounts_for_every_line(trained, tmp_path, capsys):
     folder = trained[0].save(tmp_path / "clf")
     good = tmp_path / "docs.jsonl"
@@ -163,6 +157,10 @@ def test_report_prints_tables_and_saves_png(trained, tmp_path, capsys):
         (["score", "{missing}", "--out", "{tmp}/o.parquet"], "{missing}: no such file"),
         (["score", "{data}", "--out", "{tmp}/o.parquet", "--classifier", "{tmp}"], "{tmp}/model.skops: no such classifier file"),
         (["train", "--data", "{data}", "--scores", "{missing}", "--out", "{tmp}/c"], "{missing}: no such file"),
+        (["train", "--data", "{data}", "--proxy-domains", "latex", "--max-chars", "0", "--out", "{tmp}/c"],
+         "--max-chars: must be in 1..1000000 (got 0)"),
+        (["train", "--data", "{data}", "--proxy-domains", "latex", "--validation", "1.5", "--out", "{tmp}/c"],
+         "--validation: must be in (0, 1) (got 1.5)"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, args, message):

@@ -4,6 +4,7 @@ reference on real and random documents, bad input, and batch independence."""
 import itertools
 import math
 import random
+import re
 import zlib
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from mda_curate.classifier import _featurize
 from mda_curate.classifier.features import FeatureSettings, extract_features, feature_names
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError
 from mda_curate.resources import sample_corpus_dir
 
 SETTINGS = FeatureSettings()
@@ -101,11 +102,12 @@ def test_the_extension_checks_its_arguments():
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(max_chars=0), dict(char_ngrams=(0,)), dict(hashed_dims=1000), dict(min_distance_words=-1), dict(zlib_level=10),
-     dict(zlib_bytes=10)],
+    [{"max_chars": 0}, {"char_ngrams": (0,)}, {"hashed_ngram": 0}, {"hashed_dims": 1000}, {"min_distance_words": -1},
+     {"zlib_level": 10}, {"zlib_bytes": 10}],
 )
-def test_invalid_settings_are_user_errors(bad):
-    with pytest.raises(UserError):
+def test_invalid_settings_are_errors_naming_the_field(bad):
+    (name, value), = bad.items()
+    with pytest.raises(FieldError, match=rf"^{name}: must be .* \(got {re.escape(repr(value))}\)$"):
         FeatureSettings(**bad)
 
 

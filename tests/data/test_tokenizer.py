@@ -25,5 +25,5 @@ def test_training_is_deterministic(tmp_path):
 
 
 def test_too_small_vocab_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="--vocab-size 100"):
+    with pytest.raises(UserError, match=r"^vocab_size: must be at least 258 .*\(got 100\)"):
         train_tokenizer(TEXTS, 100, tmp_path / "t")

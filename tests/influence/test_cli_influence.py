@@ -84,10 +84,13 @@ def test_changed_arguments_are_refused_on_the_same_output(model_dir, train_file,
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--unit", "2.0"], "--unit 2.0: out of range; the model has 2 layers x 4 heads"),
-        (["--unit", "one"], "--unit one: expected LAYER.HEAD"),
+        (["--unit", "2.0"], "--unit: out of range; the model has 2 layers x 4 heads"),
+        (["--unit", "one"], "--unit: must be LAYER.HEAD, e.g. 1.3 (got 'one')"),
         (["--probe", "query-loss"], "--probe query-loss needs --query FILE"),
-        (["--damping", "-1"], "--damping -1.0: must be > 0"),
+        (["--damping", "-1"], "--damping: must be > 0 (got -1.0)"),
+        (["--damping", "lots"], "--damping: must be a number or 0.1mean (got 'lots')"),
+        (["--factor-samples", "0"], "--factor-samples: must be at least 1 (got 0)"),
+        (["--factor-steps", "5:2"], "--factor-steps: must be START:END"),
     ],
 )
 def test_bad_arguments_give_one_clear_line(model_dir, train_file, tmp_path, capsys, extra, message):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 from mda_curate.training.config import PRESETS, TrainConfig
 from mda_curate.training.trainer import learning_rate
 
@@ -71,9 +71,9 @@ def test_learning_rate_warmup_then_constant_or_cosine():
     ],
 )
 def test_config_errors_name_the_field(overrides, field):
-    with pytest.raises(UserError) as error:
+    with pytest.raises(FieldError) as error:
         TrainConfig(**overrides)
-    assert str(error.value).startswith(f"train config: {field} ")
+    assert error.value.field == field and str(error.value).startswith(f"{field}: must be ")
 
 
 def test_config_round_trips_and_reports_differences():
