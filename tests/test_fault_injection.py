@@ -242,6 +242,25 @@ def test_train_resume_and_validate_refuse_changed_data(tokenizer_dir, tmp_path, 
         check_base_run(spec, seed, "seeds[0]")
 
 
+def test_a_base_run_may_start_from_a_checkpoint_but_not_carry_a_schedule(tokenizer_dir, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from mda_curate.errors import UserError
+    from mda_curate.training.config import TrainConfig
+    from mda_curate.validation.runner import check_base_run
+
+    data, run = tmp_path / "docs.jsonl", tmp_path / "run"
+    data.write_bytes(jsonl(words(20)))
+    assert train(capsys, tokenizer_dir, data, run, "--until", 2)[0] == 0
+    saved = json.loads((run / "config.json").read_text())
+    spec = SimpleNamespace(config=lambda seed: TrainConfig.from_dict(saved["train"]), data=(data,), tokenizer=tokenizer_dir)
+    (run / "config.json").write_text(json.dumps({**saved, "init_from": str(tmp_path / "other" / "step_2")}))
+    check_base_run(spec, SimpleNamespace(run=run), "seeds[0]")  # a continuation of another run's checkpoint
+    (run / "config.json").write_text(json.dumps({**saved, "schedule": {**saved["schedule"], "mask": [[0, 1]]}}))
+    with pytest.raises(UserError, match="is itself an arm \\(it has a schedule\\), not a base run"):
+        check_base_run(spec, SimpleNamespace(run=run), "seeds[0]")
+
+
 # ---- one line with exit code 2 ----
 
 

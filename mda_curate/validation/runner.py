@@ -180,7 +180,8 @@ def prepare_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str, tokenizer,
 
 
 def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
-    """The base run must be a plain run of the spec's recipe (with this seed), data and tokenizer."""
+    """The base run must be a plain run of the spec's recipe (with this seed), data and tokenizer: no schedule
+    (it may start from a checkpoint, ``init_from``, as the quick demo's run does; its arms branch from its own)."""
     from mda_curate.training.config import TrainConfig
 
     saved = json.loads((seed.run / "config.json").read_text())
@@ -193,8 +194,8 @@ def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
         raise UserError(f"{name}.run: {seed.run} was trained on other content of the spec's data (changed: {change})")
     if Path(saved["tokenizer"]).resolve() != spec.tokenizer.resolve():
         raise UserError(f"{name}.run: {seed.run} was trained with the tokenizer {saved['tokenizer']}, not {spec.tokenizer}")
-    if saved["init_from"] or any(saved["schedule"].values()):
-        raise UserError(f"{name}.run: {seed.run} is itself an arm (it has a schedule or init_from), not a base run")
+    if any(saved["schedule"].values()):
+        raise UserError(f"{name}.run: {seed.run} is itself an arm (it has a schedule), not a base run")
 
 
 def ensure_scores(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
