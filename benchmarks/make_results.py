@@ -269,9 +269,10 @@ def natural_run_table() -> str:
         hours = sum(config["log_every"] * tokens_per_step / row["tokens_per_s"] for row in log) / 3600
         steps = log[-1]["step"] + 1
         mix = ", ".join(f"{d} {w:g}" for d, w in config["mix"].items())
-        rows.append([f"`{run.name}`", f"{config['context_length']} x {config['batch_size']}", mix, f"{config['lr']:g}",
+        rows.append([f"`{run.name}`", config["preset"], f"{config['context_length']} x {config['batch_size']}", mix,
+                     f"{config['lr']:g}",
                      f"{steps:,}", f"{steps * tokens_per_step / 1e6:.0f}M", f"{hours:.2f}", *_natural_units(run)])
-    return table(["run", "ctx x batch", "mix", "lr", "steps", "tokens", "wall hours", "last scored step",
+    return table(["run", "model", "ctx x batch", "mix", "lr", "steps", "tokens", "wall hours", "last scored step",
                   "best induction", "best previous-token (layer 0's)", "induction-loss drop", "formation"], rows)
 
 
@@ -294,6 +295,25 @@ def _natural_units(run: Path) -> list[str]:
     return [f"{last.step:,}", f"{last.best_induction:.3f} (L{ind_head[0]}H{ind_head[1]})",
             f"{last.best_previous_token:.2f} (L{prev_head[0]}H{prev_head[1]}; {layer0['previous_token']:.2f})",
             f"{last.induction_loss_drop:+.2f}", outcome]
+
+
+def natural_repetition_table() -> str:
+    """Share of positions a perfect two-token induction rule predicts, per domain and context length."""
+    shares = load("natural_formation/repetition.json")["induction_predictable"]
+    contexts = list(next(iter(shares.values())))
+    rows = [[domain, *(f"{by_ctx[c]:.2f}" for c in contexts)] for domain, by_ctx in shares.items()]
+    return table(["domain", *(f"ctx {c}" for c in contexts)], rows)
+
+
+def natural_copying_table() -> str:
+    """Loss on the first and second copy of repeated held-out text and random tokens, per model."""
+    rows = []
+    for name, kinds in load("natural_formation/repetition.json")["copying"].items():
+        rows.append([f"`{name}`", *(cell for kind in ("natural", "random") for cell in (
+            f"{kinds[kind]['loss_first']:.2f} → {kinds[kind]['loss_second']:.2f}",
+            f"{kinds[kind]['best_prefix_matching']:.3f}"))])
+    return table(["model", "held-out text: loss 1st → 2nd copy", "prefix matching", "random tokens: loss 1st → 2nd copy",
+                  "prefix matching"], rows)
 
 
 # -------------------------------------------------------------------------------------------- other benchmarks
@@ -395,6 +415,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "pipeline-overhead": pipeline_table,
     "trainer-throughput": trainer_table,
     "natural-formation": natural_run_table,
+    "natural-repetition": natural_repetition_table,
+    "natural-copying": natural_copying_table,
 }
 
 

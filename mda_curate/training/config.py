@@ -230,4 +230,17 @@ RECIPES = {
         log_every=50,
         seed=1,
     ),
+    # ``natural-formation``: natural documents only (no synthetic windows), a mix rich in in-context repetition,
+    # context 256, and cpu-tiny-3l at lr 3e-3. Its induction head L2H0 forms on the previous-token head L1H0 at
+    # step ~5,900 of seed 3 (benchmarks/natural_formation/README.md); two layers at lr 1e-3 form none in 9,750.
+    "natural-formation": TrainConfig(
+        preset="cpu-tiny-3l",
+        context_length=256,
+        steps=24000,
+        lr=3e-3,
+        mix={"records": 40, "latex": 20, "markup": 20, "code": 10, "prose": 10},
+        checkpoint_every=250,
+        log_every=50,
+        seed=3,
+    ),
 }

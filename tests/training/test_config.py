@@ -82,3 +82,21 @@ def test_config_round_trips_and_reports_differences():
     assert config.differences(TrainConfig(mix={"prose": 1.0}, threads=1, lr=2e-3)) == ["lr: 0.001 -> 0.002"]
     with pytest.raises(UserError, match="unknown field 'learning_rate'"):
         TrainConfig.from_dict({"learning_rate": 1.0})
+
+
+def test_the_natural_formation_recipe_is_the_committed_run_whose_head_formed():
+    """The recipe reproduces the committed natural-only run, and that run's scores form a head by the rule."""
+    import json
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from mda_curate.training.config import RECIPES, TrainConfig
+    from mda_curate.units.formation import formation, summarize_steps
+
+    run = Path(__file__).resolve().parents[2] / "benchmarks/natural_formation/runs/3l-ctx256-b32-lr3e-3-s3"
+    recipe = RECIPES["natural-formation"]
+    assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())["train"]).differences(recipe) == []
+    assert recipe.catalyst_share == 0 and recipe.preset == "cpu-tiny-3l"
+    formed = formation(summarize_steps(pq.read_table(run / "unit_scores.parquet").to_pylist()))
+    assert formed.checkpoint == 6000 and 5750 < formed.step < 6000 and not formed.left_censored
