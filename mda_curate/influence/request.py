@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mda_curate.errors import FieldError, UserError
+from mda_curate.errors import FieldError
 from mda_curate.influence.settings import InfluenceSettings
 
 PROBE_METRIC = {"induction": "induction", "previous_token": "previous_token"}
@@ -69,9 +69,9 @@ def build_job(request: InfluenceRequest):
     from mda_curate.models import load_causal_lm
 
     if request.probe == "query-loss" and not request.query:
-        raise UserError("--probe query-loss needs --query FILE")
+        raise FieldError("query", "is required by the query-loss probe (query documents)")
     if request.modules and request.probe == "previous_token":
-        raise UserError("--probe previous_token measures one head: give --unit, not --modules")
+        raise FieldError("modules", "cannot be used by the previous_token probe, which measures one head: give a unit")
     settings = request.settings
     model, tokenizer = load_causal_lm(request.model, device=request.device)
     train = open_samples(request.train, tokenizer, settings.max_length, request.steps)
@@ -100,7 +100,7 @@ def best_head(model, tokenizer, request: InfluenceRequest) -> str:
     from mda_curate.units.sequences import ProbeSettings
 
     if request.probe not in PROBE_METRIC:
-        raise UserError("--probe query-loss: give the head with --unit L.H (or --modules all-linear)")
+        raise FieldError("unit", f"is required by the {request.probe} probe: a head L.H (or give modules)")
     length = (request.probe_length, request.probe_length)
     sequences, _ = probe_sequences(tokenizer, ProbeSettings(request.probe_sequences, length, seed=request.settings.seed))
     scores = getattr(score_heads(model, sequences), PROBE_METRIC[request.probe])

@@ -31,8 +31,8 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 
 from mda_curate.console import console, progress
-from mda_curate.errors import UserError
-from mda_curate.fingerprint import first_difference, fingerprint
+from mda_curate.errors import FieldError, UserError
+from mda_curate.fingerprint import fingerprint, first_difference
 from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, MetricSettings, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
@@ -83,7 +83,7 @@ def run_experiment(
     from mda_curate.validation.report import write_report
 
     if workers < 1:
-        raise UserError(f"--workers {workers}: must be at least 1")
+        raise FieldError("workers", f"must be at least 1 (got {workers})")
     out = Path(out)
     save_spec(spec, out)
     arms = tuple(a for a in ARMS if a == "baseline" or a in (arms or spec.arms.run))
@@ -127,7 +127,7 @@ def check_same_experiment(spec: ExperimentSpec, out: Path) -> bool:
         return False
     changed = first_difference(_comparable(json.loads(saved_path.read_text())), _comparable(spec.to_dict()))
     if changed:
-        raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another --out")
+        raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another output folder")
     return True
 
 
@@ -257,19 +257,19 @@ def worker_threads(spec: ExperimentSpec, workers: int) -> int:
     return spec.train.threads or max(1, (os.cpu_count() or 1) // workers)
 
 
-def run_one(spec: ExperimentSpec, out: str | Path, name: str) -> None:
-    """Train and score the arm-run ``name`` (``seed<S>/<arm>``) of the experiment planned in ``out``, alone
+def run_one(spec: ExperimentSpec, out: str | Path, only: str) -> None:
+    """Train and score the arm-run ``only`` (``seed<S>/<arm>``) of the experiment planned in ``out``, alone
     (a Slurm job's command); an arm-run already done is left as it is. Threads: the spec's, else the
     cores this process may use."""
     out = Path(out)
     if not check_same_experiment(spec, out):
-        raise UserError(f"{out}: holds no experiment (no spec.json); run `mda-curate validate` without --only first")
-    run = _named_run(spec, out, name)
+        raise UserError(f"{out}: holds no experiment (no spec.json); run the whole experiment first to plan it")
+    run = _named_run(spec, out, only)
     if run.done:
-        console.print(f"{name}: already done ({run.metrics_path})")
+        console.print(f"{only}: already done ({run.metrics_path})")
         return
     if not run.schedule_path.is_file():
-        raise UserError(f"{run.schedule_path}: missing; run `mda-curate validate` without --only first to plan {name}")
+        raise UserError(f"{run.schedule_path}: missing; run the whole experiment first to plan {only}")
     threads = spec.train.threads or _usable_cores()
     limit_threads(threads)
     report_finished(run, train_and_score(spec, run, threads))
@@ -284,7 +284,8 @@ def _named_run(spec: ExperimentSpec, out: Path, name: str) -> ArmRun:
     seed_part, _, arm = name.partition("/")
     seeds = {f"seed{seed.seed}": seed for seed in spec.seeds}
     if seed_part not in seeds or arm not in ARMS:
-        raise UserError(f"--only {name}: not an arm-run of the spec (seed<S>/<arm>, seeds: {', '.join(seeds)})")
+        expected = f"an arm-run of the spec, seed<S>/<arm> with seeds {', '.join(seeds)}"
+        raise FieldError("only", f"must be {expected} (got {name!r})")
     return ArmRun(seeds[seed_part], arm, out / name)
 
 
