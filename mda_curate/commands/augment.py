@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mda_curate.augment.generators import GenerationSettings
 from mda_curate.augment.profile import MiningSettings
-from mda_curate.commands._flags import add_setting
+from mda_curate.flags import add_setting
 
 
 def register(subparsers) -> None:

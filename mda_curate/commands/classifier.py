@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mda_curate.classifier.features import FeatureSettings
 from mda_curate.classifier.train import TrainSettings
-from mda_curate.commands._flags import add_setting
+from mda_curate.flags import add_setting
 from mda_curate.data.documents import ReadStats
 from mda_curate.errors import UserError
 

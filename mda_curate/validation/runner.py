@@ -23,7 +23,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -198,18 +197,26 @@ def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
 
 
 def ensure_scores(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
-    """With ``[influence] compute = true``, run ``mda-curate influence`` for a missing scores file."""
+    """With ``[influence] compute = true``, compute a missing scores file: the ``mda-curate influence`` of
+    :func:`~mda_curate.validation.arms.influence_argv` with the spec's ``args``, run in this process."""
+    from mda_curate.influence.request import compute_influence, parse_request
     from mda_curate.validation.arms import influence_argv
 
     if seed.scores is None or seed.scores.is_file() or not spec.influence.compute:
         return  # the targeted arms' own checks explain what is missing
-    argv = [sys.executable, "-m", "mda_curate.cli", *influence_argv(seed)[1:], *spec.influence.args]
+    argv = [*influence_argv(seed), *spec.influence.args]
     if "--device" not in spec.influence.args:
         argv += ["--device", spec.train.device]
+    try:
+        request = parse_request(argv[2:])
+    except UserError as err:
+        raise UserError(f"{spec.source}: influence.args: {err}") from None
     console.print(f"seed {seed.seed}: computing influence scores: {shlex.join(argv)}")
     seed.scores.parent.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(argv).returncode != 0:
-        raise UserError(f"{name}.scores: `mda-curate influence` failed for {seed.scores} (see its output above)")
+    try:
+        compute_influence(request)
+    except UserError as err:
+        raise UserError(f"{name}.scores: computing {seed.scores} failed: {err}") from None
 
 
 def write_schedule(run: ArmRun, schedule: dict, spec: ExperimentSpec) -> ArmRun:
