@@ -26,33 +26,14 @@ import numpy as np
 
 from mda_curate.augment import structure
 from mda_curate.augment.repeats import complete_motifs, find_motifs
-from mda_curate.errors import SETTINGS, FieldChecker, FieldError, UserError
+from mda_curate.augment.settings import MiningSettings
+from mda_curate.errors import FieldChecker, FieldError, UserError
 
 VERSION = 1
 WORD_TOKEN = re.compile(r"\w+|[^\w\s]")  # a word or one symbol: the token counted without a tokenizer
 TOP_MOTIFS = 200  # (length, copies, distance) triples kept, most frequent first
 TOP_ITEMS = 10  # templates, tags, environments, tokens kept per set
 SNIPPET_CHARS = 300
-
-
-@dataclass(frozen=True)
-class MiningSettings:
-    """How documents are mined; recorded in the profile."""
-
-    min_length: int = field(default=5, metadata={"help": "shortest repeat span counted, in tokens"})
-    max_distance: int = field(default=1024, metadata={"help": "farthest earlier occurrence looked for"})
-    examples: int = field(default=6, metadata={
-        "help": "top documents quoted in the profile (and half as many bottom ones)"
-    })
-
-    def __post_init__(self):
-        for name, low in (("min_length", 2), ("max_distance", 1), ("examples", 0)):
-            value = getattr(self, name)
-            SETTINGS.require(name, value, lambda v, low=low: _integer(v) and v >= low, f"an integer >= {low}")
-
-
-def _integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ from dataclasses import fields
 from functools import partial
 from pathlib import Path
 
-from mda_curate.augment.generators import GenerationSettings
-from mda_curate.augment.profile import MiningSettings
+from mda_curate.augment.settings import GenerationSettings, MiningSettings
 from mda_curate.flags import add_setting
 
 
