@@ -2,7 +2,7 @@
 
 Each ``mda_curate.commands.<name>`` module defines ``register(subparsers)``, which adds its parser and
 sets ``func`` to a handler taking the parsed ``argparse.Namespace``. Flags of settings are built from their
-dataclass fields (``commands/_flags.py``); an error naming a field is shown under its flag. Handlers import heavy
+dataclass fields (``flags.py``); an error naming a field is shown under its flag. Handlers import heavy
 libraries (torch, transformers, datatrove) lazily so that ``--help`` stays fast.
 """
 
@@ -14,8 +14,8 @@ import os
 import sys
 
 from mda_curate import __version__
-from mda_curate.commands._flags import flag_of
 from mda_curate.errors import FieldError, UserError
+from mda_curate.flags import flag_of
 
 COMMANDS = [
     "corpus", "tokenizer", "units", "train", "influence", "catalysts", "classifier", "curate", "validate", "augment",

@@ -65,7 +65,7 @@ def _check_local_folder(model: str, revision: str | None) -> None:
     if not path.exists():
         return  # a hub id
     if revision is not None:
-        raise UserError(f"{model}: --revision applies to hub ids, not to local folders")
+        raise UserError(f"{model}: a revision applies to hub ids, not to local folders")
     if not path.is_dir() or not has_model(path):
         raise UserError(f"{model}: no model here (a folder with config.json and model weights is needed)")
 

@@ -34,3 +34,20 @@ def test_console_entry_point_is_installed():
     script = Path(sys.executable).parent / "mda-curate"
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("mda-curate ")
+
+
+HEAVY = ("numpy", "torch", "transformers", "sklearn", "pyarrow", "datatrove")
+
+
+def heavy_imports(statement: str) -> list[str]:
+    """The heavy libraries a fresh interpreter has imported after running ``statement``."""
+    code = f"import sys; {statement}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).parents[1])
+    return done.stdout.split()
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """``mda-curate --help`` stays fast: the flags come from numpy-free settings modules."""
+    assert heavy_imports("from mda_curate.cli import build_parser; build_parser().format_help()") == []
+    assert "numpy" in heavy_imports("import mda_curate.augment.generators")  # the check sees numpy when it is there

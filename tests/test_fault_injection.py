@@ -283,7 +283,7 @@ REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-l
                                              "--steps", 5, "--until", 50], "--until 50: must be in 0..5 (--steps 5)"),
     ("influence on documents of one token", lambda p: ["influence", "--model", p.model, "--train", p.short, "--unit",
                                                        "1.2", "--out", p.tmp / "s1.parquet"],
-     "no curvature sample has 2 or more tokens: nothing to fit the factors on (check --train)"),
+     "no curvature sample has 2 or more tokens: nothing to fit the factors on (check the training data)"),
     ("influence --world-size 0", lambda p: ["influence", "--model", p.model, "--train", p.docs, "--unit", "1.2",
                                             "--world-size", 0, "--out", p.tmp / "s2.parquet"],
      "--world-size: must be at least 1 (got 0)"),
@@ -291,7 +291,7 @@ REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-l
      ("bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) "
       "(fix or remove the line)")),
     ("influence --steps past the run", lambda p: ["influence", "--model", p.model, "--train", p.run, "--steps",
-                                                  "2:6", "--unit", "1.2"], "--steps 2:6 goes past the run's 4 steps"),
+                                                  "2:6", "--unit", "1.2"], "steps 2:6 go past the run's 4 steps"),
     ("units --seq-len past the positions", lambda p: ["units", p.short_model, "--seq-len", 40, "--sequences", 2],
      ("--seq-len: x of 40 tokens makes probe sequences of 81 tokens (BOS and two copies), past the model's 64 "
       "positions")),

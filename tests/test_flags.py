@@ -13,7 +13,7 @@ from mda_curate.augment.profile import MiningSettings
 from mda_curate.classifier.features import FeatureSettings
 from mda_curate.classifier.train import TrainSettings
 from mda_curate.cli import build_parser, main
-from mda_curate.commands._flags import add_setting, flag_of, shown
+from mda_curate.flags import add_setting, flag_of, shown
 from mda_curate.errors import FieldError, UserError
 from mda_curate.influence.settings import InfluenceSettings, parse_damping
 from mda_curate.training.config import TrainConfig

@@ -6,21 +6,17 @@ documents with those motifs, and schedule their insertion into training (with a 
     write_schedule(insertion_schedule("synthetic.jsonl", start=6250, rows_per_step=4), "schedule.json")
 """
 
-from mda_curate.augment.generators import (
-    GenerationSettings,
-    TokenCounter,
-    generate,
-    item_list,
-    key_values,
-    latex_table,
-    log_lines,
-    repeated_spans_text,
-    word_pool,
-    xml_records,
-)
-from mda_curate.augment.insertion import insertion_schedule, random_documents, write_documents, write_schedule
-from mda_curate.augment.profile import MiningSettings, MotifProfile, SetProfile, mine_motifs
-from mda_curate.augment.repeats import Motif, find_motifs
+import importlib
+
+_HOMES = {
+    "mda_curate.augment.generators": ("TokenCounter", "generate", "item_list", "key_values", "latex_table",
+                                      "log_lines", "repeated_spans_text", "word_pool", "xml_records"),
+    "mda_curate.augment.insertion": ("insertion_schedule", "random_documents", "write_documents", "write_schedule"),
+    "mda_curate.augment.profile": ("MotifProfile", "SetProfile", "mine_motifs"),
+    "mda_curate.augment.repeats": ("Motif", "find_motifs"),
+    "mda_curate.augment.settings": ("GenerationSettings", "MiningSettings"),
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "GenerationSettings",
@@ -44,3 +40,10 @@ __all__ = [
     "write_schedule",
     "xml_records",
 ]
+
+
+def __getattr__(name: str):
+    """Import on first use (numpy comes with the generators, not with the settings the command line reads)."""
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)

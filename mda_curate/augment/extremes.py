@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def select_extremes(path: str | Path, key: str, top_fraction: float, bottom_frac
     path = Path(path)
     for name, value in (("top", top_fraction), ("bottom", bottom_fraction)):
         if not 0 <= value <= 1 or (name == "top" and value == 0):
-            raise UserError(f"--{name}-fraction must be in {'(0' if name == 'top' else '[0'}, 1] (got {value})")
+            raise FieldError(f"{name}_fraction", f"must be in {'(0' if name == 'top' else '[0'}, 1] (got {value})")
     table = read_scores(path, ("score", key))
     valid = scored_rows(table)
     keys = np.asarray(table.column(key).to_pylist(), dtype=object)[valid]

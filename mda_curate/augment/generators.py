@@ -31,19 +31,16 @@ import itertools
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from mda_curate.augment.profile import MotifProfile
 from mda_curate.augment.repeats import find_motifs
-from mda_curate.errors import SETTINGS, UserError
+from mda_curate.augment.settings import DEFAULT_CHARS_PER_TOKEN, DEFAULT_DOC_TOKENS, MIN_DOC_TOKENS, GenerationSettings
+from mda_curate.errors import UserError
 from mda_curate.training.data import rng as named_rng
 
 POOL_SIZE = 512
-DEFAULT_CHARS_PER_TOKEN = 4.0  # the usual rule of thumb for English BPE; the shipped 1024-token BPE packs fewer
-MIN_DOC_TOKENS = 16
-DEFAULT_DOC_TOKENS = 128
 GENERATED = ("repeated_spans", "latex", "markup", "records", "list", "log")
 DEFAULT_MOTIFS = [(length, copies, length) for length in range(10, 61, 5) for copies in (2, 3)]  # the trainer's catalyst
 
@@ -180,30 +177,6 @@ def _words(rng: np.random.Generator, words: list[str], n: int) -> str:
 
 def _cell(rng: np.random.Generator, words: list[str], numeric: bool) -> str:
     return f"{rng.integers(0, 1000)}.{rng.integers(0, 100):02d}" if numeric else _words(rng, words, int(rng.integers(1, 3)))
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """``tokens``: the budget; the total never exceeds it and falls short only by what no further document
-    fits into (less than ``doc_tokens`` in the tests). ``doc_tokens``: the size documents are filled to
-    (default: the profile's median top sample, else ``DEFAULT_DOC_TOKENS``); repeat documents end with
-    a whole motif and may run past it by less than one. ``chars_per_token`` is used only without a tokenizer."""
-
-    tokens: int = field(metadata={"help": "token budget"})
-    seed: int = field(default=0, metadata={"help": "seed"})
-    doc_tokens: int | None = field(default=None, metadata={
-        "help": "tokens per document (default: the profile's median top sample)"
-    })
-    chars_per_token: float = field(default=DEFAULT_CHARS_PER_TOKEN, metadata={
-        "help": "characters per token, to estimate token counts without a tokenizer"
-    })
-
-    def __post_init__(self):
-        check = SETTINGS
-        check.require("tokens", self.tokens, lambda v: isinstance(v, int) and v >= 0, "a non-negative integer")
-        at_least = f"at least {MIN_DOC_TOKENS}"
-        check.require("doc_tokens", self.doc_tokens, lambda v: v is None or v >= MIN_DOC_TOKENS, at_least)
-        check.require("chars_per_token", self.chars_per_token, lambda v: v > 0, "> 0")
 
 
 def generation_mix(profile: MotifProfile) -> dict[str, float]:

@@ -26,29 +26,14 @@ import numpy as np
 
 from mda_curate.augment import structure
 from mda_curate.augment.repeats import complete_motifs, find_motifs
-from mda_curate.errors import UserError
+from mda_curate.augment.settings import MiningSettings
+from mda_curate.errors import FieldChecker, FieldError, UserError
 
 VERSION = 1
 WORD_TOKEN = re.compile(r"\w+|[^\w\s]")  # a word or one symbol: the token counted without a tokenizer
 TOP_MOTIFS = 200  # (length, copies, distance) triples kept, most frequent first
 TOP_ITEMS = 10  # templates, tags, environments, tokens kept per set
 SNIPPET_CHARS = 300
-
-
-@dataclass(frozen=True)
-class MiningSettings:
-    """``min_length``: shortest repeat span counted (tokens); ``max_distance``: farthest earlier occurrence
-    looked for; ``examples``: top documents quoted in the profile (and half as many bottom ones)."""
-
-    min_length: int = 5
-    max_distance: int = 1024
-    examples: int = 6
-
-    def __post_init__(self):
-        for name, low in (("min_length", 2), ("max_distance", 1), ("examples", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise UserError(f"mining settings: {name} must be an integer >= {low} (got {value!r})")
 
 
 @dataclass(frozen=True)
@@ -121,6 +106,8 @@ class MotifProfile:
             settings = MiningSettings(**data.get("settings", {}))
         except TypeError as err:
             raise UserError(f"{source}: settings: {err}") from None
+        except FieldError as err:
+            FieldChecker(source).fail(f"settings.{err.field}", err.problem)
         return cls(
             top=_set_profile(data["top"], source, "top"),
             bottom=None if data.get("bottom") is None else _set_profile(data["bottom"], source, "bottom"),

@@ -31,7 +31,7 @@ def run_tokenizer(run: str | Path) -> str:
     try:
         return json.loads(config.read_text())["tokenizer"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        raise UserError(f"{config}: no 'tokenizer' recorded; pass --tokenizer DIR") from None
+        raise UserError(f"{config}: no 'tokenizer' recorded; give the tokenizer") from None
 
 
 def document_texts(path: str | Path, doc_ids: list) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mda_curate.augment.generators import GenerationSettings
 from mda_curate.augment.profile import MiningSettings, MotifProfile
-from mda_curate.errors import UserError
+from mda_curate.errors import FieldError, UserError
 
 
 def mine_profile(
@@ -31,9 +31,9 @@ def mine_profile(
     from mda_curate.console import console, progress
 
     if bool(run) == bool(data):
-        raise UserError("give either --run RUN --steps A:B or --data FILE")
+        raise UserError("give either a training run (with its scored steps) or a document file (data), not both")
     if run and not steps:
-        raise UserError("--run needs --steps A:B (the window the scores cover)")
+        raise FieldError("steps", "is required with a run: the window the scores cover, A:B")
     bottom_fraction = top_fraction if bottom_fraction is None else bottom_fraction
     selection = select_extremes(scores, "sample_index" if run else "doc_id", top_fraction, bottom_fraction)
     tokenizer_dir = tokenizer or (run_tokenizer(run) if run else None)

@@ -5,34 +5,13 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from mda_curate.classifier.features import FeatureSettings, extract_features, feature_names
+from mda_curate.classifier.features import extract_features, feature_names
 from mda_curate.classifier.model import CatalystClassifier
-from mda_curate.errors import SETTINGS, UserError
-
-CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Split, candidate models and features of a training run."""
-
-    validation_fraction: float = field(default=0.2, metadata={"help": "share of source documents held out"})
-    candidates: tuple[str, ...] = field(default=CANDIDATES, metadata={"help": "the models fitted and compared"})
-    features: FeatureSettings = field(default_factory=FeatureSettings, metadata={"help": "what to measure"})
-    batch_size: int = field(default=256, metadata={"help": "documents per feature batch"})
-    simpler_margin: float = field(default=0.005, metadata={
-        "help": "keep the first (simpler) candidate unless another beats its AUROC by more"
-    })
-
-    def __post_init__(self) -> None:
-        SETTINGS.require("validation_fraction", self.validation_fraction, lambda v: 0 < v < 1, "in (0, 1)")
-        SETTINGS.require(
-            "candidates", self.candidates, lambda v: v and set(v) <= set(CANDIDATES), f"among {', '.join(CANDIDATES)}"
-        )
+from mda_curate.classifier.settings import FeatureSettings, TrainSettings
+from mda_curate.errors import UserError
 
 
 def train_classifier(

@@ -9,9 +9,8 @@ from dataclasses import fields
 from functools import partial
 from pathlib import Path
 
-from mda_curate.augment.generators import GenerationSettings
-from mda_curate.augment.profile import MiningSettings
-from mda_curate.commands._flags import add_setting
+from mda_curate.augment.settings import GenerationSettings, MiningSettings
+from mda_curate.flags import add_setting
 
 
 def register(subparsers) -> None:
@@ -48,8 +47,8 @@ def _register_mine(actions) -> None:
     mine.add_argument("--bottom-fraction", type=float, metavar="F", help="bottom share compared against (default: --top-fraction)")
     mine.add_argument("--tokenizer", metavar="DIR", help="tokenizer (default: the run's; with --data, none: word units)")
     mining = partial(add_setting, mine, MiningSettings, metavar="N")
-    mining("min_length", help="shortest repeat span counted, in tokens")
-    mining("max_distance", help="farthest earlier occurrence looked for")
+    mining("min_length")
+    mining("max_distance")
     mine.add_argument("--out", required=True, metavar="PROFILE.json", help="where to write the motif profile")
     mine.set_defaults(func=run_mine)
 

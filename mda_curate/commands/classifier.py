@@ -6,11 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from mda_curate.classifier.features import FeatureSettings
-from mda_curate.classifier.train import TrainSettings
-from mda_curate.commands._flags import add_setting
+from mda_curate.classifier.settings import FeatureSettings, TrainSettings
 from mda_curate.data.documents import ReadStats
 from mda_curate.errors import UserError
+from mda_curate.flags import add_setting
 
 PROXY_DOMAINS = ("code", "latex", "markup", "records")
 MAX_LISTED_REJECTS = 20

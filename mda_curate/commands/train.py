@@ -6,8 +6,8 @@ import argparse
 from dataclasses import fields, replace
 from functools import partial
 
-from mda_curate.commands._flags import add_setting
 from mda_curate.errors import UserError
+from mda_curate.flags import add_setting
 from mda_curate.training.config import DTYPES, LR_SCHEDULES, PRESETS, RECIPES, TrainConfig
 
 DEFAULTS = TrainConfig()

@@ -207,7 +207,8 @@ def check_arguments(work: Path, arguments: dict) -> None:
         saved = json.loads(path.read_text())
         changed = sorted(k for k in set(saved) | set(arguments) if saved.get(k) != arguments.get(k))
         if changed:
-            raise UserError(f"{work}: holds a run with other arguments ({', '.join(changed)}); remove it or pick another --out")
+            changes = ", ".join(changed)
+            raise UserError(f"{work}: holds a run with other arguments ({changes}); remove it or pick another output")
     work.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(arguments, indent=2) + "\n")
 

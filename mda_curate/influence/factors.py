@@ -37,7 +37,9 @@ def fit_factors(model, blocks: list[Block], batches, settings: InfluenceSettings
     if settings.strategy == "identity":
         return {}
     if next(iter(batches), None) is None:
-        raise UserError("no curvature sample has 2 or more tokens: nothing to fit the factors on (check --train)")
+        raise UserError(
+            "no curvature sample has 2 or more tokens: nothing to fit the factors on (check the training data)"
+        )
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(settings.seed)
     factors: Factors = {block.name: {} for block in blocks}
     if settings.strategy in ("kfac", "ekfac"):

@@ -11,36 +11,105 @@ validation harness all call it::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
-from mda_curate.errors import FieldError, UserError
-from mda_curate.influence.settings import InfluenceSettings
+from mda_curate.errors import FieldError
+from mda_curate.flags import SettingsParser, add_setting, flag_of
+from mda_curate.influence.settings import FISHERS, STRATEGIES, InfluenceSettings, parse_damping
 
 PROBE_METRIC = {"induction": "induction", "previous_token": "previous_token"}
 
 
 @dataclass(frozen=True)
 class InfluenceRequest:
-    """The inputs of one influence computation (the flags of ``mda-curate influence``, parsed)."""
+    """The inputs of one influence computation: the flags of ``mda-curate influence`` (:func:`add_request_flags`),
+    parsed by :func:`request_from_args`."""
 
-    model: str  # a model folder, with its tokenizer
-    train: str  # documents, a tokenized folder, a training run folder or a Pythia .bin/.idx prefix
-    out: str = "scores.parquet"
-    steps: tuple[int, int] | None = None  # with a run folder or Pythia prefix: the samples of these steps
-    unit: str | None = None  # the head "layer.head" (None: the best head for the probe)
-    blocks: str = "qkvo"
-    modules: str | None = None  # "all-linear": score whole modules instead of one head
-    probe: str = "induction"
-    query: str | None = None  # query documents of the query-loss probe
-    probe_sequences: int = 32
-    probe_length: int = 32
-    factors_data: str | None = None  # data for the curvature (None: train)
-    factor_steps: tuple[int, int] | None = None  # steps of factors_data (None: steps)
-    shard_size: int = 256
-    device: str = "cpu"
-    top: int = 10  # samples shown in the summary
+    model: str = field(metadata={"help": "a GPT-NeoX, Llama, OLMo 2 or Qwen2 model folder (with its tokenizer)"})
+    train: str = field(metadata={
+        "help": "JSONL/parquet documents (text), a tokenized folder, a training run folder or a Pythia .bin/.idx "
+        "prefix"
+    })
+    out: str = field(default="scores.parquet", metadata={"help": "output parquet"})
+    steps: tuple[int, int] | None = field(default=None, metadata={
+        "help": "with a run folder or Pythia prefix: score the samples of steps A..B-1"
+    })
+    unit: str | None = field(default=None, metadata={
+        "help": "the head, layer.head from 0 (default: the best head for the probe)"
+    })
+    blocks: str = field(default="qkvo", metadata={"help": "the head's blocks"})
+    modules: str | None = field(default=None, metadata={"help": "score whole modules instead of one head"})
+    probe: str = field(default="induction", metadata={"help": "what the unit is measured by"})
+    query: str | None = field(default=None, metadata={"help": "JSONL/parquet query documents of the query-loss probe"})
+    probe_sequences: int = field(default=32, metadata={"help": "probe sequences"})
+    probe_length: int = field(default=32, metadata={"help": "random tokens per copy"})
+    factors_data: str | None = field(default=None, metadata={
+        "help": "data for the curvature (default: the training data)"
+    })
+    factor_steps: tuple[int, int] | None = field(default=None, metadata={
+        "help": "the steps of the curvature data (default: the scored steps)"
+    })
+    shard_size: int = field(default=256, metadata={"help": "samples per output shard"})
+    device: str = field(default="cpu", metadata={"help": "torch device"})
+    top: int = field(default=10, metadata={"help": "samples shown in the summary"})
     settings: InfluenceSettings = field(default_factory=InfluenceSettings)
+
+
+def add_request_flags(parser) -> None:
+    """Add the flags of an :class:`InfluenceRequest` and its settings to ``parser``: those of
+    ``mda-curate influence``, which a validation spec's ``[influence] args`` also take."""
+    request = partial(add_setting, parser, InfluenceRequest)
+    request("model", metavar="DIR")
+    request("train", metavar="DATA")
+    request("steps", type=str, metavar="A:B")
+    request("unit", metavar="L.H")
+    request("blocks", choices=["qk", "qkvo"])
+    request("modules", choices=["all-linear"])
+    request("probe", choices=["induction", "previous_token", "query-loss"])
+    request("query", metavar="FILE")
+    request("probe_sequences", metavar="N")
+    request("probe_length", metavar="N")
+    setting = partial(add_setting, parser, InfluenceSettings)
+    setting("strategy", choices=STRATEGIES)
+    setting("fisher", choices=FISHERS)
+    setting("damping", type=str, default="0.1mean", metavar="FLOAT|0.1mean")
+    setting("max_length", metavar="N")
+    request("factors_data", metavar="DATA")
+    request("factor_steps", type=str, metavar="A:B")
+    setting("factor_max_samples", "--factor-samples", metavar="N")
+    setting("batch_size", metavar="N")
+    setting("seed")
+    request("shard_size", metavar="N")
+    request("device")
+    request("top", metavar="K")
+    request("out", metavar="FILE")
+
+
+def request_from_args(args) -> InfluenceRequest:
+    """The request of the parsed flags of :func:`add_request_flags`."""
+    from mda_curate.influence.samples import parse_steps
+
+    given = {f.name: getattr(args, f.name) for f in fields(InfluenceSettings)}
+    settings = InfluenceSettings(**{**given, "damping": parse_damping(args.damping)})
+    parsed = {
+        "steps": parse_steps(args.steps) if args.steps else None,
+        "factor_steps": parse_steps(args.factor_steps, "factor_steps") if args.factor_steps else None,
+    }
+    named = {f.name: getattr(args, f.name) for f in fields(InfluenceRequest) if f.name != "settings"}
+    return InfluenceRequest(**{**named, **parsed, "settings": settings})
+
+
+def parse_request(argv: list[str]) -> InfluenceRequest:
+    """The request of ``mda-curate influence`` flags; a bad or unknown flag is a UserError naming it."""
+    parser = SettingsParser(prog="influence", add_help=False)
+    add_request_flags(parser)
+    args = parser.parse_args(argv)
+    try:
+        return request_from_args(args)
+    except FieldError as err:
+        raise err.renamed(flag_of(parser, args, err.field) or err.field) from None
 
 
 def compute_influence(request: InfluenceRequest, rank: int = 0, world_size: int = 1):
@@ -69,9 +138,9 @@ def build_job(request: InfluenceRequest):
     from mda_curate.models import load_causal_lm
 
     if request.probe == "query-loss" and not request.query:
-        raise UserError("--probe query-loss needs --query FILE")
+        raise FieldError("query", "is required by the query-loss probe (query documents)")
     if request.modules and request.probe == "previous_token":
-        raise UserError("--probe previous_token measures one head: give --unit, not --modules")
+        raise FieldError("modules", "cannot be used by the previous_token probe, which measures one head: give a unit")
     settings = request.settings
     model, tokenizer = load_causal_lm(request.model, device=request.device)
     train = open_samples(request.train, tokenizer, settings.max_length, request.steps)
@@ -100,7 +169,7 @@ def best_head(model, tokenizer, request: InfluenceRequest) -> str:
     from mda_curate.units.sequences import ProbeSettings
 
     if request.probe not in PROBE_METRIC:
-        raise UserError("--probe query-loss: give the head with --unit L.H (or --modules all-linear)")
+        raise FieldError("unit", f"is required by the {request.probe} probe: a head L.H (or give modules)")
     length = (request.probe_length, request.probe_length)
     sequences, _ = probe_sequences(tokenizer, ProbeSettings(request.probe_sequences, length, seed=request.settings.seed))
     scores = getattr(score_heads(model, sequences), PROBE_METRIC[request.probe])

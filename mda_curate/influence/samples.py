@@ -74,7 +74,7 @@ def open_samples(
     if path.with_suffix(".idx").is_file() and path.with_suffix(".bin").is_file():
         return _pythia_samples(path.with_suffix(""), _require_steps(path, steps), max_length)
     if steps is not None:
-        raise UserError(f"{path}: --steps applies to a training run folder or a Pythia .bin/.idx prefix")
+        raise UserError(f"{path}: steps apply to a training run folder or a Pythia .bin/.idx prefix only")
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")
     if is_tokenized(path):
@@ -92,7 +92,7 @@ def parse_steps(text: str, name: str = "steps") -> tuple[int, int]:
 
 def _require_steps(path: Path, steps: tuple[int, int] | None) -> tuple[int, int]:
     if steps is None:
-        raise UserError(f"{path}: a training stream needs --steps START:END (the window to score)")
+        raise UserError(f"{path}: a training stream needs steps START:END (the window to score)")
     return steps
 
 
@@ -133,7 +133,7 @@ def _run_samples(run_dir: Path, steps: tuple[int, int]) -> Samples:
     first, last = steps[0] * batch_size, steps[1] * batch_size
     if last > len(order):
         run_steps = len(order) // batch_size
-        raise UserError(f"{run_dir}: --steps {steps[0]}:{steps[1]} goes past the run's {run_steps} steps")
+        raise UserError(f"{run_dir}: steps {steps[0]}:{steps[1]} go past the run's {run_steps} steps")
 
     def get(i: int) -> Sample:
         g = first + i
@@ -150,7 +150,7 @@ def _pythia_samples(prefix: Path, steps: tuple[int, int], max_length: int) -> Sa
     stream = PythiaStream(prefix)
     first, last = stream.global_index(steps[0], 0), stream.global_index(steps[1], 0)
     if steps[1] > stream.num_steps:
-        raise UserError(f"{prefix}: --steps {steps[0]}:{steps[1]} goes past the stream's {stream.num_steps} steps")
+        raise UserError(f"{prefix}: steps {steps[0]}:{steps[1]} go past the stream's {stream.num_steps} steps")
 
     def get(i: int) -> Sample:
         g = first + i

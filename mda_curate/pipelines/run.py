@@ -146,7 +146,7 @@ def _init_ray() -> None:
     try:
         import ray
     except ImportError:
-        raise UserError("--executor ray needs the [ray] extra: pip install 'mda-curate[ray]'") from None
+        raise UserError("the ray executor needs the [ray] extra: pip install 'mda-curate[ray]'") from None
     if not ray.is_initialized():
         ray.init()
 
@@ -199,8 +199,8 @@ def _check_same_plan(plan: Plan) -> None:
         output, change = plan.layout.output, first_difference(previous, record)
         if _has_finished_ranks(plan):
             raise UserError(
-                f"{output} holds a finished run with other options or content (changed: {change}); pass a new "
-                f"--output, or delete {output} to start afresh"
+                f"{output} holds a finished run with other options or content (changed: {change}); write to a new "
+                f"output folder, or delete {output} to start afresh"
             )
         console.print(f"{output}: discarding an unfinished run with other options or content (changed: {change})")
         _discard_run(plan)

@@ -204,7 +204,7 @@ class DataOrder:
             sources.append(RepeatedSpansSource(span_token_pool(corpora, vocab, eos), ctx, seed))
         shares = source_shares(sources, mix, catalyst_share)
         if shares.sum() <= 0:
-            raise UserError("data: no source to train on (give --data, or a --catalyst-share above 0)")
+            raise UserError("data: no source to train on (give data, or a catalyst_share above 0)")
         for source, share in zip(sources, shares):
             if share > 0 and source.num_windows == 0:
                 raise UserError(f"data: domain {source.name!r} holds fewer than {ctx + 1} tokens, less than one window")

@@ -247,14 +247,14 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
         self.step = int(state["step"])
         if self.step > self.config.steps:
-            raise UserError(f"{checkpoint}: is at step {self.step}, beyond --steps {self.config.steps}")
+            raise UserError(f"{checkpoint}: is at step {self.step}, beyond the run's steps ({self.config.steps})")
 
     def _check_run_dir(self, run_args: dict, resume: bool) -> None:
         """A fresh run needs a folder without a run; a resumed one its own unchanged settings."""
         config_path = self.run_dir / "config.json"
         if not resume:
             if config_path.exists():
-                raise UserError(f"{self.run_dir}: already holds a run (pass --resume, or another --out)")
+                raise UserError(f"{self.run_dir}: already holds a run (resume it, or train into another folder)")
             return
         if not config_path.is_file():
             raise UserError(f"{self.run_dir}: nothing to resume (no config.json)")
@@ -265,7 +265,7 @@ class Trainer:
         if change := first_difference(saved["content"], run_args["content"]):
             changes.append(f"content of {change} (the data or tokenizer files changed)")
         if changes:
-            raise UserError(f"{self.run_dir}: --resume needs the run's own settings; changed {changes[0]}")
+            raise UserError(f"{self.run_dir}: resuming needs the run's own settings; changed {changes[0]}")
 
     def _latest_checkpoint(self) -> Path:
         steps = [int(p.name[5:]) for p in self.run_dir.glob("step_*") if p.name[5:].isdigit() and (p / STATE_FILE).is_file()]

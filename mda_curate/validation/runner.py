@@ -23,7 +23,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,8 +30,8 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 
 from mda_curate.console import console, progress
-from mda_curate.errors import UserError
-from mda_curate.fingerprint import first_difference, fingerprint
+from mda_curate.errors import FieldError, UserError
+from mda_curate.fingerprint import fingerprint, first_difference
 from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, MetricSettings, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
@@ -83,7 +82,7 @@ def run_experiment(
     from mda_curate.validation.report import write_report
 
     if workers < 1:
-        raise UserError(f"--workers {workers}: must be at least 1")
+        raise FieldError("workers", f"must be at least 1 (got {workers})")
     out = Path(out)
     save_spec(spec, out)
     arms = tuple(a for a in ARMS if a == "baseline" or a in (arms or spec.arms.run))
@@ -127,7 +126,7 @@ def check_same_experiment(spec: ExperimentSpec, out: Path) -> bool:
         return False
     changed = first_difference(_comparable(json.loads(saved_path.read_text())), _comparable(spec.to_dict()))
     if changed:
-        raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another --out")
+        raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another output folder")
     return True
 
 
@@ -199,18 +198,26 @@ def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
 
 
 def ensure_scores(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
-    """With ``[influence] compute = true``, run ``mda-curate influence`` for a missing scores file."""
+    """With ``[influence] compute = true``, compute a missing scores file: the ``mda-curate influence`` of
+    :func:`~mda_curate.validation.arms.influence_argv` with the spec's ``args``, run in this process."""
+    from mda_curate.influence.request import compute_influence, parse_request
     from mda_curate.validation.arms import influence_argv
 
     if seed.scores is None or seed.scores.is_file() or not spec.influence.compute:
         return  # the targeted arms' own checks explain what is missing
-    argv = [sys.executable, "-m", "mda_curate.cli", *influence_argv(seed)[1:], *spec.influence.args]
+    argv = [*influence_argv(seed), *spec.influence.args]
     if "--device" not in spec.influence.args:
         argv += ["--device", spec.train.device]
+    try:
+        request = parse_request(argv[2:])
+    except UserError as err:
+        raise UserError(f"{spec.source}: influence.args: {err}") from None
     console.print(f"seed {seed.seed}: computing influence scores: {shlex.join(argv)}")
     seed.scores.parent.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(argv).returncode != 0:
-        raise UserError(f"{name}.scores: `mda-curate influence` failed for {seed.scores} (see its output above)")
+    try:
+        compute_influence(request)
+    except UserError as err:
+        raise UserError(f"{name}.scores: computing {seed.scores} failed: {err}") from None
 
 
 def write_schedule(run: ArmRun, schedule: dict, spec: ExperimentSpec) -> ArmRun:
@@ -258,19 +265,19 @@ def worker_threads(spec: ExperimentSpec, workers: int) -> int:
     return spec.train.threads or max(1, (os.cpu_count() or 1) // workers)
 
 
-def run_one(spec: ExperimentSpec, out: str | Path, name: str) -> None:
-    """Train and score the arm-run ``name`` (``seed<S>/<arm>``) of the experiment planned in ``out``, alone
+def run_one(spec: ExperimentSpec, out: str | Path, only: str) -> None:
+    """Train and score the arm-run ``only`` (``seed<S>/<arm>``) of the experiment planned in ``out``, alone
     (a Slurm job's command); an arm-run already done is left as it is. Threads: the spec's, else the
     cores this process may use."""
     out = Path(out)
     if not check_same_experiment(spec, out):
-        raise UserError(f"{out}: holds no experiment (no spec.json); run `mda-curate validate` without --only first")
-    run = _named_run(spec, out, name)
+        raise UserError(f"{out}: holds no experiment (no spec.json); run the whole experiment first to plan it")
+    run = _named_run(spec, out, only)
     if run.done:
-        console.print(f"{name}: already done ({run.metrics_path})")
+        console.print(f"{only}: already done ({run.metrics_path})")
         return
     if not run.schedule_path.is_file():
-        raise UserError(f"{run.schedule_path}: missing; run `mda-curate validate` without --only first to plan {name}")
+        raise UserError(f"{run.schedule_path}: missing; run the whole experiment first to plan {only}")
     threads = spec.train.threads or _usable_cores()
     limit_threads(threads)
     report_finished(run, train_and_score(spec, run, threads))
@@ -285,7 +292,8 @@ def _named_run(spec: ExperimentSpec, out: Path, name: str) -> ArmRun:
     seed_part, _, arm = name.partition("/")
     seeds = {f"seed{seed.seed}": seed for seed in spec.seeds}
     if seed_part not in seeds or arm not in ARMS:
-        raise UserError(f"--only {name}: not an arm-run of the spec (seed<S>/<arm>, seeds: {', '.join(seeds)})")
+        expected = f"an arm-run of the spec, seed<S>/<arm> with seeds {', '.join(seeds)}"
+        raise FieldError("only", f"must be {expected} (got {name!r})")
     return ArmRun(seeds[seed_part], arm, out / name)
 
 

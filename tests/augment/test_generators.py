@@ -149,6 +149,11 @@ def test_bad_generation_settings_are_one_clear_error(settings, message):
         GenerationSettings(**settings)
 
 
-def test_mining_settings_are_validated():
-    with pytest.raises(UserError, match="min_length must be an integer >= 2"):
-        MiningSettings(min_length=1)
+@pytest.mark.parametrize("settings, message", [
+    ({"min_length": 1}, r"^min_length: must be an integer >= 2 \(got 1\)$"),
+    ({"max_distance": True}, r"^max_distance: must be an integer >= 1 \(got True\)$"),
+    ({"examples": -1}, r"^examples: must be an integer >= 0 \(got -1\)$"),
+])
+def test_mining_settings_are_validated(settings, message):
+    with pytest.raises(FieldError, match=message):
+        MiningSettings(**settings)

@@ -3,7 +3,15 @@ import json
 import numpy as np
 import pytest
 
-from mda_curate.augment import MiningSettings, MotifProfile, key_values, latex_table, mine_motifs, repeated_spans_text, word_pool
+from mda_curate.augment import (
+    MiningSettings,
+    MotifProfile,
+    key_values,
+    latex_table,
+    mine_motifs,
+    repeated_spans_text,
+    word_pool,
+)
 from mda_curate.errors import UserError
 
 WORDS = word_pool()
@@ -79,7 +87,7 @@ def test_save_and_load(profile, tmp_path):
     (lambda d: d["top"]["repeats"]["motifs"].append([5, 1, 5, 2]), r"top.repeats.motifs\[1\] must be \[length, copies >= 2"),
     (lambda d: d.update(version=7), "version must be 1"),
     (lambda d: d["bottom"].pop("repeats"), "bottom.repeats is required"),
-    (lambda d: d["settings"].update(min_length=0), "min_length must be an integer >= 2"),
+    (lambda d: d["settings"].update(min_length=0), "settings.min_length must be an integer >= 2"),
 ])
 def test_bad_profile_is_one_clear_error(profile, edit, message):
     data = json.loads(profile.to_json())

@@ -43,7 +43,7 @@ def test_qk_slice_moves_only_its_own_heads_attention_and_v_moves_none(neox):
 def test_o_slice_reads_exactly_that_heads_output(neox):
     """With head 2's value rows zeroed, its output is zero, so its O columns cannot change the logits."""
     model = neox.random_model(seed=1)
-    qk, v, o = head_blocks(model, 0, 2, "qkvo")
+    _qk, v, o = head_blocks(model, 0, 2, "qkvo")
     with torch.no_grad():
         model.gpt_neox.layers[0].attention.query_key_value.weight[v.out_index] = 0
         model.gpt_neox.layers[0].attention.query_key_value.bias[v.out_index] = 0
@@ -110,7 +110,7 @@ def test_run_folder_samples_are_what_the_trainer_fed(neox, tmp_path):
         step, row = divmod(samples[i].index, 4)
         assert np.array_equal(samples[i].tokens, trainer.batch(step).tokens[row])
     assert {samples[i].domain for i in range(8)} <= {"prose", "repeated_spans"}
-    with pytest.raises(UserError, match="needs --steps"):
+    with pytest.raises(UserError, match="a training stream needs steps START:END"):
         open_samples(tmp_path / "run")
     with pytest.raises(UserError, match="past the run"):
         open_samples(tmp_path / "run", steps=(9, 12))

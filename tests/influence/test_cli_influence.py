@@ -86,7 +86,7 @@ def test_changed_arguments_are_refused_on_the_same_output(model_dir, train_file,
     [
         (["--unit", "2.0"], "--unit: out of range; the model has 2 layers x 4 heads"),
         (["--unit", "one"], "--unit: must be LAYER.HEAD, e.g. 1.3 (got 'one')"),
-        (["--probe", "query-loss"], "--probe query-loss needs --query FILE"),
+        (["--probe", "query-loss"], "--query: is required by the query-loss probe (query documents)"),
         (["--damping", "-1"], "--damping: must be > 0 (got -1.0)"),
         (["--damping", "lots"], "--damping: must be a number or 0.1mean (got 'lots')"),
         (["--factor-samples", "0"], "--factor-samples: must be at least 1 (got 0)"),

@@ -24,7 +24,7 @@ def test_train_command_tokenizes_jsonl_trains_and_resumes(tmp_path, tokenizer, c
     assert main(args + ["--resume"]) == 0  # already at its last step: nothing to do
     assert main(args[:-2] + ["--log-every", "2", "--resume"]) == 0  # runtime settings may change
     assert main(args + ["--lr", "0.5", "--resume"]) == 2
-    assert "--resume needs the run's own settings; changed lr" in capsys.readouterr().err
+    assert "resuming needs the run's own settings; changed lr" in capsys.readouterr().err
 
 
 def test_bad_mix_is_a_usage_error(tmp_path, capsys):

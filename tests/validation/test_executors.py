@@ -127,7 +127,8 @@ def test_only_names_an_arm_run_of_a_planned_experiment(tmp_path, corpus, base_ru
     assert "holds no experiment (no spec.json)" in capsys.readouterr().err
     run_experiment(load_spec(spec_path), tmp_path / "out", show_progress=False, executor=SlurmExecutor())
     assert main([*argv, "seed3/baseline"]) == 2
-    assert "--only seed3/baseline: not an arm-run of the spec" in capsys.readouterr().err
+    expected = "--only: must be an arm-run of the spec, seed<S>/<arm> with seeds seed0 (got 'seed3/baseline')"
+    assert expected in capsys.readouterr().err
 
 
 class Stopped(Exception):

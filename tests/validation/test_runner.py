@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import time
@@ -54,7 +55,7 @@ def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, bas
 
 
 def test_arms_stop_after_formation_and_the_seed_is_compared_where_every_arm_reached(tmp_path, corpus, base_runs, monkeypatch):
-    import mda_curate.units.formation as formation
+    from mda_curate.units import formation
 
     formed_from = {"baseline": 8, "random_removal": 6, "targeted_removal": None}  # planted: formed from these steps on
 
@@ -174,3 +175,40 @@ def test_a_killed_harness_takes_its_workers_with_it(tmp_path):
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(worker)
+
+
+def test_missing_scores_are_computed_in_process_as_the_influence_command_computes_them(tmp_path, corpus, base_runs):
+    from mda_curate.cli import main
+    from mda_curate.validation.arms import influence_argv
+    from mda_curate.validation.runner import ensure_scores
+
+    data = tiny_spec_data(corpus, base_runs, seeds=(0,))
+    data["seeds"][0]["scores"] = tmp_path / "harness" / "scores.parquet"
+    data["influence"] = {"compute": True, "args": ["--factor-samples", "8", "--strategy", "kfac", "--top", "3"]}
+    spec = load_spec(write_spec(tmp_path / "spec.toml", data))
+    ensure_scores(spec, spec.seeds[0], "seeds[0]")
+
+    command = tmp_path / "command" / "scores.parquet"
+    assert main([*influence_argv(spec.seeds[0])[1:], *data["influence"]["args"], "--out", str(command)]) == 0
+    harness = spec.seeds[0].scores
+    assert pq.read_table(harness).equals(pq.read_table(command)) and pq.read_table(harness).num_rows == 16
+    summaries = [json.loads((p.parent / "scores.influence" / "summary.json").read_text()) for p in (harness, command)]
+    assert summaries[0] == summaries[1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--factor-samples", "0"], "influence.args: --factor-samples: must be at least 1 (got 0)"),
+    (["--strategy", "newton"], "influence.args: argument --strategy: invalid choice: 'newton'"),
+    (["--nope"], "influence.args: unrecognized arguments: --nope"),
+])
+def test_bad_influence_args_name_the_spec_and_the_flag(tmp_path, corpus, base_runs, args, message):
+    from mda_curate.errors import UserError
+    from mda_curate.validation.runner import ensure_scores
+
+    data = tiny_spec_data(corpus, base_runs, seeds=(0,))
+    data["seeds"][0]["scores"] = tmp_path / "scores.parquet"
+    data["influence"] = {"compute": True, "args": args}
+    spec = load_spec(write_spec(tmp_path / "spec.toml", data))
+    with pytest.raises(UserError, match=f"^{tmp_path / 'spec.toml'}: {re.escape(message)}"):
+        ensure_scores(spec, spec.seeds[0], "seeds[0]")
+    assert not spec.seeds[0].scores.exists()

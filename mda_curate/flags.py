@@ -61,3 +61,12 @@ def flag_of(parser: argparse.ArgumentParser, args: argparse.Namespace, dest: str
             return flag_of(action.choices[getattr(args, action.dest)], args, dest)
     flags = [a.option_strings for a in parser._actions if a.dest == dest and a.option_strings]
     return max(flags[0], key=len) if flags else None
+
+
+class SettingsParser(argparse.ArgumentParser):
+    """A parser of flags outside the command line (a file's list of flags): a bad one is a UserError."""
+
+    def error(self, message: str):
+        from mda_curate.errors import UserError
+
+        raise UserError(message)
