@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test smoke test-slow results clean
+.PHONY: install demo test quality smoke test-slow results clean
 
 $(BIN)/.installed: pyproject.toml Makefile mda_curate/classifier/_featurize.c
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q -m "not slow"
+
+quality: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 smoke: install
 	$(BIN)/mda-curate demo --quick --output .cache/smoke

@@ -25,9 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 VALIDATION = BENCH / "validation"
-DOCS = ["README.md", "benchmarks/README.md", "benchmarks/validation/README.md",
-        "benchmarks/formation_window/README.md", "benchmarks/influence/README.md", "benchmarks/classifier/README.md", "benchmarks/pipeline_overhead/README.md",
-        "benchmarks/trainer_throughput/README.md", "benchmarks/natural_formation/README.md"]
+DOCS = [
+    "README.md",
+    "benchmarks/README.md",
+    "benchmarks/validation/README.md",
+    "benchmarks/formation_window/README.md",
+    "benchmarks/influence/README.md",
+    "benchmarks/classifier/README.md",
+    "benchmarks/pipeline_overhead/README.md",
+    "benchmarks/trainer_throughput/README.md",
+    "benchmarks/natural_formation/README.md",
+]
 BLOCK = re.compile(r"(<!-- results: ([\w./-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 FORMER_RULE = (
     "former rule (these runs were scored before it changed): the later of the two criteria's first crossings, "
@@ -41,9 +49,13 @@ NOT_RECOMPUTED = (
     "formation-window sweep (`benchmarks/formation_window/`). Intervals, speed-ups and comparisons below are "
     "recomputed from the per-run steps."
 )
-KEY_PAIRS = [("targeted_removal", "random_removal"), ("targeted_augmentation", "random_augmentation"),
-             ("classifier_upsampling", "targeted_augmentation"), ("classifier_upsampling", "random_augmentation"),
-             ("synthetic_augmentation", "random_insertion")]
+KEY_PAIRS = [
+    ("targeted_removal", "random_removal"),
+    ("targeted_augmentation", "random_augmentation"),
+    ("classifier_upsampling", "targeted_augmentation"),
+    ("classifier_upsampling", "random_augmentation"),
+    ("synthetic_augmentation", "random_insertion"),
+]
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -83,8 +95,10 @@ def recompute_summary(folder: Path) -> dict:
     out["speedup_definition"] = SPEEDUP
     out["intervals"] = {"method": INTERVALS, "confidence": confidence, "over": "seeds"}
     out["setup"] = summary.get("setup") or _setup_line(folder)
-    out["seeds"] = [{**s, "branch_step": s["window"][0], "compared_at": s.get("compared_at") or compared[s["seed"]]}
-                    for s in summary["seeds"]]
+    out["seeds"] = [
+        {**s, "branch_step": s["window"][0], "compared_at": s.get("compared_at") or compared[s["seed"]]}
+        for s in summary["seeds"]
+    ]
     return out
 
 
@@ -135,11 +149,28 @@ def experiment_table(name: str) -> str:
     for arm, a in summary["arms"].items():
         cells = [seed_cell(runs.get((arm, s)), runs.get(("baseline", s))) for s in seeds]
         prose = a["heldout_loss_change"].get("prose", {"mean": None})
-        rows.append([arm.replace("_", " "), *cells, str(a["seeds"]), _cell(a["speedup_post_branch"], "{:.3f}"),
-                     _cell(a["speedup"], "{:.3f}"), _cell(a["formation_delay"], "{:+,.0f}"), a["vs_baseline"] or "-",
-                     _cell(prose, "{:+.1%}")])
-    columns = ["arm", *(f"seed {s}" for s in seeds), "n", "speed-up after branch [95% CI]",
-               "speed-up absolute [95% CI]", "delay, steps [95% CI]", "vs baseline", "prose loss change [95% CI]"]
+        rows.append(
+            [
+                arm.replace("_", " "),
+                *cells,
+                str(a["seeds"]),
+                _cell(a["speedup_post_branch"], "{:.3f}"),
+                _cell(a["speedup"], "{:.3f}"),
+                _cell(a["formation_delay"], "{:+,.0f}"),
+                a["vs_baseline"] or "-",
+                _cell(prose, "{:+.1%}"),
+            ]
+        )
+    columns = [
+        "arm",
+        *(f"seed {s}" for s in seeds),
+        "n",
+        "speed-up after branch [95% CI]",
+        "speed-up absolute [95% CI]",
+        "delay, steps [95% CI]",
+        "vs baseline",
+        "prose loss change [95% CI]",
+    ]
     return table(columns, rows)
 
 
@@ -151,10 +182,22 @@ def comparisons_table(name: str) -> str:
         if pair not in KEY_PAIRS and pair[::-1] not in KEY_PAIRS:
             continue
         steps, post = c["formation_step_difference"], c["speedup_post_branch_difference"]
-        rows.append([f"{pair[0]} − {pair[1]}".replace("_", " "), str(steps["n"]), _cell(steps, "{:+,.0f}"),
-                     _cell(post, "{:+.3f}"), c["first_forms"]])
-    columns = ["first − second arm", "n", "formation step difference [95% CI]",
-               "post-branch speed-up difference [95% CI]", "first arm forms"]
+        rows.append(
+            [
+                f"{pair[0]} − {pair[1]}".replace("_", " "),
+                str(steps["n"]),
+                _cell(steps, "{:+,.0f}"),
+                _cell(post, "{:+.3f}"),
+                c["first_forms"],
+            ]
+        )
+    columns = [
+        "first − second arm",
+        "n",
+        "formation step difference [95% CI]",
+        "post-branch speed-up difference [95% CI]",
+        "first arm forms",
+    ]
     return table(columns, rows) if rows else "(no pair of compared arms)\n"
 
 
@@ -181,13 +224,37 @@ def headline_table() -> str:
         if pair["arms"] != [arm, control]:
             lo, hi = diff["ci"]
             diff = {**diff, "mean": -diff["mean"], "ci": [None, None] if lo is None else [-hi, -lo]}
-        verdict = ("one seed: no interval" if diff["ci"][0] is None else "not distinguishable" if not diff["differs"]
-                   else "arm earlier" if diff["ci"][1] < 0 else "arm later")
-        rows.append([f"[{name}](benchmarks/validation/{name}/report.md)", str(diff["n"]), arm.replace("_", " "),
-                     _cell(a["speedup_post_branch"], "{:.2f}"), control.replace("_", " "),
-                     _cell(c["speedup_post_branch"], "{:.2f}"), _cell(diff, "{:+,.0f}"), verdict])
-    columns = ["experiment", "seeds", "arm", "speed-up after branch [95% CI]", "control", "control's [95% CI]",
-               "arm − control, formation step [95% CI]", "paired verdict"]
+        verdict = (
+            "one seed: no interval"
+            if diff["ci"][0] is None
+            else "not distinguishable"
+            if not diff["differs"]
+            else "arm earlier"
+            if diff["ci"][1] < 0
+            else "arm later"
+        )
+        rows.append(
+            [
+                f"[{name}](benchmarks/validation/{name}/report.md)",
+                str(diff["n"]),
+                arm.replace("_", " "),
+                _cell(a["speedup_post_branch"], "{:.2f}"),
+                control.replace("_", " "),
+                _cell(c["speedup_post_branch"], "{:.2f}"),
+                _cell(diff, "{:+,.0f}"),
+                verdict,
+            ]
+        )
+    columns = [
+        "experiment",
+        "seeds",
+        "arm",
+        "speed-up after branch [95% CI]",
+        "control",
+        "control's [95% CI]",
+        "arm − control, formation step [95% CI]",
+        "paired verdict",
+    ]
     return table(columns, rows)
 
 
@@ -197,9 +264,15 @@ def overview_table(link: str = "") -> str:
     for name, summary in summaries().items():
         former = "former rule" in summary["formation_rule"]
         arms = ", ".join(a.replace("_", " ") for a in summary["arms"])
-        rows.append([f"[{name}]({link}{name}/report.md)", str(len(summary["seeds"])), arms,
-                     ", ".join(str(s["window"][0]) for s in summary["seeds"]),
-                     "former rule, not recomputable" if former else "current rule"])
+        rows.append(
+            [
+                f"[{name}]({link}{name}/report.md)",
+                str(len(summary["seeds"])),
+                arms,
+                ", ".join(str(s["window"][0]) for s in summary["seeds"]),
+                "former rule, not recomputable" if former else "current rule",
+            ]
+        )
     return table(["experiment", "seeds", "arms", "branch step per seed", "formation steps"], rows)
 
 
@@ -216,8 +289,18 @@ def formation_window() -> dict:
 def formation_of(run: dict):
     from mda_curate.units.formation import StepSummary, formation
 
-    steps = [StepSummary(t["step"], t["best_induction"], (0, 0), t["best_previous_token"], (0, 0),
-                         t["induction_loss_drop"], t["icl_score"]) for t in run["trajectory"]]
+    steps = [
+        StepSummary(
+            t["step"],
+            t["best_induction"],
+            (0, 0),
+            t["best_previous_token"],
+            (0, 0),
+            t["induction_loss_drop"],
+            t["icl_score"],
+        )
+        for t in run["trajectory"]
+    ]
     return formation(steps)
 
 
@@ -245,9 +328,12 @@ def formation_window_table() -> str:
         cells = []
         for seed in seeds:
             r = runs[(share, seed)]
-            cells.append(f"{r['formation_step']:,.0f}" if r["formation_step"] is not None else
-                         f"not formed by {r['steps_trained']:,} (best induction {r['final_best_induction']:.2f}, "
-                         f"loss drop {r['final_induction_loss_drop']:.2f} nats)")
+            cells.append(
+                f"{r['formation_step']:,.0f}"
+                if r["formation_step"] is not None
+                else f"not formed by {r['steps_trained']:,} (best induction {r['final_best_induction']:.2f}, "
+                f"loss drop {r['final_induction_loss_drop']:.2f} nats)"
+            )
         formed = [runs[(share, s)]["formation_step"] for s in seeds if runs[(share, s)]["formation_step"] is not None]
         mean = f"{sum(formed) / len(formed):,.0f} (n={len(formed)})" if formed else "-"
         rows.append([f"{share:g}", *cells, mean])
@@ -269,11 +355,37 @@ def natural_run_table() -> str:
         hours = sum(config["log_every"] * tokens_per_step / row["tokens_per_s"] for row in log) / 3600
         steps = log[-1]["step"] + 1
         mix = ", ".join(f"{d} {w:g}" for d, w in config["mix"].items())
-        rows.append([f"`{run.name}`", config["preset"], f"{config['context_length']} x {config['batch_size']}", mix,
-                     f"{config['lr']:g}",
-                     f"{steps:,}", f"{steps * tokens_per_step / 1e6:.0f}M", f"{hours:.2f}", *_natural_units(run)])
-    return table(["run", "model", "ctx x batch", "mix", "lr", "steps", "tokens", "wall hours", "last scored step",
-                  "best induction", "best previous-token (layer 0's)", "induction-loss drop", "formation"], rows)
+        rows.append(
+            [
+                f"`{run.name}`",
+                config["preset"],
+                f"{config['context_length']} x {config['batch_size']}",
+                mix,
+                f"{config['lr']:g}",
+                f"{steps:,}",
+                f"{steps * tokens_per_step / 1e6:.0f}M",
+                f"{hours:.2f}",
+                *_natural_units(run),
+            ]
+        )
+    return table(
+        [
+            "run",
+            "model",
+            "ctx x batch",
+            "mix",
+            "lr",
+            "steps",
+            "tokens",
+            "wall hours",
+            "last scored step",
+            "best induction",
+            "best previous-token (layer 0's)",
+            "induction-loss drop",
+            "formation",
+        ],
+        rows,
+    )
 
 
 def _natural_units(run: Path) -> list[str]:
@@ -292,9 +404,13 @@ def _natural_units(run: Path) -> list[str]:
     formed = formation(summaries)
     outcome = f"step {formed.step:,.0f}" if formed.step is not None else f"not formed by step {last.step:,}"
     ind_head, prev_head = last.best_induction_head, last.best_previous_token_head
-    return [f"{last.step:,}", f"{last.best_induction:.3f} (L{ind_head[0]}H{ind_head[1]})",
-            f"{last.best_previous_token:.2f} (L{prev_head[0]}H{prev_head[1]}; {layer0['previous_token']:.2f})",
-            f"{last.induction_loss_drop:+.2f}", outcome]
+    return [
+        f"{last.step:,}",
+        f"{last.best_induction:.3f} (L{ind_head[0]}H{ind_head[1]})",
+        f"{last.best_previous_token:.2f} (L{prev_head[0]}H{prev_head[1]}; {layer0['previous_token']:.2f})",
+        f"{last.induction_loss_drop:+.2f}",
+        outcome,
+    ]
 
 
 def natural_repetition_table() -> str:
@@ -309,11 +425,29 @@ def natural_copying_table() -> str:
     """Loss on the first and second copy of repeated held-out text and random tokens, per model."""
     rows = []
     for name, kinds in load("natural_formation/repetition.json")["copying"].items():
-        rows.append([f"`{name}`", *(cell for kind in ("natural", "random") for cell in (
-            f"{kinds[kind]['loss_first']:.2f} → {kinds[kind]['loss_second']:.2f}",
-            f"{kinds[kind]['best_prefix_matching']:.3f}"))])
-    return table(["model", "held-out text: loss 1st → 2nd copy", "prefix matching", "random tokens: loss 1st → 2nd copy",
-                  "prefix matching"], rows)
+        rows.append(
+            [
+                f"`{name}`",
+                *(
+                    cell
+                    for kind in ("natural", "random")
+                    for cell in (
+                        f"{kinds[kind]['loss_first']:.2f} → {kinds[kind]['loss_second']:.2f}",
+                        f"{kinds[kind]['best_prefix_matching']:.3f}",
+                    )
+                ),
+            ]
+        )
+    return table(
+        [
+            "model",
+            "held-out text: loss 1st → 2nd copy",
+            "prefix matching",
+            "random tokens: loss 1st → 2nd copy",
+            "prefix matching",
+        ],
+        rows,
+    )
 
 
 # -------------------------------------------------------------------------------------------- other benchmarks
@@ -326,17 +460,21 @@ def load(path: str) -> dict:
 def influence_speed_table() -> str:
     d = load("influence/influence.json")
     head, r = d["per_head"], d["ratios"]
-    rows = [["per-head scoring, batched", f"{head['batched_tokens_per_s']:,.0f}"],
-            ["per-head scoring, batch size 1", f"{head['batch1_tokens_per_s']:,.0f}"],
-            ["per-sample full backward, one at a time", f"{head['paper_style_batch1_tokens_per_s']:,.0f}"],
-            ["one training step", f"{d['training_step_tokens_per_s']:,.0f}"],
-            ["module mode (all linear layers)", f"{d['kronfluence']['ours']['score_tokens_per_s']:,.0f}"],
-            ["kronfluence 1.0.1, same modules", f"{d['kronfluence']['kronfluence']['score_tokens_per_s']:,.0f}"]]
+    rows = [
+        ["per-head scoring, batched", f"{head['batched_tokens_per_s']:,.0f}"],
+        ["per-head scoring, batch size 1", f"{head['batch1_tokens_per_s']:,.0f}"],
+        ["per-sample full backward, one at a time", f"{head['paper_style_batch1_tokens_per_s']:,.0f}"],
+        ["one training step", f"{d['training_step_tokens_per_s']:,.0f}"],
+        ["module mode (all linear layers)", f"{d['kronfluence']['ours']['score_tokens_per_s']:,.0f}"],
+        ["kronfluence 1.0.1, same modules", f"{d['kronfluence']['kronfluence']['score_tokens_per_s']:,.0f}"],
+    ]
     out = table(["scorer", "training-sample tokens/s"], rows)
     ratios = ", ".join(f"{k.replace('_', ' ')} {v:.2f}×" for k, v in r.items() if k != "spearman_vs_kronfluence")
     peer = d["kronfluence"]
-    return out + (f"\nRatios: {ratios}. Module mode vs kronfluence: Spearman {peer['spearman']:.7f}, largest "
-                  f"relative difference {peer['max_relative_difference']:.1e}.\n")
+    return out + (
+        f"\nRatios: {ratios}. Module mode vs kronfluence: Spearman {peer['spearman']:.7f}, largest "
+        f"relative difference {peer['max_relative_difference']:.1e}.\n"
+    )
 
 
 def ground_truth_table() -> str:
@@ -344,11 +482,24 @@ def ground_truth_table() -> str:
     rows = []
     for arm, a in d["arms"].items():
         effect = d["effect_vs_baseline"].get(arm, {})
-        rows.append([arm, str(a["masked"]), _num(a["formation_step"], "{:,.0f}"), f"{a['unit_induction_mean']:.3f}",
-                     _num(effect.get("unit_induction_mean"), "{:+.3f}"),
-                     _num(effect.get("induction_loss_drop_mean"), "{:+.3f}")])
-    columns = ["arm", "samples masked", "formation step (former rule)", "mean unit induction", "Δ vs baseline",
-               "Δ mean loss drop (nats)"]
+        rows.append(
+            [
+                arm,
+                str(a["masked"]),
+                _num(a["formation_step"], "{:,.0f}"),
+                f"{a['unit_induction_mean']:.3f}",
+                _num(effect.get("unit_induction_mean"), "{:+.3f}"),
+                _num(effect.get("induction_loss_drop_mean"), "{:+.3f}"),
+            ]
+        )
+    columns = [
+        "arm",
+        "samples masked",
+        "formation step (former rule)",
+        "mean unit induction",
+        "Δ vs baseline",
+        "Δ mean loss drop (nats)",
+    ]
     return table(columns, rows)
 
 
@@ -364,13 +515,22 @@ def lds_table() -> str:
 
 def classifier_table() -> str:
     rows = []
-    for name, path in (("proxy (domain) labels", "classifier/classifier_vs_fasttext.json"),
-                       ("influence labels, seed-1 window", "classifier/classifier_vs_fasttext_influence.json")):
+    for name, path in (
+        ("proxy (domain) labels", "classifier/classifier_vs_fasttext.json"),
+        ("influence labels, seed-1 window", "classifier/classifier_vs_fasttext_influence.json"),
+    ):
         d = load(path)
         h, t = d["heldout"], d["throughput"]
-        rows.append([name, f"{h['ours']['auroc']:.3f}", f"{h['fasttext']['auroc']:.3f}",
-                     f"{t['docs_per_s']['ours']:,.0f}", f"{t['docs_per_s']['fasttext']:,.0f}",
-                     f"{t['ratio_ours_over_fasttext']:.1f}×"])
+        rows.append(
+            [
+                name,
+                f"{h['ours']['auroc']:.3f}",
+                f"{h['fasttext']['auroc']:.3f}",
+                f"{t['docs_per_s']['ours']:,.0f}",
+                f"{t['docs_per_s']['fasttext']:,.0f}",
+                f"{t['ratio_ours_over_fasttext']:.1f}×",
+            ]
+        )
     return table(["labels", "held-out AUROC, ours", "fastText", "docs/s, ours", "fastText", "ratio"], rows)
 
 
@@ -379,22 +539,48 @@ def pipeline_table() -> str:
     for name in ("pipeline_overhead", "pipeline_overhead_gzip", "pipeline_overhead_max1536"):
         d = load(f"pipeline_overhead/{name}.json")
         per_round = d["ratio_score_filter_vs_plain_per_round"]
-        rows.append([f"`{name}.json`", d["input"]["compression"] or "none", Path(d["classifier"]["path"]).name,
-                     f"{d['ratio_score_filter_vs_plain']:.2f}×",
-                     f"{per_round['range'][0]:.2f}–{per_round['range'][1]:.2f}×",
-                     f"{d['ratio_machinery_vs_plain']:.2f}×",
-                     f"{d['mb_per_s_per_core']['plain']:.1f}", f"{d['mb_per_s_per_core']['score_filter']:.1f}"])
-    return table(["file", "compression", "classifier", "score+filter / plain", "per round", "machinery / plain",
-                  "plain MB/s", "score+filter MB/s"], rows)
+        rows.append(
+            [
+                f"`{name}.json`",
+                d["input"]["compression"] or "none",
+                Path(d["classifier"]["path"]).name,
+                f"{d['ratio_score_filter_vs_plain']:.2f}×",
+                f"{per_round['range'][0]:.2f}–{per_round['range'][1]:.2f}×",
+                f"{d['ratio_machinery_vs_plain']:.2f}×",
+                f"{d['mb_per_s_per_core']['plain']:.1f}",
+                f"{d['mb_per_s_per_core']['score_filter']:.1f}",
+            ]
+        )
+    return table(
+        [
+            "file",
+            "compression",
+            "classifier",
+            "score+filter / plain",
+            "per round",
+            "machinery / plain",
+            "plain MB/s",
+            "score+filter MB/s",
+        ],
+        rows,
+    )
 
 
 def trainer_table() -> str:
     d = load("trainer_throughput/trainer_throughput.json")
-    rows = [["bare PyTorch loop", f"{d['bare_loop_tokens_per_s']:,}", "1.00×"],
-            ["trainer, without checkpoint saves", f"{d['trainer_tokens_per_s_without_checkpoint_saves']:,}",
-             f"{d['ratio_median_without_checkpoint_saves']:.2f}×"],
-            ["trainer, with checkpoint saves", f"{d['trainer_tokens_per_s_with_checkpoint_saves']:,}",
-             f"{d['ratio_median_with_checkpoint_saves']:.2f}×"]]
+    rows = [
+        ["bare PyTorch loop", f"{d['bare_loop_tokens_per_s']:,}", "1.00×"],
+        [
+            "trainer, without checkpoint saves",
+            f"{d['trainer_tokens_per_s_without_checkpoint_saves']:,}",
+            f"{d['ratio_median_without_checkpoint_saves']:.2f}×",
+        ],
+        [
+            "trainer, with checkpoint saves",
+            f"{d['trainer_tokens_per_s_with_checkpoint_saves']:,}",
+            f"{d['ratio_median_with_checkpoint_saves']:.2f}×",
+        ],
+    ]
     rounds = f"\n{d['rounds']} rounds of {d['steps_per_run']} steps.\n"
     return table(["loop", "tokens/s", "median ratio"], rows) + rounds
 

@@ -18,7 +18,16 @@ from mda_curate.errors import FieldError, UserError
 from mda_curate.flags import flag_of
 
 COMMANDS = [
-    "corpus", "tokenizer", "units", "train", "influence", "catalysts", "classifier", "curate", "validate", "augment",
+    "corpus",
+    "tokenizer",
+    "units",
+    "train",
+    "influence",
+    "catalysts",
+    "classifier",
+    "curate",
+    "validate",
+    "augment",
     "demo",
 ]
 

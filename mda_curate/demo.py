@@ -33,7 +33,14 @@ from mda_curate.training.config import RECIPES, TrainConfig
 from mda_curate.units.formation import has_formed
 
 FORMATION_RECIPE = RECIPES["cpu-formation"]
-ARMS = ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation", "random_insertion")
+ARMS = (
+    "baseline",
+    "targeted_removal",
+    "random_removal",
+    "classifier_upsampling",
+    "synthetic_augmentation",
+    "random_insertion",
+)
 
 
 @dataclass(frozen=True)
@@ -52,18 +59,28 @@ class DemoPlan:
 # The full demo raises the catalyst share to 0.75 so the head forms by ~5,000 steps rather than ~6,600
 # (benchmarks/formation_window/formation_window.json, seed 1: 5,083 vs 6,606), which keeps it within 30 minutes here.
 FULL = DemoPlan(
-    replace(FORMATION_RECIPE, catalyst_share=0.75), window_steps=250, arm_steps=600, arm_checkpoint_every=50,
+    replace(FORMATION_RECIPE, catalyst_share=0.75),
+    window_steps=250,
+    arm_steps=600,
+    arm_checkpoint_every=50,
     factor_samples=2000,
 )
 # The quick demo trains the full demo's run on from its shipped checkpoint a few hundred steps before the head
 # forms (examples/demo_checkpoint/README.md), so its few minutes hold the formation and arms that differ.
 QUICK = DemoPlan(
-    replace(FULL.recipe, checkpoint_every=50), window_steps=50, arm_steps=200, arm_checkpoint_every=25,
-    factor_samples=512, from_checkpoint=True,
+    replace(FULL.recipe, checkpoint_every=50),
+    window_steps=50,
+    arm_steps=200,
+    arm_checkpoint_every=25,
+    factor_samples=512,
+    from_checkpoint=True,
 )
 # With another model (--preset) there is no shipped checkpoint: 300 steps from scratch, where nothing forms.
 QUICK_FROM_SCRATCH = DemoPlan(
-    replace(FORMATION_RECIPE, steps=300, checkpoint_every=50), window_steps=50, arm_steps=100, arm_checkpoint_every=25,
+    replace(FORMATION_RECIPE, steps=300, checkpoint_every=50),
+    window_steps=50,
+    arm_steps=100,
+    arm_checkpoint_every=25,
     factor_samples=512,
 )
 
@@ -88,8 +105,9 @@ def run_demo(output: str | Path, quick: bool = False, preset: str | None = None)
         check_same_inputs(start / "run.json", corpus / "train.parquet", tokenizer_dir)
     seconds: dict[str, float] = {}
     with _timed(seconds, "train"):
-        run_dir = train_base_run(plan.recipe, corpus / "train.parquet", tokenizer_dir, output / "run", stop=has_formed,
-                                 init_from=start)
+        run_dir = train_base_run(
+            plan.recipe, corpus / "train.parquet", tokenizer_dir, output / "run", stop=has_formed, init_from=start
+        )
     with _timed(seconds, "units"):
         units = score_trajectory(run_dir, corpus / "heldout.parquet", output / "units")
     window = influence_window(plan, units["formation_step"])
@@ -101,7 +119,9 @@ def run_demo(output: str | Path, quick: bool = False, preset: str | None = None)
     with _timed(seconds, "curate"):
         curated = curate_corpus(corpus / "train.parquet", classifier["path"], output / "curated")
     with _timed(seconds, "augment"):
-        augment = synthesize(run_dir, window, influence["scores"], corpus / "train.parquet", tokenizer_dir, plan, output / "augment")
+        augment = synthesize(
+            run_dir, window, influence["scores"], corpus / "train.parquet", tokenizer_dir, plan, output / "augment"
+        )
     with _timed(seconds, "validate"):
         validation = validate(run_dir, window, unit, plan, influence, classifier, augment, output / "validation")
     summary = {
@@ -124,8 +144,15 @@ def run_demo(output: str | Path, quick: bool = False, preset: str | None = None)
     return summary
 
 
-def train_base_run(config: TrainConfig, data: Path, tokenizer_dir: Path, run_dir: Path, until: int | None = None,
-                   stop: Callable[[Path], bool] | None = None, init_from: Path | None = None) -> Path:
+def train_base_run(
+    config: TrainConfig,
+    data: Path,
+    tokenizer_dir: Path,
+    run_dir: Path,
+    until: int | None = None,
+    stop: Callable[[Path], bool] | None = None,
+    init_from: Path | None = None,
+) -> Path:
     """Train (or resume, after a kill) the base run of ``config`` on ``data``, to its end or step ``until``,
     or to the first checkpoint for which ``stop`` holds (a resumed run whose last checkpoint holds stays).
 
@@ -141,7 +168,9 @@ def train_base_run(config: TrainConfig, data: Path, tokenizer_dir: Path, run_dir
     trainer = Trainer(config, run_dir, load_tokenizer(str(tokenizer_dir)), [data], init_from=init_from, resume=resume)
     if init_from is not None and not resume:
         trainer.save_checkpoint()
-    limit = f"from step {trainer.step} up to {config.steps}" + (f" or until {stop.__name__}" if stop is not None else "")
+    limit = f"from step {trainer.step} up to {config.steps}" + (
+        f" or until {stop.__name__}" if stop is not None else ""
+    )
     console.rule(f"[bold]1. train: {config.preset}, {limit}, catalyst share {config.catalyst_share}")
     stopped = stop is not None and trainer.step > 0 and stop(run_dir / f"step_{trainer.step}")
     if trainer.step < (config.steps if until is None else min(until, config.steps)) and not stopped:
@@ -155,11 +184,15 @@ def check_same_inputs(run_json: Path, data: Path, tokenizer_dir: Path) -> None:
 
     recorded = json.loads(run_json.read_text())["content"]
     files = {data: list(recorded["data"].values()) == [file_identity(data)]}
-    files |= {tokenizer_dir / name: identity == file_identity(tokenizer_dir / name)
-              for name, identity in recorded["tokenizer"].items()}
+    files |= {
+        tokenizer_dir / name: identity == file_identity(tokenizer_dir / name)
+        for name, identity in recorded["tokenizer"].items()
+    }
     for path, same in files.items():
         if not same:
-            raise UserError(f"{run_json}: {path} is not the file this run was trained on (rebuild it: see its README.md)")
+            raise UserError(
+                f"{run_json}: {path} is not the file this run was trained on (rebuild it: see its README.md)"
+            )
 
 
 def score_trajectory(run_dir: Path, heldout: Path, out_dir: Path) -> dict:
@@ -175,7 +208,11 @@ def score_trajectory(run_dir: Path, heldout: Path, out_dir: Path) -> dict:
     first, last = steps[0], steps[-1]
     return {
         "formation_step": formation_step(steps),
-        "induction": {"first": first.best_induction, "last": last.best_induction, "head": list(last.best_induction_head)},
+        "induction": {
+            "first": first.best_induction,
+            "last": last.best_induction,
+            "head": list(last.best_induction_head),
+        },
         "previous_token": {
             "first": first.best_previous_token,
             "last": last.best_previous_token,
@@ -204,10 +241,17 @@ def window_influence(run_dir: Path, window: tuple[int, int], unit: str, plan: De
     console.rule(f"[bold]3. influence: steps {window[0]}:{window[1]} on head {unit}")
     scores = out_dir / "window.parquet"
     if not scores.is_file():
-        compute_influence(InfluenceRequest(
-            model=str(run_dir / f"step_{window[0]}"), train=str(run_dir), out=str(scores), steps=window, unit=unit,
-            top=5, settings=InfluenceSettings(batch_size=32, factor_max_samples=plan.factor_samples),
-        ))
+        compute_influence(
+            InfluenceRequest(
+                model=str(run_dir / f"step_{window[0]}"),
+                train=str(run_dir),
+                out=str(scores),
+                steps=window,
+                unit=unit,
+                top=5,
+                settings=InfluenceSettings(batch_size=32, factor_max_samples=plan.factor_samples),
+            )
+        )
     summary = json.loads((out_dir / "window.influence" / "summary.json").read_text())
     return {"scores": str(scores), **summary}
 
@@ -233,8 +277,10 @@ def write_window_samples(run_dir: Path, window: tuple[int, int], path: Path) -> 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as out:
-        out.writelines(json.dumps({"id": s.doc_id, "text": s.text, "domain": s.domain}) + "\n"
-                       for s in window_samples(run_dir, window))
+        out.writelines(
+            json.dumps({"id": s.doc_id, "text": s.text, "domain": s.domain}) + "\n"
+            for s in window_samples(run_dir, window)
+        )
 
 
 def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:
@@ -252,8 +298,15 @@ def curate_corpus(corpus: Path, classifier: str, out_dir: Path) -> dict:
     return {key: stats[key] for key in ("lines_read", "kept", "dropped", "rejected", "upsampled") if key in stats}
 
 
-def synthesize(run_dir: Path, window: tuple[int, int], scores: str, corpus: Path, tokenizer_dir: Path, plan: DemoPlan,
-               out_dir: Path) -> dict:
+def synthesize(
+    run_dir: Path,
+    window: tuple[int, int],
+    scores: str,
+    corpus: Path,
+    tokenizer_dir: Path,
+    plan: DemoPlan,
+    out_dir: Path,
+) -> dict:
     """Mine the motifs of the window's top samples, generate as many synthetic tokens as the top 10% hold,
     and draw the control: random documents of the training mix's domains with the same token count."""
     from mda_curate.augment.generators import GenerationSettings
@@ -267,8 +320,9 @@ def synthesize(run_dir: Path, window: tuple[int, int], scores: str, corpus: Path
     if not synthetic.is_file():
         generate_documents(str(profile), str(synthetic), GenerationSettings(budget), str(tokenizer_dir))
     if not control.is_file():
-        draw_control(str(synthetic), [str(corpus)], str(control), tokenizer=str(tokenizer_dir),
-                     domains=list(plan.recipe.mix))
+        draw_control(
+            str(synthetic), [str(corpus)], str(control), tokenizer=str(tokenizer_dir), domains=list(plan.recipe.mix)
+        )
     return {"profile": str(profile), "synthetic": str(synthetic), "control": str(control), "token_budget": budget}
 
 
@@ -294,18 +348,29 @@ def validation_spec(run_dir, window, unit, until, plan: DemoPlan, influence, cla
         "recipe": "cpu-formation",
         "unit": unit,
         "train": {
-            "preset": plan.recipe.preset, "steps": plan.recipe.steps, "checkpoint_every": plan.recipe.checkpoint_every,
-            "catalyst_share": plan.recipe.catalyst_share, "threads": 1,
+            "preset": plan.recipe.preset,
+            "steps": plan.recipe.steps,
+            "checkpoint_every": plan.recipe.checkpoint_every,
+            "catalyst_share": plan.recipe.catalyst_share,
+            "threads": 1,
         },
         "arms": {
-            "run": list(ARMS), "k": 0.1, "checkpoint_every": plan.arm_checkpoint_every,
-            "classifier": _absolute(classifier["path"]), "synthetic": _absolute(augment["synthetic"]),
+            "run": list(ARMS),
+            "k": 0.1,
+            "checkpoint_every": plan.arm_checkpoint_every,
+            "classifier": _absolute(classifier["path"]),
+            "synthetic": _absolute(augment["synthetic"]),
             "random_documents": _absolute(augment["control"]),
         },
-        "seeds": [{
-            "seed": plan.recipe.seed, "run": _absolute(run_dir), "window": list(window), "until": until,
-            "scores": _absolute(influence["scores"]),
-        }],
+        "seeds": [
+            {
+                "seed": plan.recipe.seed,
+                "run": _absolute(run_dir),
+                "window": list(window),
+                "until": until,
+                "scores": _absolute(influence["scores"]),
+            }
+        ],
     }
 
 
@@ -318,17 +383,31 @@ def print_summary(summary: dict) -> None:
     rows = [
         ["formation step", summary["formation_step"] if summary["formation_step"] is not None else "not yet"],
         *[
-            [f"{name} (L{summary[name]['head'][0]}H{summary[name]['head'][1]})", f"{summary[name]['first']:.3f} → {summary[name]['last']:.3f}"]
+            [
+                f"{name} (L{summary[name]['head'][0]}H{summary[name]['head'][1]})",
+                f"{summary[name]['first']:.3f} → {summary[name]['last']:.3f}",
+            ]
             for name in ("induction", "previous_token")
         ],
         ["induction-loss drop (nats)", _change(summary["induction_loss_drop"])],
         ["ICL score (nats)", _change(summary["icl_score"])],
-        ["influence: top 10% share of positive influence", _percent(summary["influence"].get("top_share_of_positive_influence"))],
+        [
+            "influence: top 10% share of positive influence",
+            _percent(summary["influence"].get("top_share_of_positive_influence")),
+        ],
         ["classifier validation AUROC", _number(summary["classifier"]["metrics"].get("auroc"))],
-        ["curated: documents read / upsampled copies", f"{summary['curated'].get('lines_read')} / {summary['curated'].get('upsampled')}"],
-        *[[f"speed-up after branch / absolute: {arm}",
-           f"{_number(stats.get('speedup_post_branch', {}).get('mean'))} / {_number(stats.get('speedup', {}).get('mean'))}"]
-          for arm, stats in validation.items()],
+        [
+            "curated: documents read / upsampled copies",
+            f"{summary['curated'].get('lines_read')} / {summary['curated'].get('upsampled')}",
+        ],
+        *[
+            [
+                f"speed-up after branch / absolute: {arm}",
+                f"{_number(stats.get('speedup_post_branch', {}).get('mean'))} / "
+                f"{_number(stats.get('speedup', {}).get('mean'))}",
+            ]
+            for arm, stats in validation.items()
+        ],
         ["seconds", summary["seconds"]["total"]],
     ]
     console.print(table("mda-curate demo", ["", "value"], rows))

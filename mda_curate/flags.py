@@ -36,8 +36,9 @@ def add_setting(parser, settings: type, name: str, flag: str | None = None, **op
     help_text = options.pop("help", None) or field.metadata["help"]  # help=: a field without metadata
     if field.default not in (None, dataclasses.MISSING):
         help_text += f" (default {shown(field.default)})"
-    return parser.add_argument(flag or f"--{name.replace('_', '-')}", dest=name, help=help_text.replace("%", "%%"),
-                               **options)
+    return parser.add_argument(
+        flag or f"--{name.replace('_', '-')}", dest=name, help=help_text.replace("%", "%%"), **options
+    )
 
 
 def scalar_type(settings: type, name: str) -> type:

@@ -2,7 +2,8 @@
 and the quick demo's starting checkpoint (``examples/demo_checkpoint``).
 
 A wheel carries them as ``mda_curate/sample_data``, ``mda_curate/sample_tokenizer`` and
-``mda_curate/demo_checkpoint`` (see pyproject's package-dir); a source checkout or an editable install reads them from ``examples/``.
+``mda_curate/demo_checkpoint`` (see pyproject's package-dir); a source checkout or an editable install reads
+them from ``examples/``.
 """
 
 from __future__ import annotations

@@ -34,8 +34,16 @@ def neox_config(**overrides):
     from transformers import GPTNeoXConfig
 
     settings = dict(
-        vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-        max_position_embeddings=256, rotary_pct=0.25, use_parallel_residual=True, bos_token_id=0, eos_token_id=0,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=256,
+        rotary_pct=0.25,
+        use_parallel_residual=True,
+        bos_token_id=0,
+        eos_token_id=0,
     )
     return GPTNeoXConfig(**{**settings, **overrides})
 
@@ -52,8 +60,12 @@ def planted_model(attn_implementation: str = "sdpa"):
     induction head (query: current token, key: copied previous token; copies the attended token into
     COPIED, which the unembedding reads; attends BOS when nothing matches), L1H1 uniform. MLPs are zero."""
     config = neox_config(
-        hidden_size=HIDDEN, num_attention_heads=HEADS, intermediate_size=4, use_parallel_residual=False,
-        rotary_pct=ROTARY / HEAD_SIZE, rotary_emb_base=10000,
+        hidden_size=HIDDEN,
+        num_attention_heads=HEADS,
+        intermediate_size=4,
+        use_parallel_residual=False,
+        rotary_pct=ROTARY / HEAD_SIZE,
+        rotary_emb_base=10000,
     )
     model = random_model(attn_implementation=attn_implementation, **config.to_dict())
     theta = 10000.0 ** (-torch.arange(ROTARY // 2) / (ROTARY // 2))
@@ -159,8 +171,16 @@ def llama_config(family: str = "llama", **overrides):
     from transformers import LlamaConfig, Olmo2Config, Qwen2Config
 
     settings = dict(
-        vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        intermediate_size=128, max_position_embeddings=256, bos_token_id=0, eos_token_id=0, pad_token_id=None,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=256,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=None,
         tie_word_embeddings=False,
     )
     config_class = {"llama": LlamaConfig, "olmo2": Olmo2Config, "qwen2": Qwen2Config}[family]
@@ -194,8 +214,13 @@ def llama_planted_model(family: str = "llama", attn_implementation: str = "sdpa"
     a one-hot output back to 1."""
     olmo2 = family == "olmo2"
     model = llama_random_model(
-        family, attn_implementation=attn_implementation, hidden_size=HIDDEN, num_attention_heads=LLAMA_HEADS,
-        num_key_value_heads=LLAMA_KV_HEADS, head_dim=LLAMA_HEAD_DIM, intermediate_size=4,
+        family,
+        attn_implementation=attn_implementation,
+        hidden_size=HIDDEN,
+        num_attention_heads=LLAMA_HEADS,
+        num_key_value_heads=LLAMA_KV_HEADS,
+        head_dim=LLAMA_HEAD_DIM,
+        intermediate_size=4,
         rope_parameters={"rope_type": "default", "rope_theta": 1e6},
         **({} if family == "qwen2" else {"attention_bias": True}),
     )
@@ -260,6 +285,10 @@ def llama():
     """Llama-style builders: ``config(family, **overrides)``, ``random_model(family, seed, attn_implementation,
     **config)``, ``planted_model(family, attn_implementation)``, ``PLANTED`` and ``FAMILIES``."""
     return SimpleNamespace(
-        config=llama_config, random_model=llama_random_model, planted_model=llama_planted_model,
-        PLANTED=LLAMA_PLANTED, FAMILIES=LLAMA_FAMILIES, make_tokenizer=make_tokenizer,
+        config=llama_config,
+        random_model=llama_random_model,
+        planted_model=llama_planted_model,
+        PLANTED=LLAMA_PLANTED,
+        FAMILIES=LLAMA_FAMILIES,
+        make_tokenizer=make_tokenizer,
     )

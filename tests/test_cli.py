@@ -42,8 +42,9 @@ HEAVY = ("numpy", "torch", "transformers", "sklearn", "pyarrow", "datatrove")
 def heavy_imports(statement: str) -> list[str]:
     """The heavy libraries a fresh interpreter has imported after running ``statement``."""
     code = f"import sys; {statement}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    )
     return done.stdout.split()
 
 

@@ -85,9 +85,19 @@ scores = "/r/s.parquet"
 """
 
 
-def _spec(tmp_path, plan, run, window, until, scores="s.parquet", classifier="c", synthetic="s.jsonl", control="c.jsonl"):
-    data = validation_spec(run, window, "1.2", until, plan, {"scores": str(scores)}, {"path": str(classifier)},
-                           {"synthetic": str(synthetic), "control": str(control)})
+def _spec(
+    tmp_path, plan, run, window, until, scores="s.parquet", classifier="c", synthetic="s.jsonl", control="c.jsonl"
+):
+    data = validation_spec(
+        run,
+        window,
+        "1.2",
+        until,
+        plan,
+        {"scores": str(scores)},
+        {"path": str(classifier)},
+        {"synthetic": str(synthetic), "control": str(control)},
+    )
     return write_spec(data, tmp_path / "validation.toml")
 
 
@@ -101,23 +111,46 @@ def test_a_checkpoint_trained_on_other_data_is_refused(tmp_path):
 
 
 def test_the_validation_spec_file_reads_as_written():
-    data = validation_spec("/r/run", (200, 250), "1.2", 300, QUICK_FROM_SCRATCH, {"scores": "/r/s.parquet"}, {"path": "/r/c"},
-                           {"synthetic": "/r/s.jsonl", "control": "/r/c.jsonl"})
+    data = validation_spec(
+        "/r/run",
+        (200, 250),
+        "1.2",
+        300,
+        QUICK_FROM_SCRATCH,
+        {"scores": "/r/s.parquet"},
+        {"path": "/r/c"},
+        {"synthetic": "/r/s.jsonl", "control": "/r/c.jsonl"},
+    )
     assert spec_toml(data) == DEMO_SPEC  # as the demo wrote it when it joined strings
     assert tomllib.loads(spec_toml(data)) == data
 
 
 def test_the_validation_spec_is_a_valid_experiment(tmp_path):
     run, scores = tmp_path / "run", tmp_path / "influence" / "window.parquet"
-    spec = _spec(tmp_path, QUICK_FROM_SCRATCH, run, (200, 250), 300, scores, tmp_path / "classifier",
-                 tmp_path / "synthetic.jsonl", tmp_path / "control.jsonl")
+    spec = _spec(
+        tmp_path,
+        QUICK_FROM_SCRATCH,
+        run,
+        (200, 250),
+        300,
+        scores,
+        tmp_path / "classifier",
+        tmp_path / "synthetic.jsonl",
+        tmp_path / "control.jsonl",
+    )
     assert load_spec(tmp_path / "validation.toml") == spec
     (seed,) = spec.seeds
     assert seed.window == (200, 250) and seed.until == 300 and seed.run == run.resolve()
     assert spec.train.steps == 300 and spec.train.checkpoint_every == QUICK_FROM_SCRATCH.recipe.checkpoint_every
     assert spec.train.catalyst_share == QUICK_FROM_SCRATCH.recipe.catalyst_share
-    assert spec.arms.run == ("baseline", "targeted_removal", "random_removal", "classifier_upsampling", "synthetic_augmentation",
-                             "random_insertion")
+    assert spec.arms.run == (
+        "baseline",
+        "targeted_removal",
+        "random_removal",
+        "classifier_upsampling",
+        "synthetic_augmentation",
+        "random_insertion",
+    )
     assert spec.arms.random_documents == (tmp_path / "control.jsonl").resolve()
 
 

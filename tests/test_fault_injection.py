@@ -59,19 +59,54 @@ def excluded(out: Path, kind: str) -> list[dict]:
 
 # (case, file name, content, valid documents, {reason: [lines]})
 HOSTILE_FILES = [
-    ("truncated gzip", "t.jsonl.gz", gzip.compress(jsonl(GOOD), mtime=0) + gzip.compress(jsonl(GOOD), mtime=0)[:20],
-     5, {"unreadable_file": [6]}),
-    ("corrupt gzip", "c.jsonl.gz", gzip.compress(jsonl(GOOD), mtime=0) + b"this is not gzip",
-     5, {"unreadable_file": [6]}),
+    (
+        "truncated gzip",
+        "t.jsonl.gz",
+        gzip.compress(jsonl(GOOD), mtime=0) + gzip.compress(jsonl(GOOD), mtime=0)[:20],
+        5,
+        {"unreadable_file": [6]},
+    ),
+    (
+        "corrupt gzip",
+        "c.jsonl.gz",
+        gzip.compress(jsonl(GOOD), mtime=0) + b"this is not gzip",
+        5,
+        {"unreadable_file": [6]},
+    ),
     ("truncated parquet", "t.parquet", parquet(GOOD)[:300], 0, {"unreadable_file": [1]}),
-    ("media field", "m.jsonl", jsonl([GOOD[0], {"text": "x", "media": "oops"}, {"text": "y", "media": [{"bad": 1}]}]),
-     1, {"invalid_media": [2, 3]}),
-    ("2,000-deep JSON", "d.jsonl", jsonl([deep(2000), GOOD[0], b'{"text": "x", "deep": ' + deep(2000) + b"}"]),
-     1, {"malformed_json": [1, 3]}),
-    ("bad and duplicate ids", "i.jsonl", jsonl([
-        {"id": None, "text": "a"}, {"id": 5, "text": "b"}, {"id": "", "text": "c"},
-        GOOD[0], GOOD[0], {"text": "no id"}, {"id": 1.5, "text": "d"}, {"id": "5", "text": "e"}, {"id": True, "text": "f"},
-    ]), 3, {"invalid_id": [1, 3, 7, 9], "duplicate_id": [5, 8]}),
+    (
+        "media field",
+        "m.jsonl",
+        jsonl([GOOD[0], {"text": "x", "media": "oops"}, {"text": "y", "media": [{"bad": 1}]}]),
+        1,
+        {"invalid_media": [2, 3]},
+    ),
+    (
+        "2,000-deep JSON",
+        "d.jsonl",
+        jsonl([deep(2000), GOOD[0], b'{"text": "x", "deep": ' + deep(2000) + b"}"]),
+        1,
+        {"malformed_json": [1, 3]},
+    ),
+    (
+        "bad and duplicate ids",
+        "i.jsonl",
+        jsonl(
+            [
+                {"id": None, "text": "a"},
+                {"id": 5, "text": "b"},
+                {"id": "", "text": "c"},
+                GOOD[0],
+                GOOD[0],
+                {"text": "no id"},
+                {"id": 1.5, "text": "d"},
+                {"id": "5", "text": "e"},
+                {"id": True, "text": "f"},
+            ]
+        ),
+        3,
+        {"invalid_id": [1, 3, 7, 9], "duplicate_id": [5, 8]},
+    ),
 ]
 
 
@@ -101,7 +136,8 @@ def test_excluded_records_keep_their_bytes_and_their_location(tmp_path, capsys):
     assert rejected[3]["text"] == "[1,   2]" and "raw_base64" not in rejected[3]["metadata"]
     dropped = excluded(out, "dropped")
     assert {(d["id"], d["metadata"]["line"], d["metadata"]["file"]) for d in dropped} == {
-        ("g0", 1, str(tmp_path / "a.jsonl")), ("g1", 4, str(tmp_path / "a.jsonl"))
+        ("g0", 1, str(tmp_path / "a.jsonl")),
+        ("g1", 4, str(tmp_path / "a.jsonl")),
     }
 
 
@@ -111,8 +147,9 @@ def test_an_input_given_twice_is_read_once(tmp_path, capsys):
     out = tmp_path / "out"
     assert curate(capsys, "score", tmp_path / "in", tmp_path / "in" / "a.jsonl", "--output", out)[0] == 0
     assert json.loads((out / "stats.json").read_text())["lines_read"] == len(GOOD)
-    code, message = curate(capsys, "mix", tmp_path / "in", tmp_path / "in" / "a.jsonl", "--weights", 1, 1,
-                           "--output", tmp_path / "mix")
+    code, message = curate(
+        capsys, "mix", tmp_path / "in", tmp_path / "in" / "a.jsonl", "--weights", 1, 1, "--output", tmp_path / "mix"
+    )
     assert code == 2 and "in two mix sources" in message
 
 
@@ -165,8 +202,21 @@ def test_curate_refuses_a_finished_output_of_another_classifier(tmp_path, capsys
 def test_a_met_target_share_is_one_line_and_the_corrected_rerun_runs(tmp_path, capsys):
     (tmp_path / "a.jsonl").write_bytes(jsonl(GOOD))
     out = tmp_path / "out"
-    code = main(["curate", "upsample", str(tmp_path / "a.jsonl"), "--output", str(out), "--workers", "1",
-                 "--threshold", "0", "--target-share", "0.5"])
+    code = main(
+        [
+            "curate",
+            "upsample",
+            str(tmp_path / "a.jsonl"),
+            "--output",
+            str(out),
+            "--workers",
+            "1",
+            "--threshold",
+            "0",
+            "--target-share",
+            "0.5",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].endswith("the catalyst share is already 1 >= 0.5: nothing to upsample")
@@ -185,13 +235,32 @@ def save_model(neox, folder: Path, seed: int = 3, **overrides) -> Path:
 
 
 def words(n: int, seed: int = 0) -> list[dict]:
-    return [{"id": f"d{i}", "text": " ".join(f"w{(i * 7 + k * seed + k) % 60 + 2:02d}" for k in range(6 + i % 5))}
-            for i in range(n)]
+    return [
+        {"id": f"d{i}", "text": " ".join(f"w{(i * 7 + k * seed + k) % 60 + 2:02d}" for k in range(6 + i % 5))}
+        for i in range(n)
+    ]
 
 
 def influence(capsys, model_dir, train, out, *extra) -> tuple[int, str]:
-    return cli(capsys, "influence", "--model", model_dir, "--train", train, "--unit", "1.2", "--batch-size", 3,
-               "--probe-sequences", 2, "--probe-length", 4, "--out", out, *extra)
+    return cli(
+        capsys,
+        "influence",
+        "--model",
+        model_dir,
+        "--train",
+        train,
+        "--unit",
+        "1.2",
+        "--batch-size",
+        3,
+        "--probe-sequences",
+        2,
+        "--probe-length",
+        4,
+        "--out",
+        out,
+        *extra,
+    )
 
 
 def test_influence_refuses_to_resume_over_changed_data_or_weights(tmp_path, capsys, neox):
@@ -216,8 +285,27 @@ def tokenizer_dir(neox, tmp_path):
 
 
 def train(capsys, tokenizer_dir, data, out, *extra) -> tuple[int, str]:
-    return cli(capsys, "train", "--data", data, "--tokenizer", tokenizer_dir, "--out", out, "--context-length", 8,
-               "--batch-size", 2, "--steps", 4, "--warmup-steps", 1, "--threads", 1, *extra)
+    return cli(
+        capsys,
+        "train",
+        "--data",
+        data,
+        "--tokenizer",
+        tokenizer_dir,
+        "--out",
+        out,
+        "--context-length",
+        8,
+        "--batch-size",
+        2,
+        "--steps",
+        4,
+        "--warmup-steps",
+        1,
+        "--threads",
+        1,
+        *extra,
+    )
 
 
 def test_train_resume_and_validate_refuse_changed_data(tokenizer_dir, tmp_path, capsys):
@@ -253,7 +341,9 @@ def test_a_base_run_may_start_from_a_checkpoint_but_not_carry_a_schedule(tokeniz
     data.write_bytes(jsonl(words(20)))
     assert train(capsys, tokenizer_dir, data, run, "--until", 2)[0] == 0
     saved = json.loads((run / "config.json").read_text())
-    spec = SimpleNamespace(config=lambda seed: TrainConfig.from_dict(saved["train"]), data=(data,), tokenizer=tokenizer_dir)
+    spec = SimpleNamespace(
+        config=lambda seed: TrainConfig.from_dict(saved["train"]), data=(data,), tokenizer=tokenizer_dir
+    )
     (run / "config.json").write_text(json.dumps({**saved, "init_from": str(tmp_path / "other" / "step_2")}))
     check_base_run(spec, SimpleNamespace(run=run), "seeds[0]")  # a continuation of another run's checkpoint
     (run / "config.json").write_text(json.dumps({**saved, "schedule": {**saved["schedule"], "mask": [[0, 1]]}}))
@@ -277,30 +367,107 @@ def card_with_artifact(tmp_path, artifact) -> Path:
 
 REFUSALS = [  # (case, argv built from the fixtures' paths, the end of the one-line message)
     ("validate DIR", lambda p: ["validate", p.tmp, "--out", p.tmp / "v"], ": a folder; give the spec's .toml file"),
-    ("train on an empty file", lambda p: ["train", "--data", p.empty, "--tokenizer", p.tok, "--out", p.tmp / "r1"],
-     ": no documents"),
-    ("train --until past --steps", lambda p: ["train", "--data", p.docs, "--tokenizer", p.tok, "--out", p.tmp / "r2",
-                                             "--steps", 5, "--until", 50], "--until 50: must be in 0..5 (--steps 5)"),
-    ("influence on documents of one token", lambda p: ["influence", "--model", p.model, "--train", p.short, "--unit",
-                                                       "1.2", "--out", p.tmp / "s1.parquet"],
-     "no curvature sample has 2 or more tokens: nothing to fit the factors on (check the training data)"),
-    ("influence --world-size 0", lambda p: ["influence", "--model", p.model, "--train", p.docs, "--unit", "1.2",
-                                            "--world-size", 0, "--out", p.tmp / "s2.parquet"],
-     "--world-size: must be at least 1 (got 0)"),
-    ("influence on a bad line", lambda p: ["influence", "--model", p.model, "--train", p.bad, "--unit", "1.2"],
-     ("bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) "
-      "(fix or remove the line)")),
-    ("influence --steps past the run", lambda p: ["influence", "--model", p.model, "--train", p.run, "--steps",
-                                                  "2:6", "--unit", "1.2"], "steps 2:6 go past the run's 4 steps"),
-    ("units --seq-len past the positions", lambda p: ["units", p.short_model, "--seq-len", 40, "--sequences", 2],
-     ("--seq-len: x of 40 tokens makes probe sequences of 81 tokens (BOS and two copies), past the model's 64 "
-      "positions")),
-    ("classifier card with a null artifact", lambda p: ["curate", "score", p.docs, "--output", p.tmp / "c",
-                                                        "--classifier", card_with_artifact(p.tmp / "n", None)],
-     "card.json: artifact is null, not an object with the model's sha256"),
-    ("classifier card with a string artifact", lambda p: ["curate", "score", p.docs, "--output", p.tmp / "c",
-                                                          "--classifier", card_with_artifact(p.tmp / "s", "x")],
-     'card.json: artifact is "x", not an object with the model\'s sha256'),
+    (
+        "train on an empty file",
+        lambda p: ["train", "--data", p.empty, "--tokenizer", p.tok, "--out", p.tmp / "r1"],
+        ": no documents",
+    ),
+    (
+        "train --until past --steps",
+        lambda p: [
+            "train",
+            "--data",
+            p.docs,
+            "--tokenizer",
+            p.tok,
+            "--out",
+            p.tmp / "r2",
+            "--steps",
+            5,
+            "--until",
+            50,
+        ],
+        "--until 50: must be in 0..5 (--steps 5)",
+    ),
+    (
+        "influence on documents of one token",
+        lambda p: [
+            "influence",
+            "--model",
+            p.model,
+            "--train",
+            p.short,
+            "--unit",
+            "1.2",
+            "--out",
+            p.tmp / "s1.parquet",
+        ],
+        "no curvature sample has 2 or more tokens: nothing to fit the factors on (check the training data)",
+    ),
+    (
+        "influence --world-size 0",
+        lambda p: [
+            "influence",
+            "--model",
+            p.model,
+            "--train",
+            p.docs,
+            "--unit",
+            "1.2",
+            "--world-size",
+            0,
+            "--out",
+            p.tmp / "s2.parquet",
+        ],
+        "--world-size: must be at least 1 (got 0)",
+    ),
+    (
+        "influence on a bad line",
+        lambda p: ["influence", "--model", p.model, "--train", p.bad, "--unit", "1.2"],
+        (
+            "bad.jsonl:2: malformed JSON (Expecting property name enclosed in double quotes, column 2) "
+            "(fix or remove the line)"
+        ),
+    ),
+    (
+        "influence --steps past the run",
+        lambda p: ["influence", "--model", p.model, "--train", p.run, "--steps", "2:6", "--unit", "1.2"],
+        "steps 2:6 go past the run's 4 steps",
+    ),
+    (
+        "units --seq-len past the positions",
+        lambda p: ["units", p.short_model, "--seq-len", 40, "--sequences", 2],
+        (
+            "--seq-len: x of 40 tokens makes probe sequences of 81 tokens (BOS and two copies), past the model's 64 "
+            "positions"
+        ),
+    ),
+    (
+        "classifier card with a null artifact",
+        lambda p: [
+            "curate",
+            "score",
+            p.docs,
+            "--output",
+            p.tmp / "c",
+            "--classifier",
+            card_with_artifact(p.tmp / "n", None),
+        ],
+        "card.json: artifact is null, not an object with the model's sha256",
+    ),
+    (
+        "classifier card with a string artifact",
+        lambda p: [
+            "curate",
+            "score",
+            p.docs,
+            "--output",
+            p.tmp / "c",
+            "--classifier",
+            card_with_artifact(p.tmp / "s", "x"),
+        ],
+        'card.json: artifact is "x", not an object with the model\'s sha256',
+    ),
 ]
 
 
@@ -313,16 +480,42 @@ def paths(tmp_path_factory, neox):
     models = {"model": {}, "short_model": {"max_position_embeddings": 64}}
     for name, overrides in models.items():
         save_model(neox, tmp / name, **overrides)
-    files = {"empty": b"", "docs": jsonl(words(20)), "short": jsonl([{"text": "w05"}, {"text": "w06"}]),
-             "bad": jsonl([words(1)[0], b"{oops"])}
+    files = {
+        "empty": b"",
+        "docs": jsonl(words(20)),
+        "short": jsonl([{"text": "w05"}, {"text": "w06"}]),
+        "bad": jsonl([words(1)[0], b"{oops"]),
+    }
     for name, content in files.items():
         (tmp / f"{name}.jsonl").write_bytes(content)
     (tmp / "n").mkdir(), (tmp / "s").mkdir()
-    argv = ["train", "--data", tmp / "docs.jsonl", "--tokenizer", tmp / "model", "--out", tmp / "run",
-            "--context-length", 8, "--batch-size", 2, "--steps", 4, "--warmup-steps", 1, "--threads", 1]
+    argv = [
+        "train",
+        "--data",
+        tmp / "docs.jsonl",
+        "--tokenizer",
+        tmp / "model",
+        "--out",
+        tmp / "run",
+        "--context-length",
+        8,
+        "--batch-size",
+        2,
+        "--steps",
+        4,
+        "--warmup-steps",
+        1,
+        "--threads",
+        1,
+    ]
     assert main([str(a) for a in argv]) == 0
-    return SimpleNamespace(tmp=tmp, tok=tmp / "model", run=tmp / "run", **{name: tmp / name for name in models},
-                           **{name: tmp / f"{name}.jsonl" for name in files})
+    return SimpleNamespace(
+        tmp=tmp,
+        tok=tmp / "model",
+        run=tmp / "run",
+        **{name: tmp / name for name in models},
+        **{name: tmp / f"{name}.jsonl" for name in files},
+    )
 
 
 @pytest.mark.parametrize("case, argv, message", REFUSALS, ids=[row[0] for row in REFUSALS])
@@ -353,8 +546,13 @@ def test_a_killed_run_leaves_no_multiprocessing_manager(tmp_path, guarded):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     out = tmp_path / "pid"
     with out.open("w") as stdout:  # not a pipe: a surviving manager would hold it open
-        done = subprocess.run([sys.executable, "-c", KILLED_MANAGER, "guarded" if guarded else "bare"], env=env,
-                              stdout=stdout, stderr=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", KILLED_MANAGER, "guarded" if guarded else "bare"],
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
     assert done.returncode == -signal.SIGKILL
     pid = int(out.read_text().split()[0])
     deadline = time.monotonic() + 10
@@ -383,8 +581,12 @@ def test_a_killed_curate_leaves_nothing_running_and_resumes_to_the_same_output(t
         (tmp_path / "in" / f"s{k}.jsonl").write_bytes(jsonl(docs))
     argv = ["curate", "score", tmp_path / "in", "--output", tmp_path / "killed", "--workers", 1]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    process = subprocess.Popen([sys.executable, "-m", "mda_curate.cli", *map(str, argv)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mda_curate.cli", *map(str, argv)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
     while process.poll() is None and not children.read_text().split():
         time.sleep(0.01)

@@ -13,8 +13,8 @@ from mda_curate.augment.profile import MiningSettings
 from mda_curate.classifier.features import FeatureSettings
 from mda_curate.classifier.train import TrainSettings
 from mda_curate.cli import build_parser, main
-from mda_curate.flags import add_setting, flag_of, shown
 from mda_curate.errors import FieldError, UserError
+from mda_curate.flags import add_setting, flag_of, shown
 from mda_curate.influence.settings import InfluenceSettings, parse_damping
 from mda_curate.training.config import TrainConfig
 
@@ -121,15 +121,18 @@ def test_a_setting_flag_shows_the_field_default_and_takes_its_type():
 # ---- errors: the field in the library, the flag on the command line -----------------------------------------
 
 
-@pytest.mark.parametrize("settings, values, field", [
-    (TrainConfig, {"lr": -1.0}, "lr"),
-    (InfluenceSettings, {"factor_max_samples": 0}, "factor_max_samples"),
-    (InfluenceSettings, {"strategy": "newton"}, "strategy"),
-    (GenerationSettings, {"tokens": 5, "doc_tokens": 1}, "doc_tokens"),
-    (FeatureSettings, {"max_chars": 0}, "max_chars"),
-    (TrainSettings, {"validation_fraction": 1.0}, "validation_fraction"),
-    (TrainSettings, {"candidates": ("svm",)}, "candidates"),
-])
+@pytest.mark.parametrize(
+    "settings, values, field",
+    [
+        (TrainConfig, {"lr": -1.0}, "lr"),
+        (InfluenceSettings, {"factor_max_samples": 0}, "factor_max_samples"),
+        (InfluenceSettings, {"strategy": "newton"}, "strategy"),
+        (GenerationSettings, {"tokens": 5, "doc_tokens": 1}, "doc_tokens"),
+        (FeatureSettings, {"max_chars": 0}, "max_chars"),
+        (TrainSettings, {"validation_fraction": 1.0}, "validation_fraction"),
+        (TrainSettings, {"candidates": ("svm",)}, "candidates"),
+    ],
+)
 def test_a_bad_setting_names_the_field(settings, values, field):
     with pytest.raises(FieldError) as error:
         settings(**values)
@@ -138,11 +141,14 @@ def test_a_bad_setting_names_the_field(settings, values, field):
     assert "--" not in str(error.value)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--lr", "-1"], "--lr: must be > 0 (got -1.0)"),
-    (["train", "--batch-size", "0"], "--batch-size: must be a positive integer (got 0)"),
-    (["train", "--catalyst-share", "2"], "--catalyst-share: must be in [0, 1] (got 2.0)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--lr", "-1"], "--lr: must be > 0 (got -1.0)"),
+        (["train", "--batch-size", "0"], "--batch-size: must be a positive integer (got 0)"),
+        (["train", "--catalyst-share", "2"], "--catalyst-share: must be in [0, 1] (got 2.0)"),
+    ],
+)
 def test_a_bad_flag_value_names_the_flag(tmp_path, capsys, argv, message):
     assert main([*argv, "--tokenizer", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.strip() == f"mda-curate {argv[0]}: error: {message}"

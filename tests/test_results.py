@@ -19,8 +19,12 @@ def make_results():
 
 
 def test_every_generated_file_and_docs_table_equals_the_committed_one(make_results):
-    stale = [str(path.relative_to(ROOT)) for stage in (make_results.generated, make_results.documents)
-             for path, text in stage().items() if path.read_text() != text]
+    stale = [
+        str(path.relative_to(ROOT))
+        for stage in (make_results.generated, make_results.documents)
+        for path, text in stage().items()
+        if path.read_text() != text
+    ]
     assert not stale, f"run `make results`: {stale}"
 
 

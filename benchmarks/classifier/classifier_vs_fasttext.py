@@ -44,12 +44,22 @@ def main() -> None:
     heldout_docs = list(read_documents([args.heldout]))
     (train_set, train_labels), (test_set, test_labels), label_rule = labelled_sets(args, train_docs, heldout_docs)
     result = {
-        "command": "OMP_NUM_THREADS=1 python " + shlex.join(["benchmarks/classifier/classifier_vs_fasttext.py", *sys.argv[1:]]),
+        "command": "OMP_NUM_THREADS=1 python "
+        + shlex.join(["benchmarks/classifier/classifier_vs_fasttext.py", *sys.argv[1:]]),
         "labels": label_rule,
-        "data": {"train": len(train_set), "test": len(test_set), "train_positives": int(train_labels.sum()),
-                 "test_positives": int(test_labels.sum())},
-        "fasttext_settings": {"wordNgrams": 2, "thread": 1, "seed": args.seed, "other": "fastText defaults (dim 100, epoch 5, lr 0.1)",
-                              "preprocessing": "newlines replaced by spaces"},
+        "data": {
+            "train": len(train_set),
+            "test": len(test_set),
+            "train_positives": int(train_labels.sum()),
+            "test_positives": int(test_labels.sum()),
+        },
+        "fasttext_settings": {
+            "wordNgrams": 2,
+            "thread": 1,
+            "seed": args.seed,
+            "other": "fastText defaults (dim 100, epoch 5, lr 0.1)",
+            "preprocessing": "newlines replaced by spaces",
+        },
     }
     ours, fast = fit_both(train_set, train_labels, args.seed)
     result["heldout"] = compare(ours, fast, test_set, test_labels, per_domain_mode=label_rule["kind"])
@@ -72,7 +82,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scores", help="influence scores (doc_id, score) for the --train documents")
     parser.add_argument("--fraction", type=float, default=0.2, help="top/bottom fraction with --scores")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shard-copies", type=int, default=5, help="the throughput shard is the held-out set this many times")
+    parser.add_argument(
+        "--shard-copies", type=int, default=5, help="the throughput shard is the held-out set this many times"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="throughput: best of this many timed runs each")
     parser.add_argument("--out", default=str(HERE / "classifier_vs_fasttext.json"))
     return parser.parse_args()
@@ -82,21 +94,29 @@ def labelled_sets(args, train_docs, heldout_docs):
     """(train docs, labels), (test docs, labels) and the label rule."""
     if not args.scores:
         rule = {"kind": "proxy-domain", "positive": list(PROXY_POSITIVE), "test": "heldout.parquet"}
-        return ((train_docs, domain_labels([d.domain for d in train_docs], PROXY_POSITIVE)),
-                (heldout_docs, domain_labels([d.domain for d in heldout_docs], PROXY_POSITIVE)), rule)
+        return (
+            (train_docs, domain_labels([d.domain for d in train_docs], PROXY_POSITIVE)),
+            (heldout_docs, domain_labels([d.domain for d in heldout_docs], PROXY_POSITIVE)),
+            rule,
+        )
     scores = read_influence_scores(args.scores)
     scored = [d for d in train_docs if d.doc_id in scores.by_id]
     chosen, labels = top_bottom_labels([scores.by_id[d.doc_id] for d in scored], args.fraction)
     docs = [scored[i] for i in chosen.tolist()]
     train, test = grouped_split(labels, [document_group(d.doc_id) for d in docs], 0.2, args.seed)
-    rule = {"kind": "influence-top-bottom", "scores": args.scores, "fraction": args.fraction,
-            "test": "grouped 20% of the labelled training documents"}
+    rule = {
+        "kind": "influence-top-bottom",
+        "scores": args.scores,
+        "fraction": args.fraction,
+        "test": "grouped 20% of the labelled training documents",
+    }
     return ([docs[i] for i in train], labels[train]), ([docs[i] for i in test], labels[test]), rule
 
 
 def fit_both(docs, labels, seed: int):
-    ours, _ = train_classifier([d.text for d in docs], labels, [document_group(d.doc_id) for d in docs],
-                               [d.domain for d in docs], seed=seed)
+    ours, _ = train_classifier(
+        [d.text for d in docs], labels, [document_group(d.doc_id) for d in docs], [d.domain for d in docs], seed=seed
+    )
     return ours, FastText(docs, labels, seed)
 
 
@@ -105,8 +125,10 @@ def compare(ours, fast, docs, labels, per_domain_mode: str) -> dict:
 
     texts, domains = [d.text for d in docs], np.array([d.domain for d in docs])
     scores = {"ours": ours.score(texts), "fasttext": fast.score(texts)}
-    out = {name: {"auroc": roc_auc_score(labels, s), "average_precision": average_precision_score(labels, s)}
-           for name, s in scores.items()}
+    out = {
+        name: {"auroc": roc_auc_score(labels, s), "average_precision": average_precision_score(labels, s)}
+        for name, s in scores.items()
+    }
     out["per_domain"] = {}
     for domain in sorted(set(domains.tolist())):
         # influence labels: AUROC within the domain; proxy labels: this domain's documents vs prose.
@@ -126,11 +148,19 @@ def transfer(train_docs, heldout_docs, seed: int) -> dict:
     seen = [d for d in train_docs if d.domain in TRANSFER_TRAIN]
     labels = domain_labels([d.domain for d in seen], ("code", "latex"))
     ours, fast = fit_both(seen, labels, seed)
-    linear, _ = train_classifier([d.text for d in seen], labels, [document_group(d.doc_id) for d in seen], seed=seed,
-                                 settings=TrainSettings(candidates=("logistic_regression",)))
+    linear, _ = train_classifier(
+        [d.text for d in seen],
+        labels,
+        [document_group(d.doc_id) for d in seen],
+        seed=seed,
+        settings=TrainSettings(candidates=("logistic_regression",)),
+    )
     scorers = {"ours": ours, "ours_logistic_only": linear, "fasttext": fast}
-    out = {"train_domains": list(TRANSFER_TRAIN), "unseen_domains": list(TRANSFER_UNSEEN),
-           "ours_model": ours.card["model"]["chosen"]}
+    out = {
+        "train_domains": list(TRANSFER_TRAIN),
+        "unseen_domains": list(TRANSFER_UNSEEN),
+        "ours_model": ours.card["model"]["chosen"],
+    }
     for domain in TRANSFER_UNSEEN:
         docs = [d for d in heldout_docs if d.domain in (domain, "prose")]
         truth = np.array([d.domain == domain for d in docs], dtype=int)
@@ -143,27 +173,47 @@ def prefix_cap(ours, train_set, train_labels, test_set, test_labels, shard, args
     """The same training on whole documents (their first 100,000 characters) against the default cap."""
     from sklearn.metrics import roc_auc_score
 
-    whole, _ = train_classifier([d.text for d in train_set], train_labels, [document_group(d.doc_id) for d in train_set],
-                                seed=args.seed, settings=TrainSettings(features=WHOLE_DOCUMENTS))
+    whole, _ = train_classifier(
+        [d.text for d in train_set],
+        train_labels,
+        [document_group(d.doc_id) for d in train_set],
+        seed=args.seed,
+        settings=TrainSettings(features=WHOLE_DOCUMENTS),
+    )
     texts = [d.text for d in test_set]
     rates = docs_per_second({"capped": ours, "whole": whole}, shard, args.repeats)
-    return {"max_chars": {"capped": ours.settings.max_chars, "whole": WHOLE_DOCUMENTS.max_chars},
-            "heldout_auroc": {"capped": roc_auc_score(test_labels, ours.score(texts)),
-                              "whole": roc_auc_score(test_labels, whole.score(texts))},
-            "docs_per_s": rates, "speedup_capped_over_whole": rates["capped"] / rates["whole"]}
+    return {
+        "max_chars": {"capped": ours.settings.max_chars, "whole": WHOLE_DOCUMENTS.max_chars},
+        "heldout_auroc": {
+            "capped": roc_auc_score(test_labels, ours.score(texts)),
+            "whole": roc_auc_score(test_labels, whole.score(texts)),
+        },
+        "docs_per_s": rates,
+        "speedup_capped_over_whole": rates["capped"] / rates["whole"],
+    }
 
 
 def throughput(ours, fast, texts, repeats: int) -> dict:
     """Docs/s of ours and fastText on the same shard."""
     rates = docs_per_second({"ours": ours, "fasttext": fast}, texts, repeats)
-    return {"shard_documents": len(texts), "shard_mb": round(sum(map(len, texts)) / 1e6, 2),
-            "docs_per_s": rates, "ratio_ours_over_fasttext": rates["ours"] / rates["fasttext"],
-            "threads": os.environ.get("OMP_NUM_THREADS")}
+    return {
+        "shard_documents": len(texts),
+        "shard_mb": round(sum(map(len, texts)) / 1e6, 2),
+        "docs_per_s": rates,
+        "ratio_ours_over_fasttext": rates["ours"] / rates["fasttext"],
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform(), "load_average": os.getloadavg()}
 
 

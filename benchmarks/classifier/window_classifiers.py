@@ -37,7 +37,18 @@ def main() -> None:
         if not (model / "card.json").is_file():
             samples = Path(args.out) / f"wide_s{seed.seed}_samples.jsonl"
             write_window_samples(seed.run, seed.window, samples)
-            argv = ["classifier", "train", "--data", str(samples), "--scores", str(seed.scores), "--seed", "0", "--out", str(model)]
+            argv = [
+                "classifier",
+                "train",
+                "--data",
+                str(samples),
+                "--scores",
+                str(seed.scores),
+                "--seed",
+                "0",
+                "--out",
+                str(model),
+            ]
             if cli(argv) != 0:
                 sys.exit(f"`mda-curate {' '.join(argv)}` failed (see above)")
         for suffix in ("json", "md"):

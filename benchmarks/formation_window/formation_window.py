@@ -40,7 +40,9 @@ def main() -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.3, 0.45, 0.6, 0.75, 0.9])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=FORMATION_RECIPE.steps)
-    parser.add_argument("--margin", type=int, default=1000, help="steps to train past a formed checkpoint (default 1000)")
+    parser.add_argument(
+        "--margin", type=int, default=1000, help="steps to train past a formed checkpoint (default 1000)"
+    )
     parser.add_argument("--work", default="runs/formation", help="folder for the training runs")
     parser.add_argument("--out", default=str(HERE / "formation_window"), help="output prefix (.json, .png)")
     args = parser.parse_args()
@@ -91,8 +93,13 @@ def run_result(share, seed, config, steps, seconds, run_dir) -> dict:
         "train_seconds_this_session": round(seconds, 1),
         "median_tokens_per_s": sorted(r["tokens_per_s"] for r in log)[len(log) // 2],
         "trajectory": [
-            {"step": s.step, "best_induction": s.best_induction, "best_previous_token": s.best_previous_token,
-             "induction_loss_drop": s.induction_loss_drop, "icl_score": s.icl_score}
+            {
+                "step": s.step,
+                "best_induction": s.best_induction,
+                "best_previous_token": s.best_previous_token,
+                "induction_loss_drop": s.induction_loss_drop,
+                "icl_score": s.icl_score,
+            }
             for s in steps
         ],
     }
@@ -104,9 +111,18 @@ def write(results: list[dict], args) -> None:
         "formation_rule": FORMATION_RULE,
         "recipe": asdict(FORMATION_RECIPE),
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/formation_window/formation_window.py "
-        + " ".join(sys.argv[1:]) + "  (results of every process sharing --work are collected; see the docstring)",
-        "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
+        + " ".join(sys.argv[1:])
+        + "  (results of every process sharing --work are collected; see the docstring)",
+        "machine": {
+            "nproc": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
         "runs": results,
     }
     partial = Path(args.out + f".json.{os.getpid()}")
@@ -132,7 +148,12 @@ def plot(results: list[dict], path: Path) -> None:
     formed = [r for r in results if r["formation_step"] is not None]
     missing = [r for r in results if r["formation_step"] is None]
     right.scatter([r["catalyst_share"] for r in formed], [r["formation_step"] for r in formed], label="formed")
-    right.scatter([r["catalyst_share"] for r in missing], [r["steps"] for r in missing], marker="^", label="not formed by the last step")
+    right.scatter(
+        [r["catalyst_share"] for r in missing],
+        [r["steps"] for r in missing],
+        marker="^",
+        label="not formed by the last step",
+    )
     right.set(xlabel="catalyst share", ylabel="formation step", title="formation step vs catalyst share")
     right.legend(fontsize="small")
     fig.tight_layout()

@@ -69,12 +69,23 @@ def main() -> None:
     query_rows = torch.stack([torch.from_numpy(before[i].tokens) for i in range(4)])
     result = {
         "what": "influence engine vs kronfluence 1.0.1, a batch-1 loop and a plain training step; RSS vs samples",
-        "command": "OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "") + " python benchmarks/influence/influence.py " + " ".join(sys.argv[1:]),
+        "command": "OMP_NUM_THREADS="
+        + os.environ.get("OMP_NUM_THREADS", "")
+        + " python benchmarks/influence/influence.py "
+        + " ".join(sys.argv[1:]),
         "model": f"{run}/step_{args.checkpoint}",
         "samples": args.samples,
         "tokens_per_sample": int(rows.shape[1]),
-        "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
+        "machine": {
+            "nproc": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
     }
     result["kronfluence"] = against_kronfluence(model, rows, query_rows, batch_size)
     result["per_head"] = per_head_speed(model, tokenizer, rows, parse_unit(args.unit), batch_size)
@@ -94,7 +105,9 @@ def score_all(model, blocks, preconditioned, samples: Samples, batch_size: int) 
     started = time.perf_counter()
     with Capture(model, blocks) as capture:
         for batch in Batches(samples, range(len(samples)), batch_size, 0):
-            scores.extend(score_batch(model, capture, preconditioned, batch.input_ids, batch.attention_mask)[0].tolist())
+            scores.extend(
+                score_batch(model, capture, preconditioned, batch.input_ids, batch.attention_mask)[0].tolist()
+            )
     return np.array(scores), time.perf_counter() - started
 
 
@@ -114,9 +127,14 @@ def against_kronfluence(model, rows, query_rows, batch_size) -> dict:
     return {
         "spearman": float(spearmanr(ours, theirs).statistic),
         "max_relative_difference": float(np.abs(ours - theirs).max() / np.abs(theirs).max()),
-        "ours": {"factor_seconds": factor_seconds, "score_seconds": score_seconds, "score_tokens_per_s": tokens / score_seconds},
+        "ours": {
+            "factor_seconds": factor_seconds,
+            "score_seconds": score_seconds,
+            "score_tokens_per_s": tokens / score_seconds,
+        },
         "kronfluence": {
-            "factor_seconds": peer.factor_seconds, "score_seconds": peer.score_seconds,
+            "factor_seconds": peer.factor_seconds,
+            "score_seconds": peer.score_seconds,
             "score_tokens_per_s": tokens / peer.score_seconds,
         },
     }
@@ -184,7 +202,8 @@ def ratios(result: dict) -> dict:
         "spearman_vs_kronfluence": k["spearman"],
         "module_scoring_vs_kronfluence": k["ours"]["score_tokens_per_s"] / k["kronfluence"]["score_tokens_per_s"],
         "head_scoring_vs_batch1_loop": head["batched_tokens_per_s"] / head["batch1_tokens_per_s"],
-        "head_scoring_vs_paper_style_batch1_loop": head["batched_tokens_per_s"] / head["paper_style_batch1_tokens_per_s"],
+        "head_scoring_vs_paper_style_batch1_loop": head["batched_tokens_per_s"]
+        / head["paper_style_batch1_tokens_per_s"],
         "head_scoring_vs_training_step": head["batched_tokens_per_s"] / result["training_step_tokens_per_s"],
         "module_scoring_vs_training_step": k["ours"]["score_tokens_per_s"] / result["training_step_tokens_per_s"],
     }
@@ -197,11 +216,25 @@ def peak_rss(run: Path, checkpoint: int, unit: str, counts: list[int], batch_siz
         for n in counts:
             steps = f"{checkpoint}:{checkpoint + -(-n // batch_size)}"
             command = [
-                sys.executable, "-c",
+                sys.executable,
+                "-c",
                 "import resource, sys; from mda_curate.cli import main; code = main(sys.argv[1:]); "
                 "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)",
-                "influence", "--model", str(run / f"step_{checkpoint}"), "--train", str(run), "--steps", steps,
-                "--unit", unit, "--factor-samples", "256", "--batch-size", str(batch_size), "--out", f"{work}/s{n}.parquet",
+                "influence",
+                "--model",
+                str(run / f"step_{checkpoint}"),
+                "--train",
+                str(run),
+                "--steps",
+                steps,
+                "--unit",
+                unit,
+                "--factor-samples",
+                "256",
+                "--batch-size",
+                str(batch_size),
+                "--out",
+                f"{work}/s{n}.parquet",
             ]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             out[str(n)] = int(done.stdout.split("RSS")[-1].split()[0]) / 1024

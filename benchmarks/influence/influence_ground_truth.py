@@ -91,6 +91,7 @@ def train_arm(config, arm_dir: Path, tokenizer, data, masked, init_from: Path, u
 
 def baseline_difference(base_rows, arm_rows, layer, head) -> float:
     """Largest difference of the unit score between the baseline arm and the base run at shared checkpoints."""
+
     def unit(rows):
         return {r["step"]: r["induction"] for r in rows if r["layer"] == layer and r["head"] == head}
 
@@ -100,7 +101,9 @@ def baseline_difference(base_rows, arm_rows, layer, head) -> float:
 
 def arm_result(rows, masked, layer, head, common: set[int]) -> dict:
     """Formation step and unit and best-head scores at the ``common`` checkpoints (all after the start)."""
-    unit = sorted((r["step"], r["induction"]) for r in rows if r["layer"] == layer and r["head"] == head and r["step"] in common)
+    unit = sorted(
+        (r["step"], r["induction"]) for r in rows if r["layer"] == layer and r["head"] == head and r["step"] in common
+    )
     steps = [s for s in summarize_steps(rows) if s.step in common]
     return {
         "masked": len(masked),
@@ -120,11 +123,13 @@ def write(results: dict, args, k: int, window: int, baseline_difference: float) 
             metric: value[metric] - base[metric]
             for metric in ("unit_induction_mean", "best_induction_mean", "induction_loss_drop_mean")
         }
-        for name, value in results.items() if name != "baseline"
+        for name, value in results.items()
+        if name != "baseline"
     }
     out = {
         "what": "mask top-k vs random-k influence samples of the window, retrain, compare the unit to the baseline",
-        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/influence/influence_ground_truth.py " + " ".join(sys.argv[1:]),
+        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/influence/influence_ground_truth.py "
+        + " ".join(sys.argv[1:]),
         "window_samples": window,
         "k": k,
         "baseline_vs_base_run_max_abs_diff": baseline_difference,
@@ -132,9 +137,16 @@ def write(results: dict, args, k: int, window: int, baseline_difference: float) 
         "effect_vs_baseline": effects,
         "targeted_moves_more_than_random": all(
             abs(effects["targeted"]["unit_induction_mean"]) > abs(effects[n]["unit_induction_mean"])
-            for n in effects if n.startswith("random")
-        ) if randoms else None,
-        "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
+            for n in effects
+            if n.startswith("random")
+        )
+        if randoms
+        else None,
+        "machine": {
+            "nproc": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+        },
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
     }
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

@@ -46,7 +46,9 @@ DEFAULT_SCORES = ["runs/influence/window_s1.parquet", "runs/influence/window_s1_
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="runs/formation/share0.6_seed1")
-    parser.add_argument("--scores", nargs="+", default=DEFAULT_SCORES, help="scores files of the same window and probe")
+    parser.add_argument(
+        "--scores", nargs="+", default=DEFAULT_SCORES, help="scores files of the same window and probe"
+    )
     parser.add_argument("--start", type=int, default=6250, help="the checkpoint the subsets branch from")
     parser.add_argument("--end", type=int, default=6500, help="the step at which the probe is measured")
     parser.add_argument("--subsets", type=int, default=64)
@@ -56,7 +58,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "influence_lds.json"))
     args = parser.parse_args()
 
-    tables = {Path(path).stem: pq.read_table(path, columns=["sample_index", "score"]).to_pandas() for path in args.scores}
+    tables = {
+        Path(path).stem: pq.read_table(path, columns=["sample_index", "score"]).to_pandas() for path in args.scores
+    }
     window = np.sort(next(iter(tables.values()))["sample_index"].to_numpy())
     for path, table in zip(args.scores, tables.values()):
         if not np.array_equal(np.sort(table["sample_index"].to_numpy()), window):
@@ -84,8 +88,15 @@ def measure_subset(args, j: int, masked: np.ndarray, probe_info: dict) -> None:
     run = Path(args.run)
     base = json.loads((run / "config.json").read_text())
     config = replace(TrainConfig.from_dict(base["train"]), checkpoint_every=args.end - args.start)
-    train_arm(config, subset_dir, load_tokenizer(base["tokenizer"]), base["data"], masked.tolist(),
-              run / f"step_{args.start}", args.end)
+    train_arm(
+        config,
+        subset_dir,
+        load_tokenizer(base["tokenizer"]),
+        base["data"],
+        masked.tolist(),
+        run / f"step_{args.start}",
+        args.end,
+    )
     value = probe_value(subset_dir / f"step_{args.end}", probe_info)
     result.write_text(json.dumps({"subset": j, "masked": len(masked), "probe": value}) + "\n")
 
@@ -101,7 +112,9 @@ def probe_value(checkpoint: Path, probe_info: dict) -> float:
         probe = induction_probe(tokenizer, settings["sequences"], settings["length"], settings["seed"])
     else:
         layer, head = parse_unit(probe_info["unit"])
-        probe = previous_token_probe(tokenizer, layer, head, settings["sequences"], settings["length"], settings["seed"])
+        probe = previous_token_probe(
+            tokenizer, layer, head, settings["sequences"], settings["length"], settings["seed"]
+        )
     with torch.no_grad():
         return float(sum(probe.objective(model, ids, mask) for ids, mask in probe.batches))
 
@@ -117,16 +130,23 @@ def kept_mask(window: np.ndarray, args) -> np.ndarray:
 def lds(predicted: np.ndarray, measured: np.ndarray, seed: int = 0) -> dict:
     """Spearman of predicted vs measured probe values, with a bootstrap 95% interval over subsets."""
     rng = np.random.default_rng(seed)
-    draws = [spearmanr(predicted[b], measured[b]).statistic for b in rng.integers(0, len(measured), (1000, len(measured)))]
-    return {"lds": float(spearmanr(predicted, measured).statistic),
-            "ci95": [float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))]}
+    draws = [
+        spearmanr(predicted[b], measured[b]).statistic for b in rng.integers(0, len(measured), (1000, len(measured)))
+    ]
+    return {
+        "lds": float(spearmanr(predicted, measured).statistic),
+        "ci95": [float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))],
+    }
 
 
 def chance_level(kept: np.ndarray, measured: np.ndarray, draws: int = 1000) -> dict:
     """LDS of random Gaussian scores: its mean and central 95% over ``draws`` score vectors."""
     rng = np.random.default_rng(0)
     values = [spearmanr(kept @ rng.standard_normal(kept.shape[1]), measured).statistic for _ in range(draws)]
-    return {"mean": float(np.mean(values)), "central95": [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]}
+    return {
+        "mean": float(np.mean(values)),
+        "central95": [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))],
+    }
 
 
 def without_part(argv: list[str]) -> list[str]:
@@ -145,10 +165,18 @@ def write(args, tables: dict, window: np.ndarray, measured: list[float], probe_i
         results[name] = lds(kept @ np.array([by_sample[s] for s in window.tolist()]), measured)
     out = {
         "what": "LDS: Spearman of predicted (sum of kept samples' scores) vs retrained probe over random window halves",
-        "command": "OMP_NUM_THREADS=1 python benchmarks/influence/influence_lds.py " + " ".join(without_part(sys.argv[1:])),
-        "run": args.run, "window": [args.start, args.end], "window_samples": len(window),
-        "subsets": args.subsets, "alpha": args.alpha, "probe": probe_info["probe"], "unit": probe_info["unit"],
-        "probe_before_and_unmasked_after": [probe_value(Path(args.run) / f"step_{step}", probe_info) for step in (args.start, args.end)],
+        "command": "OMP_NUM_THREADS=1 python benchmarks/influence/influence_lds.py "
+        + " ".join(without_part(sys.argv[1:])),
+        "run": args.run,
+        "window": [args.start, args.end],
+        "window_samples": len(window),
+        "subsets": args.subsets,
+        "alpha": args.alpha,
+        "probe": probe_info["probe"],
+        "unit": probe_info["unit"],
+        "probe_before_and_unmasked_after": [
+            probe_value(Path(args.run) / f"step_{step}", probe_info) for step in (args.start, args.end)
+        ],
         "measured_probe": {"mean": float(measured.mean()), "std": float(measured.std()), "values": measured.tolist()},
         "scores": {name: str(path) for name, path in zip(tables, args.scores)},
         "lds": results,

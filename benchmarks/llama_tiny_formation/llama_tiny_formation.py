@@ -58,7 +58,9 @@ def main() -> None:
         "recipe": config.to_dict(),
         "command": "see the docstring of benchmarks/llama_tiny_formation/llama_tiny_formation.py",
         "versions": {
-            "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
         },
         "run": result,
         "cpu_tiny": cpu_tiny_reference(config),

@@ -47,10 +47,18 @@ def main() -> None:
     if args.classifier:
         ours, trained = load_classifier(args.classifier), {"classifier": args.classifier}
     else:
-        ours, card = train_classifier([s.text for s in label_samples], label_labels, label_groups,
-                                      [s.domain for s in label_samples], seed=args.seed)
-        trained = {"classifier": "trained here", "model": card["model"]["chosen"],
-                   "validation_auroc": card["metrics"]["auroc"]}
+        ours, card = train_classifier(
+            [s.text for s in label_samples],
+            label_labels,
+            label_groups,
+            [s.domain for s in label_samples],
+            seed=args.seed,
+        )
+        trained = {
+            "classifier": "trained here",
+            "model": card["model"]["chosen"],
+            "validation_auroc": card["metrics"]["auroc"],
+        }
     fast = FastText([Document(s.doc_id, s.text, s.domain) for s in label_samples], label_labels, args.seed)
     seen = {s.document.split("#")[0] for s in label_window.samples}
     unseen = np.array([s.document.split("#")[0] not in seen for s in check_samples])
@@ -59,14 +67,23 @@ def main() -> None:
     result = {
         "command": "OMP_NUM_THREADS=1 python "
         + shlex.join(["benchmarks/natural_catalysts/cross_seed.py", *sys.argv[1:]]),
-        "labels": {"rule": f"top {args.fraction:.0%} by influence = 1, bottom {args.fraction:.0%} = 0",
-                   "fraction": args.fraction, "label_window": label_window.provenance,
-                   "check_window": check_window.provenance},
+        "labels": {
+            "rule": f"top {args.fraction:.0%} by influence = 1, bottom {args.fraction:.0%} = 0",
+            "fraction": args.fraction,
+            "label_window": label_window.provenance,
+            "check_window": check_window.provenance,
+        },
         "ours": trained,
-        "data": {"label_samples": len(label_samples), "check_samples": len(check_samples),
-                 "check_positives": int(check_labels.sum()), "check_unseen_documents": int(unseen.sum())},
-        "heldout_auroc": {"all": aurocs(scores, check_labels),
-                          "unseen_documents": aurocs(scores, check_labels, unseen)},
+        "data": {
+            "label_samples": len(label_samples),
+            "check_samples": len(check_samples),
+            "check_positives": int(check_labels.sum()),
+            "check_unseen_documents": int(unseen.sum()),
+        },
+        "heldout_auroc": {
+            "all": aurocs(scores, check_labels),
+            "unseen_documents": aurocs(scores, check_labels, unseen),
+        },
         "throughput": throughput({"ours": ours, "fasttext": fast}, texts, args.repeats),
         "heldout_corpus": heldout_ranking(ours, args.heldout),
     }
@@ -80,10 +97,12 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", nargs=2, required=True, metavar=("RUN", "SCORES"),
-                        help="the window whose labels teach")
-    parser.add_argument("--check", nargs=2, required=True, metavar=("RUN", "SCORES"),
-                        help="the window the labels are checked on")
+    parser.add_argument(
+        "--label", nargs=2, required=True, metavar=("RUN", "SCORES"), help="the window whose labels teach"
+    )
+    parser.add_argument(
+        "--check", nargs=2, required=True, metavar=("RUN", "SCORES"), help="the window the labels are checked on"
+    )
     parser.add_argument("--classifier", help="a trained classifier folder to check instead of training one on --label")
     parser.add_argument("--fraction", type=float, default=0.2, help="top/bottom fraction labelled 1/0 (default 0.2)")
     parser.add_argument("--heldout", default=str(sample_corpus_dir() / "heldout.parquet"), help="the held-out corpus")
@@ -99,15 +118,22 @@ def aurocs(scores: dict, labels: np.ndarray, mask: np.ndarray | None = None) -> 
     mask = np.ones(len(labels), dtype=bool) if mask is None else mask
     if len(set(labels[mask].tolist())) < 2:
         return {"n": int(mask.sum()), "note": "one label only: no AUROC"}
-    return {"n": int(mask.sum()), "positives": int(labels[mask].sum()),
-            **{name: float(roc_auc_score(labels[mask], s[mask])) for name, s in scores.items()}}
+    return {
+        "n": int(mask.sum()),
+        "positives": int(labels[mask].sum()),
+        **{name: float(roc_auc_score(labels[mask], s[mask])) for name, s in scores.items()},
+    }
 
 
 def throughput(scorers: dict, texts: list[str], repeats: int) -> dict:
     rates = docs_per_second(scorers, texts, repeats)
-    return {"documents": len(texts), "mb": round(sum(map(len, texts)) / 1e6, 3), "docs_per_s": rates,
-            "ratio_ours_over_fasttext": rates["ours"] / rates["fasttext"],
-            "threads": os.environ.get("OMP_NUM_THREADS")}
+    return {
+        "documents": len(texts),
+        "mb": round(sum(map(len, texts)) / 1e6, 3),
+        "docs_per_s": rates,
+        "ratio_ours_over_fasttext": rates["ours"] / rates["fasttext"],
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def heldout_ranking(ours, path: str) -> dict:
@@ -119,9 +145,13 @@ def heldout_ranking(ours, path: str) -> dict:
     mine, proxy = ours.score(texts), load_classifier(PROXY_CLASSIFIER).score(texts)
     by_domain = per_domain(mine, None, domains)
     ranked = sorted(by_domain, key=lambda d: -by_domain[d]["mean"])
-    return {"documents": len(docs), "domains_by_mean_score": ranked, "per_domain": by_domain,
-            "proxy_per_domain": per_domain(proxy, None, domains),
-            "spearman_with_proxy": float(spearmanr(mine, proxy).statistic)}
+    return {
+        "documents": len(docs),
+        "domains_by_mean_score": ranked,
+        "per_domain": by_domain,
+        "proxy_per_domain": per_domain(proxy, None, domains),
+        "spearman_with_proxy": float(spearmanr(mine, proxy).statistic),
+    }
 
 
 if __name__ == "__main__":

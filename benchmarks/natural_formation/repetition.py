@@ -47,7 +47,9 @@ def domain_streams(tokenizer, split: str) -> dict[str, np.ndarray]:
     streams = {}
     for domain, group in table.groupby("domain"):
         texts = group.text.sample(frac=1, random_state=0)
-        streams[domain] = np.array([t for text in texts for t in tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]])
+        streams[domain] = np.array(
+            [t for text in texts for t in tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]]
+        )
     return streams
 
 
@@ -71,8 +73,10 @@ def copying(checkpoint: Path, segments: np.ndarray, vocab: int) -> dict:
 
     model = AutoModelForCausalLM.from_pretrained(checkpoint, attn_implementation="eager").eval()  # eager: attentions
     generator = torch.Generator().manual_seed(0)
-    kinds = {"natural": torch.tensor(segments),
-             "random": torch.randint(3, vocab, (len(segments), SEGMENT), generator=generator)}
+    kinds = {
+        "natural": torch.tensor(segments),
+        "random": torch.randint(3, vocab, (len(segments), SEGMENT), generator=generator),
+    }
     out = {}
     for kind, half in kinds.items():
         tokens = torch.cat([half, half], dim=1)
@@ -107,11 +111,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     tokenizer = AutoTokenizer.from_pretrained(str(ROOT / "examples" / "tokenizer"))
-    result = {"windows_per_cell": WINDOWS, "segment_tokens": SEGMENT, "segments": SEGMENTS,
-              "induction_predictable": repetition(domain_streams(tokenizer, "train"))}
+    result = {
+        "windows_per_cell": WINDOWS,
+        "segment_tokens": SEGMENT,
+        "segments": SEGMENTS,
+        "induction_predictable": repetition(domain_streams(tokenizer, "train")),
+    }
     segments = heldout_segments(tokenizer)
-    result["copying"] = {name: copying(Path(path), segments, len(tokenizer))
-                         for name, path in (m.split("=", 1) for m in args.models)}
+    result["copying"] = {
+        name: copying(Path(path), segments, len(tokenizer)) for name, path in (m.split("=", 1) for m in args.models)
+    }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 

@@ -80,7 +80,10 @@ def run_plain(inputs: Path, output: Path, tasks: int, compression: str | None) -
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    pipeline = [JsonlReader(str(inputs)), JsonlWriter(str(output), output_filename="${rank}.jsonl", compression=compression)]
+    pipeline = [
+        JsonlReader(str(inputs)),
+        JsonlWriter(str(output), output_filename="${rank}.jsonl", compression=compression),
+    ]
     LocalPipelineExecutor(pipeline, tasks=tasks, workers=1, logging_dir=str(output / "logs")).run()
 
 
@@ -152,24 +155,34 @@ def _describe_classifier(path: str | None) -> dict:
     }
 
 
-def write(seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], input_bytes: int, documents: int,
-          args) -> None:
+def write(
+    seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], input_bytes: int, documents: int, args
+) -> None:
     median = {name: statistics.median(values) for name, values in seconds.items()}
     median_cpu = {name: statistics.median(values) for name, values in cpu_seconds.items()}
     per_round = [filtered / plain for filtered, plain in zip(seconds["score_filter"], seconds["plain"])]
     mb = input_bytes / 1e6
     result = {
         "what": WHAT,
-        "command": " ".join(["HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead/pipeline_overhead.py", *sys.argv[1:]]),
+        "command": " ".join(
+            ["HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pipeline_overhead/pipeline_overhead.py", *sys.argv[1:]]
+        ),
         "goal": "score_filter / plain <= 1.3",
         "ratio_score_filter_vs_plain": round(median["score_filter"] / median["plain"], 3),
         "ratio_machinery_vs_plain": round(median["machinery"] / median["plain"], 3),
         "ratio_score_filter_vs_plain_cpu": round(median_cpu["score_filter"] / median_cpu["plain"], 3),
         "ratio_score_filter_vs_plain_fastest": round(min(seconds["score_filter"]) / min(seconds["plain"]), 3),
-        "ratio_score_filter_vs_plain_per_round": {"median": round(statistics.median(per_round), 3),
-                                                  "range": [round(min(per_round), 3), round(max(per_round), 3)]},
+        "ratio_score_filter_vs_plain_per_round": {
+            "median": round(statistics.median(per_round), 3),
+            "range": [round(min(per_round), 3), round(max(per_round), 3)],
+        },
         "mb_per_s_per_core": {name: round(mb / median[name], 2) for name in VARIANTS},
-        "input": {"shards": args.shards, "jsonl_mb": round(mb, 1), "documents": documents, "compression": args.compression},
+        "input": {
+            "shards": args.shards,
+            "jsonl_mb": round(mb, 1),
+            "documents": documents,
+            "compression": args.compression,
+        },
         "classifier": _describe_classifier(args.classifier),
         "median_seconds": {name: round(value, 3) for name, value in median.items()},
         "seconds": seconds,
@@ -181,10 +194,20 @@ def write(seconds: dict[str, list[float]], cpu_seconds: dict[str, list[float]], 
             **{package: version(package) for package in ("datatrove", "orjson", "pyarrow", "numpy", "mda-curate")},
         },
     }
-    out = Path(args.out) if args.out else HERE / ("pipeline_overhead_gzip.json" if args.compression else "pipeline_overhead.json")
+    out = (
+        Path(args.out)
+        if args.out
+        else HERE / ("pipeline_overhead_gzip.json" if args.compression else "pipeline_overhead.json")
+    )
     out.write_text(json.dumps(result, indent=2) + "\n")
-    headline = ("ratio_score_filter_vs_plain", "ratio_score_filter_vs_plain_cpu", "ratio_score_filter_vs_plain_fastest",
-                "ratio_score_filter_vs_plain_per_round", "ratio_machinery_vs_plain", "mb_per_s_per_core")
+    headline = (
+        "ratio_score_filter_vs_plain",
+        "ratio_score_filter_vs_plain_cpu",
+        "ratio_score_filter_vs_plain_fastest",
+        "ratio_score_filter_vs_plain_per_round",
+        "ratio_machinery_vs_plain",
+        "mb_per_s_per_core",
+    )
     print(json.dumps({key: result[key] for key in headline}))
 
 

@@ -59,7 +59,9 @@ def time_bare_loop(config: TrainConfig, vocab_size: int, batches: list[torch.Ten
     """Seconds of the textbook loop: forward, mean cross-entropy, backward, clip, AdamW step."""
     torch.manual_seed(config.seed)
     model = build_model(config, vocab_size).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
     start = time.perf_counter()
     for tokens in batches:
         logits = model(input_ids=tokens[:, :-1]).logits

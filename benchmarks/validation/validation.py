@@ -50,8 +50,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--arms", help="a,b,...: only these arms (default: the spec's)")
     parser.add_argument("--out", help="output folder (default: benchmarks/validation/<the spec file's name>)")
-    parser.add_argument("--default-classifier", action="store_true",
-                        help="the classifier arm uses the package's current default classifier, not the spec's (arms or seeds)")
+    parser.add_argument(
+        "--default-classifier",
+        action="store_true",
+        help="the classifier arm uses the package's current default classifier, not the spec's (arms or seeds)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -76,7 +79,11 @@ def main() -> None:
         "command": f"python benchmarks/validation/validation.py {' '.join(sys.argv[1:])}".strip(),
         "seconds_this_session": round(time.perf_counter() - started, 1),
         "machine": {"nproc": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
         **summary,
     }
     out = Path(args.out or HERE / Path(args.spec).stem)
@@ -107,12 +114,45 @@ def make_inserted_files(spec, arms) -> None:
     inserting = set(INSERTED_FILES) & set(arms)
     if inserting and spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
         profile = ROOT / "examples" / "augment" / "window_s1_profile.json"
-        commands.append(["augment", "generate", "--profile", str(profile), "--tokens", str(synthetic_tokens(spec)),
-                         "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.synthetic)])
-    if "random_insertion" in arms and spec.arms.random_documents is not None and not spec.arms.random_documents.exists():
+        commands.append(
+            [
+                "augment",
+                "generate",
+                "--profile",
+                str(profile),
+                "--tokens",
+                str(synthetic_tokens(spec)),
+                "--tokenizer",
+                str(spec.tokenizer),
+                "--seed",
+                "0",
+                "--out",
+                str(spec.arms.synthetic),
+            ]
+        )
+    if (
+        "random_insertion" in arms
+        and spec.arms.random_documents is not None
+        and not spec.arms.random_documents.exists()
+    ):
         domains = ["--domains", *spec.train.mix] if spec.train.mix else []
-        commands.append(["augment", "control", "--synthetic", str(spec.arms.synthetic), "--corpus", *map(str, spec.data),
-                         *domains, "--tokenizer", str(spec.tokenizer), "--seed", "0", "--out", str(spec.arms.random_documents)])
+        commands.append(
+            [
+                "augment",
+                "control",
+                "--synthetic",
+                str(spec.arms.synthetic),
+                "--corpus",
+                *map(str, spec.data),
+                *domains,
+                "--tokenizer",
+                str(spec.tokenizer),
+                "--seed",
+                "0",
+                "--out",
+                str(spec.arms.random_documents),
+            ]
+        )
     for argv in commands:
         if cli(argv) != 0:
             sys.exit(f"`mda-curate {' '.join(argv[:2])}` failed (see above)")

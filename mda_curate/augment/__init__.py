@@ -9,8 +9,17 @@ documents with those motifs, and schedule their insertion into training (with a 
 import importlib
 
 _HOMES = {
-    "mda_curate.augment.generators": ("TokenCounter", "generate", "item_list", "key_values", "latex_table",
-                                      "log_lines", "repeated_spans_text", "word_pool", "xml_records"),
+    "mda_curate.augment.generators": (
+        "TokenCounter",
+        "generate",
+        "item_list",
+        "key_values",
+        "latex_table",
+        "log_lines",
+        "repeated_spans_text",
+        "word_pool",
+        "xml_records",
+    ),
     "mda_curate.augment.insertion": ("insertion_schedule", "random_documents", "write_documents", "write_schedule"),
     "mda_curate.augment.profile": ("MotifProfile", "SetProfile", "mine_motifs"),
     "mda_curate.augment.repeats": ("Motif", "find_motifs"),

@@ -41,4 +41,6 @@ def select_extremes(path: str | Path, key: str, top_fraction: float, bottom_frac
         raise UserError(f"{path}: no scored rows (every score is null or skipped)")
     top = ranked(scores)[: max(1, round(top_fraction * len(scores)))]
     bottom = ranked(scores, lowest_first=True)[: round(bottom_fraction * len(scores))]
-    return Selection(keys[top].tolist(), scores[top].tolist(), keys[bottom].tolist(), scores[bottom].tolist(), len(scores))
+    return Selection(
+        keys[top].tolist(), scores[top].tolist(), keys[bottom].tolist(), scores[bottom].tolist(), len(scores)
+    )

@@ -42,7 +42,9 @@ from mda_curate.training.data import rng as named_rng
 
 POOL_SIZE = 512
 GENERATED = ("repeated_spans", "latex", "markup", "records", "list", "log")
-DEFAULT_MOTIFS = [(length, copies, length) for length in range(10, 61, 5) for copies in (2, 3)]  # the trainer's catalyst
+DEFAULT_MOTIFS = [
+    (length, copies, length) for length in range(10, 61, 5) for copies in (2, 3)
+]  # the trainer's catalyst
 
 
 def encode(tokenizer, text: str) -> list[int]:
@@ -65,7 +67,8 @@ class TokenCounter:
 
     def describe(self) -> str:
         if self.tokenizer is not None:
-            return f"counted with the tokenizer {getattr(self.tokenizer, 'name_or_path', '') or type(self.tokenizer).__name__}"
+            name = getattr(self.tokenizer, "name_or_path", "") or type(self.tokenizer).__name__
+            return f"counted with the tokenizer {name}"
         return f"estimated as ceil(characters / {self.chars_per_token:g})"
 
 
@@ -85,7 +88,9 @@ def word_pool(tokenizer=None) -> list[str]:
     return words
 
 
-def repeated_spans_text(rng: np.random.Generator, words: list[str], motifs, min_length: int = 5, max_distance: int = 1024) -> str:
+def repeated_spans_text(
+    rng: np.random.Generator, words: list[str], motifs, min_length: int = 5, max_distance: int = 1024
+) -> str:
     """Planted repeat motifs ``[(length, copies, distance), ...]`` (see the module docstring)."""
     motifs = [tuple(int(v) for v in m) for m in motifs]
     for length, copies, distance in motifs:
@@ -116,9 +121,18 @@ def latex_table(rng: np.random.Generator, words: list[str], rows: int, columns: 
     numeric[0] = False
     body = [" & ".join(_cell(rng, words, numeric[c]) for c in range(columns)) + r" \\" for _ in range(rows)]
     return "\n".join(
-        [r"\begin{table}[ht]", r"\centering", r"\begin{tabular}{" + "l" * columns + "}", r"\hline", *body, r"\hline",
-         r"\end{tabular}", r"\caption{" + _words(rng, words, 4).capitalize() + "}", r"\label{tab:" + _words(rng, words, 1) + "}",
-         r"\end{table}"]
+        [
+            r"\begin{table}[ht]",
+            r"\centering",
+            r"\begin{tabular}{" + "l" * columns + "}",
+            r"\hline",
+            *body,
+            r"\hline",
+            r"\end{tabular}",
+            r"\caption{" + _words(rng, words, 4).capitalize() + "}",
+            r"\label{tab:" + _words(rng, words, 1) + "}",
+            r"\end{table}",
+        ]
     )
 
 
@@ -126,7 +140,10 @@ def xml_records(rng: np.random.Generator, words: list[str], records: int, fields
     """``records`` XML elements of ``fields`` children each, or an HTML table (see the module docstring)."""
     _check_positive(records=records, fields=fields)
     if html:
-        rows = ["<tr>" + "".join(f"<td>{_cell(rng, words, c > 0)}</td>" for c in range(fields)) + "</tr>" for _ in range(records)]
+        rows = [
+            "<tr>" + "".join(f"<td>{_cell(rng, words, c > 0)}</td>" for c in range(fields)) + "</tr>"
+            for _ in range(records)
+        ]
         return "\n".join(['<table class="' + _words(rng, words, 1) + '">', *rows, "</table>"])
     record, *names = (w.lower() for w in rng.choice(words, fields + 1, replace=False))
     items = []
@@ -147,7 +164,9 @@ def key_values(rng: np.random.Generator, words: list[str], records: int, fields:
 
 def item_list(rng: np.random.Generator, words: list[str], items: int, numbered: bool = False) -> str:
     _check_positive(items=items)
-    return "\n".join(f"{f'{i + 1}.' if numbered else '-'} {_words(rng, words, int(rng.integers(2, 7)))}" for i in range(items))
+    return "\n".join(
+        f"{f'{i + 1}.' if numbered else '-'} {_words(rng, words, int(rng.integers(2, 7)))}" for i in range(items)
+    )
 
 
 def log_lines(rng: np.random.Generator, words: list[str], lines: int, templates: int = 3) -> str:
@@ -160,7 +179,9 @@ def log_lines(rng: np.random.Generator, words: list[str], lines: int, templates:
         clock += int(rng.integers(1, 60))
         component, message = forms[int(rng.integers(0, templates))]
         level = ("INFO", "DEBUG", "WARN", "ERROR")[int(rng.integers(0, 4))]
-        stamp = f"2024-03-{int(rng.integers(1, 29)):02d} {clock // 3600 % 24:02d}:{clock // 60 % 60:02d}:{clock % 60:02d}"
+        stamp = (
+            f"2024-03-{int(rng.integers(1, 29)):02d} {clock // 3600 % 24:02d}:{clock // 60 % 60:02d}:{clock % 60:02d}"
+        )
         out.append(f"{stamp} {level} {component}: {message} {int(rng.integers(0, 10_000))}")
     return "\n".join(out)
 
@@ -176,7 +197,11 @@ def _words(rng: np.random.Generator, words: list[str], n: int) -> str:
 
 
 def _cell(rng: np.random.Generator, words: list[str], numeric: bool) -> str:
-    return f"{rng.integers(0, 1000)}.{rng.integers(0, 100):02d}" if numeric else _words(rng, words, int(rng.integers(1, 3)))
+    return (
+        f"{rng.integers(0, 1000)}.{rng.integers(0, 100):02d}"
+        if numeric
+        else _words(rng, words, int(rng.integers(1, 3)))
+    )
 
 
 def generation_mix(profile: MotifProfile) -> dict[str, float]:
@@ -211,7 +236,14 @@ def generate(profile: MotifProfile, settings: GenerationSettings, tokenizer=None
             return
         text, params = built
         produced += n
-        yield {"id": f"synthetic-{settings.seed}-{i}", "text": text, "domain": "synthetic", "motif": kind, "params": params, "n_tokens": n}
+        yield {
+            "id": f"synthetic-{settings.seed}-{i}",
+            "text": text,
+            "domain": "synthetic",
+            "motif": kind,
+            "params": params,
+            "n_tokens": n,
+        }
 
 
 class _Builder:
@@ -226,7 +258,9 @@ class _Builder:
         self.motif_weights = _normalised([m[3] for m in usable])
         structure = profile.top.structure or {}
         self.columns = _histogram_sampler(structure.get("table_columns"), range(2, 6))
-        self.fields = _histogram_sampler({k: v for k, v in (structure.get("record_fields") or {}).items() if int(k) >= 2}, range(3, 7))
+        self.fields = _histogram_sampler(
+            {k: v for k, v in (structure.get("record_fields") or {}).items() if int(k) >= 2}, range(3, 7)
+        )
 
     def __call__(self, kind: str, rng: np.random.Generator, target: int, cap: int) -> tuple[str, dict] | None:
         """A document of ``kind`` of about ``target`` tokens (at most ``cap`` where it can be) and its shape;
@@ -276,7 +310,9 @@ class _Builder:
         chosen, filled = [], 0
         while filled < target and (fits := extents <= cap - filled).any():
             weights = self.motif_weights * fits
-            length, copies, distance = (int(v) for v in self.motifs[int(rng.choice(len(weights), p=weights / weights.sum()))])
+            length, copies, distance = (
+                int(v) for v in self.motifs[int(rng.choice(len(weights), p=weights / weights.sum()))]
+            )
             chosen.append((length, copies, distance))
             filled += (copies - 1) * distance + length
         if not chosen:

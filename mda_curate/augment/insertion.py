@@ -41,7 +41,11 @@ def write_documents(records: Iterable[dict], path: str | Path) -> tuple[int, int
         return len(rows), sum(r.get("n_tokens", 0) for r in rows)
     import gzip
 
-    with gzip.open(path, "wt", encoding="utf-8") if path.name.endswith(".gz") else open(path, "w", encoding="utf-8") as handle:
+    with (
+        gzip.open(path, "wt", encoding="utf-8")
+        if path.name.endswith(".gz")
+        else open(path, "w", encoding="utf-8") as handle
+    ):
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             docs, tokens = docs + 1, tokens + record.get("n_tokens", 0)
@@ -118,7 +122,9 @@ def random_documents(
         remaining -= n
         yield {"id": doc.doc_id, "text": text, "domain": doc.domain, "n_tokens": n}
     if remaining > 0:
-        raise UserError(f"{', '.join(map(str, corpus))}: only {tokens - remaining} tokens, fewer than the {tokens} to match")
+        raise UserError(
+            f"{', '.join(map(str, corpus))}: only {tokens - remaining} tokens, fewer than the {tokens} to match"
+        )
 
 
 def _cut(text: str, n: int, counter: TokenCounter) -> str:

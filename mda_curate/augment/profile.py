@@ -129,7 +129,12 @@ class MotifProfile:
 
 
 def mine_motifs(
-    top, bottom=(), tokenizer=None, settings: MiningSettings = MiningSettings(), source: dict | None = None, on_document=None
+    top,
+    bottom=(),
+    tokenizer=None,
+    settings: MiningSettings = MiningSettings(),
+    source: dict | None = None,
+    on_document=None,
 ) -> MotifProfile:
     """Measure ``top`` and ``bottom`` documents (texts or token-id sequences; see the module docstring);
     ``source`` is recorded as given, ``on_document()`` is called after each document (progress)."""
@@ -145,7 +150,9 @@ def mine_motifs(
 
     top_stats, bottom_stats = list(map(measure, top_docs)), list(map(measure, bottom_docs))
     examples = [_example("top", i, d, s) for i, (d, s) in enumerate(zip(top_docs, top_stats))][: settings.examples]
-    examples += [_example("bottom", i, d, s) for i, (d, s) in enumerate(zip(bottom_docs, bottom_stats))][: settings.examples // 2]
+    examples += [_example("bottom", i, d, s) for i, (d, s) in enumerate(zip(bottom_docs, bottom_stats))][
+        : settings.examples // 2
+    ]
     return MotifProfile(
         top=_summarise(top_docs, top_stats, name),
         bottom=_summarise(bottom_docs, bottom_stats, name) if bottom_docs else None,
@@ -286,7 +293,14 @@ def _summary(values) -> dict:
         return {"n": 0, "mean": None, "p10": None, "p50": None, "p90": None, "max": None}
     v = np.asarray(values, dtype=float)
     p10, p50, p90 = np.percentile(v, [10, 50, 90])
-    return {"n": len(v), "mean": float(v.mean()), "p10": float(p10), "p50": float(p50), "p90": float(p90), "max": float(v.max())}
+    return {
+        "n": len(v),
+        "mean": float(v.mean()),
+        "p10": float(p10),
+        "p50": float(p50),
+        "p90": float(p90),
+        "max": float(v.max()),
+    }
 
 
 def _most_common(counter: Counter) -> list[list]:
@@ -310,14 +324,26 @@ def _set_profile(data, source: str, name: str) -> SetProfile:
     kinds = data["kinds"]
     _expect(isinstance(kinds, dict), source, f"{name}.kinds", "must be an object of shares")
     for kind, share in kinds.items():
-        _expect(kind in structure.KINDS, source, f"{name}.kinds", f"unknown motif kind {kind!r} (known: {', '.join(structure.KINDS)})")
-        _expect(_is_number(share) and share >= 0, source, f"{name}.kinds.{kind}", f"must be a share >= 0 (got {share!r})")
+        _expect(
+            kind in structure.KINDS,
+            source,
+            f"{name}.kinds",
+            f"unknown motif kind {kind!r} (known: {', '.join(structure.KINDS)})",
+        )
+        _expect(
+            _is_number(share) and share >= 0, source, f"{name}.kinds.{kind}", f"must be a share >= 0 (got {share!r})"
+        )
     motifs = data["repeats"].get("motifs", []) if isinstance(data["repeats"], dict) else None
     _expect(isinstance(motifs, list), source, f"{name}.repeats.motifs", "must be a list")
     for i, entry in enumerate(motifs):
         ok = isinstance(entry, list) and len(entry) == 4 and all(isinstance(v, int) and v >= 1 for v in entry)
         ok = ok and entry[1] >= 2 and entry[2] >= entry[0]
-        _expect(ok, source, f"{name}.repeats.motifs[{i}]", f"must be [length, copies >= 2, distance >= length, count] (got {entry!r})")
+        _expect(
+            ok,
+            source,
+            f"{name}.repeats.motifs[{i}]",
+            f"must be [length, copies >= 2, distance >= length, count] (got {entry!r})",
+        )
     return SetProfile(**{key: data[key] for key in required})
 
 

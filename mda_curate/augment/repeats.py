@@ -74,7 +74,9 @@ def motifs_of(spans: list[Span]) -> list[Motif]:
     motifs: list[Motif] = []
     for span in spans:
         if span.length >= span.distance:
-            motifs.append(Motif(span.start - span.distance, span.distance, 1 + span.length // span.distance, span.distance))
+            motifs.append(
+                Motif(span.start - span.distance, span.distance, 1 + span.length // span.distance, span.distance)
+            )
             continue
         last = motifs[-1] if motifs else None
         chained = (

@@ -18,9 +18,9 @@ class MiningSettings:
 
     min_length: int = field(default=5, metadata={"help": "shortest repeat span counted, in tokens"})
     max_distance: int = field(default=1024, metadata={"help": "farthest earlier occurrence looked for"})
-    examples: int = field(default=6, metadata={
-        "help": "top documents quoted in the profile (and half as many bottom ones)"
-    })
+    examples: int = field(
+        default=6, metadata={"help": "top documents quoted in the profile (and half as many bottom ones)"}
+    )
 
     def __post_init__(self):
         for name, low in (("min_length", 2), ("max_distance", 1), ("examples", 0)):
@@ -41,12 +41,13 @@ class GenerationSettings:
 
     tokens: int = field(metadata={"help": "token budget"})
     seed: int = field(default=0, metadata={"help": "seed"})
-    doc_tokens: int | None = field(default=None, metadata={
-        "help": "tokens per document (default: the profile's median top sample)"
-    })
-    chars_per_token: float = field(default=DEFAULT_CHARS_PER_TOKEN, metadata={
-        "help": "characters per token, to estimate token counts without a tokenizer"
-    })
+    doc_tokens: int | None = field(
+        default=None, metadata={"help": "tokens per document (default: the profile's median top sample)"}
+    )
+    chars_per_token: float = field(
+        default=DEFAULT_CHARS_PER_TOKEN,
+        metadata={"help": "characters per token, to estimate token counts without a tokenizer"},
+    )
 
     def __post_init__(self):
         check = SETTINGS

@@ -17,9 +17,15 @@ from mda_curate.errors import FieldError, UserError
 
 
 def mine_profile(
-    scores: str | Path, out: str | Path, run: str | None = None, steps: tuple[int, int] | None = None,
-    data: str | None = None, top_fraction: float = 0.1, bottom_fraction: float | None = None,
-    tokenizer: str | None = None, settings: MiningSettings | None = None,
+    scores: str | Path,
+    out: str | Path,
+    run: str | None = None,
+    steps: tuple[int, int] | None = None,
+    data: str | None = None,
+    top_fraction: float = 0.1,
+    bottom_fraction: float | None = None,
+    tokenizer: str | None = None,
+    settings: MiningSettings | None = None,
 ) -> MotifProfile:
     """Mine the profile of the top ``top_fraction`` of ``scores`` against its bottom ``bottom_fraction`` (default:
     the same) and save it to ``out``. The samples are a training run's (``run``, the scored window ``steps``;
@@ -43,16 +49,23 @@ def mine_profile(
     else:
         top, bottom = document_texts(data, selection.top_keys), document_texts(data, selection.bottom_keys)
     source = {
-        "scores": str(scores), "run": run, "steps": f"{steps[0]}:{steps[1]}" if steps else None, "data": data,
-        "tokenizer": tokenizer_dir, "scored_rows": selection.rows, "top_fraction": top_fraction,
-        "bottom_fraction": bottom_fraction, "top_scores": _range(selection.top_scores),
+        "scores": str(scores),
+        "run": run,
+        "steps": f"{steps[0]}:{steps[1]}" if steps else None,
+        "data": data,
+        "tokenizer": tokenizer_dir,
+        "scored_rows": selection.rows,
+        "top_fraction": top_fraction,
+        "bottom_fraction": bottom_fraction,
+        "top_scores": _range(selection.top_scores),
         "bottom_scores": _range(selection.bottom_scores),
     }
     loaded = load_tokenizer(tokenizer_dir)
     with progress() as bar:
         task = bar.add_task("mining motifs", total=len(top) + len(bottom))
-        profile = mine_motifs(top, bottom, loaded, settings or MiningSettings(), source,
-                              on_document=lambda: bar.advance(task))
+        profile = mine_motifs(
+            top, bottom, loaded, settings or MiningSettings(), source, on_document=lambda: bar.advance(task)
+        )
     examples = [{**e, "key": _key(selection, e), "score": _score(selection, e)} for e in profile.examples]
     profile = replace(profile, examples=examples)
     profile.save(out)
@@ -61,8 +74,9 @@ def mine_profile(
     return profile
 
 
-def generate_documents(profile: str | Path, out: str | Path, settings: GenerationSettings,
-                       tokenizer: str | None = None) -> tuple[int, int]:
+def generate_documents(
+    profile: str | Path, out: str | Path, settings: GenerationSettings, tokenizer: str | None = None
+) -> tuple[int, int]:
     """Write synthetic documents with the saved ``profile``'s motifs to ``out``, up to ``settings.tokens``
     tokens (counted with ``tokenizer``, else estimated); returns (documents, tokens)."""
     from collections import Counter
@@ -92,9 +106,15 @@ def generate_documents(profile: str | Path, out: str | Path, settings: Generatio
     return docs, tokens
 
 
-def draw_control(synthetic: str | Path, corpus: list[str], out: str | Path, seed: int = 0,
-                 tokenizer: str | None = None, chars_per_token: float = 4.0,
-                 domains: list[str] | None = None) -> tuple[int, int]:
+def draw_control(
+    synthetic: str | Path,
+    corpus: list[str],
+    out: str | Path,
+    seed: int = 0,
+    tokenizer: str | None = None,
+    chars_per_token: float = 4.0,
+    domains: list[str] | None = None,
+) -> tuple[int, int]:
     """Write to ``out`` documents of ``corpus`` (of ``domains``, default all) in a seeded random order until they
     hold as many tokens as ``synthetic`` (the last one cut to fit); returns (documents, tokens)."""
     from mda_curate.augment.generators import TokenCounter
@@ -105,8 +125,10 @@ def draw_control(synthetic: str | Path, corpus: list[str], out: str | Path, seed
     synthetic_docs, tokens = count_tokens(synthetic, counter)
     with console.status(f"drawing {tokens} tokens of random documents"):
         docs, written = write_documents(random_documents(corpus, tokens, seed, counter, domains), out)
-    console.print(f"wrote {out}: {docs} random documents, {written} tokens (synthetic: {synthetic_docs} documents, "
-                  f"{tokens} tokens; {counter.describe()})")
+    console.print(
+        f"wrote {out}: {docs} random documents, {written} tokens (synthetic: {synthetic_docs} documents, "
+        f"{tokens} tokens; {counter.describe()})"
+    )
     return docs, written
 
 

@@ -67,7 +67,9 @@ def template(line: str) -> str:
 
 def table_columns(lines: list[str]) -> list[int]:
     """Columns (``&`` count + 1) of each LaTeX table row: a line with ``&`` that ends in ``\\\\``."""
-    return [line.count("&") - line.count(r"\&") + 1 for line in lines if "&" in line and line.rstrip().endswith("\\\\")]
+    return [
+        line.count("&") - line.count(r"\&") + 1 for line in lines if "&" in line and line.rstrip().endswith("\\\\")
+    ]
 
 
 def tag_names(text: str) -> Counter:

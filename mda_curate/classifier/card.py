@@ -25,13 +25,21 @@ def render_markdown(card: dict) -> str:
     lines += _data_section(card.get("data", {}))
     features = card.get("features", {})
     lines += ["## Features", "", features.get("note", "").capitalize() + ".", ""]
-    lines += ["Named features: " + ", ".join(f"`{n}`" for n in features.get("names", [])) + "; "
-              f"plus {features.get('hashed_dims', 0)} hashed byte n-gram buckets.", ""]
+    lines += [
+        "Named features: " + ", ".join(f"`{n}`" for n in features.get("names", [])) + "; "
+        f"plus {features.get('hashed_dims', 0)} hashed byte n-gram buckets.",
+        "",
+    ]
     lines += _model_section(card.get("model", {}), card.get("metrics", {}))
     lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in card.get("versions", {}).items()] + [""]
     artifact = card.get("artifact", {})
     if artifact:
-        lines += ["## Artifact", "", f"`{artifact['file']}` ({artifact['format']}), sha256 `{artifact['sha256']}`.", ""]
+        lines += [
+            "## Artifact",
+            "",
+            f"`{artifact['file']}` ({artifact['format']}), sha256 `{artifact['sha256']}`.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -41,10 +49,13 @@ def _influence_section(influence: dict | None) -> list[str]:
         return []
     window = influence.get("window")
     rows = [
-        ("label source", influence.get("label_source")), ("run", influence.get("run")),
-        ("unit", influence.get("unit")), ("checkpoint", influence.get("checkpoint")),
+        ("label source", influence.get("label_source")),
+        ("run", influence.get("run")),
+        ("unit", influence.get("unit")),
+        ("checkpoint", influence.get("checkpoint")),
         ("window", f"steps {window[0]}:{window[1]}" if window else None),
-        ("probe", (influence.get("probe") or {}).get("probe")), ("scores", influence.get("scores")),
+        ("probe", (influence.get("probe") or {}).get("probe")),
+        ("scores", influence.get("scores")),
     ]
     return ["## Influence", ""] + [f"- {name}: {value}" for name, value in rows if value is not None] + [""]
 
@@ -56,8 +67,14 @@ def _data_section(data: dict) -> list[str]:
     for key in ("files", "run", "scores"):
         if data.get(key):
             lines.append(f"- {key}: {', '.join(data[key]) if isinstance(data[key], list) else data[key]}")
-    for key in ("documents_read", "samples_scored", "scores_rows", "scores_null", "scores_unmatched",
-                "documents_unscored"):
+    for key in (
+        "documents_read",
+        "samples_scored",
+        "scores_rows",
+        "scores_null",
+        "scores_unmatched",
+        "documents_unscored",
+    ):
         if key in data:
             lines.append(f"- {key.replace('_', ' ')}: {data[key]:,}")
     lines.append(
@@ -71,13 +88,27 @@ def _data_section(data: dict) -> list[str]:
 
 
 def _model_section(model: dict, metrics: dict) -> list[str]:
-    lines = ["## Model", "", f"Chosen: **{model.get('chosen')}** ({model.get('selection')}); {model.get('calibration')}.", ""]
+    lines = [
+        "## Model",
+        "",
+        f"Chosen: **{model.get('chosen')}** ({model.get('selection')}); {model.get('calibration')}.",
+        "",
+    ]
     lines += ["| candidate | validation AUROC | average precision |", "|---|---:|---:|"]
-    lines += [f"| {name} | {_num(m['auroc'])} | {_num(m['average_precision'])} |" for name, m in model.get("candidates", {}).items()]
+    lines += [
+        f"| {name} | {_num(m['auroc'])} | {_num(m['average_precision'])} |"
+        for name, m in model.get("candidates", {}).items()
+    ]
     lines += ["", "## Metrics (validation split, calibrated scores)", ""]
-    lines += [f"AUROC {_num(metrics.get('auroc'))}, average precision {_num(metrics.get('average_precision'))} "
-              f"on {metrics.get('n', 0):,} documents ({metrics.get('positives', 0):,} positive).", ""]
-    lines += ["| domain | n | positives | AUROC | catalyst rate | mean | p10 | p50 | p90 |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        f"AUROC {_num(metrics.get('auroc'))}, average precision {_num(metrics.get('average_precision'))} "
+        f"on {metrics.get('n', 0):,} documents ({metrics.get('positives', 0):,} positive).",
+        "",
+    ]
+    lines += [
+        "| domain | n | positives | AUROC | catalyst rate | mean | p10 | p50 | p90 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for domain, m in metrics.get("per_domain", {}).items():
         q = m["quantiles"]
         lines.append(

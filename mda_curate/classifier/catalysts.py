@@ -40,8 +40,9 @@ REPORT_FEATURES = FeatureSettings(hashed_dims=0)  # the classifier's named featu
 MIN_GROUPS = 5  # source documents needed for a held-out R^2
 
 
-def catalyst_report(window, name: str, top_fraction: float = 0.1, examples: int = 10, text_chars: int = 300,
-                    seed: int = 0) -> dict:
+def catalyst_report(
+    window, name: str, top_fraction: float = 0.1, examples: int = 10, text_chars: int = 300, seed: int = 0
+) -> dict:
     """The report of one :class:`~mda_curate.influence.window.ScoredWindow` (see the module docstring)."""
     from scipy.stats import rankdata
 
@@ -68,8 +69,9 @@ def catalyst_report(window, name: str, top_fraction: float = 0.1, examples: int 
         "by_domain": group_table([s.domain for s in samples], percentile, top),
         "by_source": group_table([s.source for s in samples], percentile, top),
         "features": feature_correlations(features, scores),
-        "feature_model": feature_model(features, percentile, [s.domain for s in samples],
-                                       [_document(s) for s in samples], seed),
+        "feature_model": feature_model(
+            features, percentile, [s.domain for s in samples], [_document(s) for s in samples], seed
+        ),
         "top": _examples(samples, scores, percentile, order[:examples], text_chars),
         "bottom": _examples(samples, scores, percentile, order[::-1][:examples], text_chars),
     }
@@ -83,8 +85,16 @@ def group_table(groups: Sequence[str], percentile: np.ndarray, top: np.ndarray) 
     for group in sorted(set(groups.tolist())):
         mine = groups == group
         window_share, top_share = float(mine.mean()), float(mine[top].mean())
-        rows.append({"group": group, "n": int(mine.sum()), "window_share": window_share, "top_share": top_share,
-                     "lift": top_share / window_share, **t_interval(percentile[mine])})
+        rows.append(
+            {
+                "group": group,
+                "n": int(mine.sum()),
+                "window_share": window_share,
+                "top_share": top_share,
+                "lift": top_share / window_share,
+                **t_interval(percentile[mine]),
+            }
+        )
     return sorted(rows, key=lambda r: (-r["mean_percentile"], r["group"]))
 
 
@@ -110,8 +120,14 @@ def feature_correlations(features: np.ndarray, scores: np.ndarray) -> list[dict]
     return sorted(rows, key=lambda r: (r["spearman"] is None, -abs(r["spearman"] or 0.0), r["feature"]))
 
 
-def feature_model(features: np.ndarray, percentile: np.ndarray, domains: Sequence[str], documents: Sequence[str],
-                  seed: int, test_fraction: float = 0.2) -> dict:
+def feature_model(
+    features: np.ndarray,
+    percentile: np.ndarray,
+    domains: Sequence[str],
+    documents: Sequence[str],
+    seed: int,
+    test_fraction: float = 0.2,
+) -> dict:
     """Held-out R^2 of the percentile from the features (ridge on the features' quantiles, which heavy-tailed
     features cannot throw off, its penalty chosen by leave-one-out on the training part; gradient boosting) and
     from the domain alone (ridge on one-hot domains), on one split of the source documents (``test_fraction`` of
@@ -130,16 +146,28 @@ def feature_model(features: np.ndarray, percentile: np.ndarray, domains: Sequenc
     train, test = next(splitter.split(features, percentile, documents))
     onehot = np.asarray(domains, dtype=object).reshape(-1, 1)
     models = {
-        "ridge": (make_pipeline(QuantileTransformer(n_quantiles=min(1000, len(train))),
-                                RidgeCV(alphas=np.logspace(-2, 4, 13))), features),
+        "ridge": (
+            make_pipeline(
+                QuantileTransformer(n_quantiles=min(1000, len(train))), RidgeCV(alphas=np.logspace(-2, 4, 13))
+            ),
+            features,
+        ),
         "hist_gradient_boosting": (HistGradientBoostingRegressor(max_iter=200, random_state=seed), features),
         "domain_only_ridge": (make_pipeline(OneHotEncoder(handle_unknown="ignore"), Ridge(alpha=1.0)), onehot),
     }
-    r2 = {name: float(r2_score(percentile[test], model.fit(x[train], percentile[train]).predict(x[test])))
-          for name, (model, x) in models.items()}
-    return {"target": "influence percentile", "split": "by source document, seeded", "seed": seed,
-            "train": len(train), "test": len(test), "test_documents": len(set(np.asarray(documents)[test])),
-            "r2": r2}
+    r2 = {
+        name: float(r2_score(percentile[test], model.fit(x[train], percentile[train]).predict(x[test])))
+        for name, (model, x) in models.items()
+    }
+    return {
+        "target": "influence percentile",
+        "split": "by source document, seeded",
+        "seed": seed,
+        "train": len(train),
+        "test": len(test),
+        "test_documents": len(set(np.asarray(documents)[test])),
+        "r2": r2,
+    }
 
 
 def score_agreement(windows: Sequence[tuple[str, object]]) -> list[dict]:
@@ -161,21 +189,30 @@ def write_catalyst_report(reports: Sequence[dict], agreement: Sequence[dict], ou
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plots = {r["name"]: str(plot_catalyst_report(r, out / f"{r['name']}.png")) for r in reports}
-    (out / "report.json").write_text(json.dumps({"command": command, "reports": list(reports),
-                                                 "agreement": list(agreement)}, indent=2) + "\n")
+    (out / "report.json").write_text(
+        json.dumps({"command": command, "reports": list(reports), "agreement": list(agreement)}, indent=2) + "\n"
+    )
     (out / "report.md").write_text(render_markdown(reports, agreement, command))
     return {"markdown": str(out / "report.md"), "json": str(out / "report.json"), "plots": plots}
 
 
 def render_markdown(reports: Sequence[dict], agreement: Sequence[dict], command: str) -> str:
-    lines = ["# What data carries the unit: influence by domain, source and feature", "",
-             f"Generated by `{command}`; every number is in `report.json`.", ""]
+    lines = [
+        "# What data carries the unit: influence by domain, source and feature",
+        "",
+        f"Generated by `{command}`; every number is in `report.json`.",
+        "",
+    ]
     lines += [METHOD, ""]
     for report in reports:
         lines += _report_markdown(report)
     if agreement:
-        lines += ["## Agreement between the scores files", "",
-                  "| a | b | shared samples | Spearman |", "|---|---|---:|---:|"]
+        lines += [
+            "## Agreement between the scores files",
+            "",
+            "| a | b | shared samples | Spearman |",
+            "|---|---|---:|---:|",
+        ]
         lines += [f"| {a['a']} | {a['b']} | {a['shared_samples']:,} | {_num(a['spearman'])} |" for a in agreement]
         lines.append("")
     return "\n".join(lines)
@@ -185,36 +222,61 @@ def _report_markdown(report: dict) -> list[str]:
     source = report["provenance"]
     window = source.get("window", ["?", "?"])
     lines = [f"## {report['name']}", ""]
-    lines += [(f"Run `{source.get('run')}`, steps {window[0]}:{window[1]}; scores `{source.get('scores')}`; unit "
-               f"{source.get('unit', 'unknown')} ({(source.get('probe') or {}).get('probe', 'probe unknown')}), "
-               f"checkpoint `{source.get('checkpoint', 'unknown')}`. {report['samples']:,} scored samples "
-               f"({report['unscored']:,} rows unscored); top {report['top_fraction']:.0%} = "
-               f"{report['top_samples']:,} samples."),
-              "", f"![{report['name']}]({report['name']}.png)", ""]
+    lines += [
+        (
+            f"Run `{source.get('run')}`, steps {window[0]}:{window[1]}; scores `{source.get('scores')}`; unit "
+            f"{source.get('unit', 'unknown')} ({(source.get('probe') or {}).get('probe', 'probe unknown')}), "
+            f"checkpoint `{source.get('checkpoint', 'unknown')}`. {report['samples']:,} scored samples "
+            f"({report['unscored']:,} rows unscored); top {report['top_fraction']:.0%} = "
+            f"{report['top_samples']:,} samples."
+        ),
+        "",
+        f"![{report['name']}]({report['name']}.png)",
+        "",
+    ]
     for title, key in (("By domain", "by_domain"), ("By source package", "by_source")):
-        lines += [f"### {title}", "",
-                  "| group | n | window share | top share | lift | mean percentile [95% t-interval] |",
-                  "|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {_escape(r['group'])} | {r['n']:,} | {r['window_share']:.3f} | {r['top_share']:.3f} | "
-                  f"{r['lift']:.2f} | {r['mean_percentile']:.3f} {_interval(r)} |" for r in report[key]]
+        lines += [
+            f"### {title}",
+            "",
+            "| group | n | window share | top share | lift | mean percentile [95% t-interval] |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        lines += [
+            f"| {_escape(r['group'])} | {r['n']:,} | {r['window_share']:.3f} | {r['top_share']:.3f} | "
+            f"{r['lift']:.2f} | {r['mean_percentile']:.3f} {_interval(r)} |"
+            for r in report[key]
+        ]
         lines.append("")
     lines += ["### Document features", "", "| feature | Spearman with influence |", "|---|---:|"]
     lines += [f"| `{f['feature']}` | {_num(f['spearman'])} |" for f in report["features"]]
     model = report["feature_model"]
     if "r2" in model:
         r2 = model["r2"]
-        lines += ["", (f"Held-out R² of the influence percentile ({model['train']:,} training samples, "
-                       f"{model['test']:,} held-out samples of {model['test_documents']:,} unseen source documents): "
-                       "ridge on the features "
-                       f"{r2['ridge']:.3f}, gradient boosting on the features {r2['hist_gradient_boosting']:.3f}, "
-                       f"ridge on the domain alone {r2['domain_only_ridge']:.3f}."), ""]
+        lines += [
+            "",
+            (
+                f"Held-out R² of the influence percentile ({model['train']:,} training samples, "
+                f"{model['test']:,} held-out samples of {model['test_documents']:,} unseen source documents): "
+                "ridge on the features "
+                f"{r2['ridge']:.3f}, gradient boosting on the features {r2['hist_gradient_boosting']:.3f}, "
+                f"ridge on the domain alone {r2['domain_only_ridge']:.3f}."
+            ),
+            "",
+        ]
     else:
         lines += ["", f"Held-out R²: not computed ({model['skipped']}).", ""]
     for title, key in (("Top samples", "top"), ("Bottom samples", "bottom")):
-        lines += [f"### {title}", "", "| sample | domain | source | score | percentile | text |",
-                  "|---:|---|---|---:|---:|---|"]
-        lines += [f"| {e['sample_index']} | {e['domain']} | {_escape(e['source'])} | {e['score']:.4g} | "
-                  f"{e['percentile']:.3f} | {_escape(e['text'])} |" for e in report[key]]
+        lines += [
+            f"### {title}",
+            "",
+            "| sample | domain | source | score | percentile | text |",
+            "|---:|---|---|---:|---:|---|",
+        ]
+        lines += [
+            f"| {e['sample_index']} | {e['domain']} | {_escape(e['source'])} | {e['score']:.4g} | "
+            f"{e['percentile']:.3f} | {_escape(e['text'])} |"
+            for e in report[key]
+        ]
         lines.append("")
     return lines
 
@@ -238,8 +300,12 @@ def plot_catalyst_report(report: dict, path: str | Path, sources: int = 15, top_
     axes[0, 0].set_title("domains: window vs top-influence share")
     _percentile_panel(axes[0, 1], domains, "mean influence percentile by domain (95% t-interval)")
     largest = sorted(report["by_source"], key=lambda r: -r["n"])[:sources]
-    _percentile_panel(axes[1, 0], sorted(largest, key=lambda r: r["mean_percentile"]),
-                      f"by source package (the {len(largest)} largest)", horizontal=True)
+    _percentile_panel(
+        axes[1, 0],
+        sorted(largest, key=lambda r: r["mean_percentile"]),
+        f"by source package (the {len(largest)} largest)",
+        horizontal=True,
+    )
     features = [f for f in report["features"] if f["spearman"] is not None][:top_features][::-1]
     values = [f["spearman"] for f in features]
     colors = ["tab:red" if v > 0 else "tab:blue" for v in values]
@@ -247,8 +313,10 @@ def plot_catalyst_report(report: dict, path: str | Path, sources: int = 15, top_
     axes[1, 1].axvline(0, color="grey", linewidth=0.8)
     axes[1, 1].set_title("features: Spearman with influence")
     window = report["provenance"].get("window", ["?", "?"])
-    figure.suptitle(f"{report['name']}: unit {report['provenance'].get('unit', '?')}, steps {window[0]}:{window[1]}, "
-                    f"{report['samples']:,} samples")
+    figure.suptitle(
+        f"{report['name']}: unit {report['provenance'].get('unit', '?')}, steps {window[0]}:{window[1]}, "
+        f"{report['samples']:,} samples"
+    )
     path = Path(path)
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -274,9 +342,18 @@ def _percentile_panel(axis, rows: list[dict], title: str, horizontal: bool = Fal
 
 
 def _examples(samples, scores, percentile, indices, text_chars: int) -> list[dict]:
-    return [{"sample_index": samples[i].sample_index, "domain": samples[i].domain, "source": samples[i].source,
-             "document": samples[i].document, "score": float(scores[i]), "percentile": float(percentile[i]),
-             "text": samples[i].text[:text_chars]} for i in indices.tolist()]
+    return [
+        {
+            "sample_index": samples[i].sample_index,
+            "domain": samples[i].domain,
+            "source": samples[i].source,
+            "document": samples[i].document,
+            "score": float(scores[i]),
+            "percentile": float(percentile[i]),
+            "text": samples[i].text[:text_chars],
+        }
+        for i in indices.tolist()
+    ]
 
 
 def _document(sample) -> str:

@@ -37,11 +37,28 @@ from mda_curate.classifier import _featurize
 from mda_curate.classifier.settings import FeatureSettings
 
 # Named features that do not depend on the settings, in column order after the repetition features.
-_CLASS_FEATURES = ("digit", "upper", "lower", "space", "newline", "punct", "bracket", "backslash", "non_ascii", "control")
+_CLASS_FEATURES = (
+    "digit",
+    "upper",
+    "lower",
+    "space",
+    "newline",
+    "punct",
+    "bracket",
+    "backslash",
+    "non_ascii",
+    "control",
+)
 _MARKUP_FEATURES = ("latex_commands", "tags", "closing_tags", "entities", "json_keys")
 _LINE_FEATURES = (
-    "log_lines", "mean_line_len", "line_len_cv", "max_line_len", "blank_lines", "indented_lines",
-    "repeated_lines", "repeated_line_shapes",
+    "log_lines",
+    "mean_line_len",
+    "line_len_cv",
+    "max_line_len",
+    "blank_lines",
+    "indented_lines",
+    "repeated_lines",
+    "repeated_line_shapes",
 )
 
 
@@ -66,8 +83,15 @@ def extract_features(texts: Sequence[str], settings: FeatureSettings = FeatureSe
     encoded = [text[: settings.max_chars].encode("utf-8", "replace") for text in texts]
     features = np.empty((len(encoded), len(_names(settings))), np.float32)
     _featurize.fill(
-        encoded, features, settings.char_ngrams, settings.word_ngrams, settings.min_distance_chars,
-        settings.min_distance_words, settings.hashed_ngram, settings.hashed_dims, bool(settings.zlib_bytes),
+        encoded,
+        features,
+        settings.char_ngrams,
+        settings.word_ngrams,
+        settings.min_distance_chars,
+        settings.min_distance_words,
+        settings.hashed_ngram,
+        settings.hashed_dims,
+        bool(settings.zlib_bytes),
     )
     if settings.zlib_bytes:
         features[:, 1] = _zlib_ratios(encoded, settings.zlib_level, settings.zlib_bytes)

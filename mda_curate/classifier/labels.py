@@ -102,8 +102,12 @@ def window_labelled(run: str | Path, scores: str | Path, fraction: float) -> Lab
         f"{fraction:.0%} of scored samples by score = 1, the bottom {fraction:.0%} = 0, the middle left "
         f"out; ties broken by sample order. Each sample is its {len(samples[0].tokens)} tokens decoded.",
     }
-    data = {"run": provenance["run"], "scores": str(scores), "samples_scored": len(window.samples),
-            "scores_null": window.unscored}
+    data = {
+        "run": provenance["run"],
+        "scores": str(scores),
+        "samples_scored": len(window.samples),
+        "scores_null": window.unscored,
+    }
     return Labelled(docs, groups, labels, rule, data, {**provenance, "label_source": "influence"})
 
 

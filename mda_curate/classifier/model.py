@@ -54,8 +54,10 @@ class CatalystClassifier:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise UserError(f"texts[{i}] is {type(text).__name__}, not str")
-        scores = [self.score_features(extract_features(texts[i : i + batch_size], self.settings))
-                  for i in range(0, len(texts), batch_size)]
+        scores = [
+            self.score_features(extract_features(texts[i : i + batch_size], self.settings))
+            for i in range(0, len(texts), batch_size)
+        ]
         return np.concatenate(scores) if scores else np.zeros(0)
 
     def score_features(self, features: np.ndarray) -> np.ndarray:
@@ -164,7 +166,9 @@ def _load_skops(path: Path):
     try:
         untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
     except Exception as err:  # a pickle or any non-skops file fails here (zipfile/JSON errors)
-        raise UserError(f"{path}: not a skops file ({type(err).__name__}: {err}); pickle artifacts are refused") from None
+        raise UserError(
+            f"{path}: not a skops file ({type(err).__name__}: {err}); pickle artifacts are refused"
+        ) from None
     if untrusted:
         raise UserError(f"{path}: refusing to load untrusted types {', '.join(untrusted)}")
     try:

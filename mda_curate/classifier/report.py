@@ -13,11 +13,14 @@ from mda_curate.classifier.train import per_domain, top_features
 from mda_curate.data.documents import Document
 
 
-def classifier_report(classifier: CatalystClassifier, docs: Sequence[Document], top: int = 12, batch_size: int = 256) -> dict:
+def classifier_report(
+    classifier: CatalystClassifier, docs: Sequence[Document], top: int = 12, batch_size: int = 256
+) -> dict:
     """Scores of ``docs`` summarised per domain, and the ``top`` named features most correlated with them."""
     texts = [d.text for d in docs]
-    features = np.concatenate([extract_features(texts[i : i + batch_size], classifier.settings)
-                               for i in range(0, len(texts), batch_size)])
+    features = np.concatenate(
+        [extract_features(texts[i : i + batch_size], classifier.settings) for i in range(0, len(texts), batch_size)]
+    )
     scores = classifier.score_features(features)
     return {
         "n": len(docs),
@@ -39,7 +42,9 @@ def plot_report(report: dict, out: str | Path) -> Path:
     scores, labels = report["scores"], np.asarray(report["domains"])
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     left.boxplot([scores[labels == d] for d in domains], showfliers=False)
-    left.set_xticks(range(1, len(domains) + 1), [f"{d}\n{report['per_domain'][d]['catalyst_rate']:.0%}" for d in domains])
+    left.set_xticks(
+        range(1, len(domains) + 1), [f"{d}\n{report['per_domain'][d]['catalyst_rate']:.0%}" for d in domains]
+    )
     left.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     left.set_ylabel("catalyst score")
     left.set_title("score by domain (label: catalyst rate, score >= 0.5)")

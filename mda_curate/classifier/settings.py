@@ -14,24 +14,31 @@ CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
 class FeatureSettings:
     """What to measure; stored in the model card so a loaded classifier computes the same features."""
 
-    max_chars: int = field(default=3072, metadata={
-        "help": "read only each document's first N characters, in training and whenever the classifier scores "
-        "(lower scores faster: see benchmarks/pipeline_overhead/)"
-    })
-    char_ngrams: tuple[int, ...] = field(default=(16,), metadata={
-        "help": "byte n-gram lengths for long-range repetition"
-    })
+    max_chars: int = field(
+        default=3072,
+        metadata={
+            "help": "read only each document's first N characters, in training and whenever the classifier scores "
+            "(lower scores faster: see benchmarks/pipeline_overhead/)"
+        },
+    )
+    char_ngrams: tuple[int, ...] = field(
+        default=(16,), metadata={"help": "byte n-gram lengths for long-range repetition"}
+    )
     word_ngrams: tuple[int, ...] = field(default=(3, 8), metadata={"help": "whitespace-token n-gram lengths"})
-    min_distance_chars: int = field(default=128, metadata={
-        "help": "an n-gram recurs if its first occurrence is more than this many bytes back"
-    })
+    min_distance_chars: int = field(
+        default=128, metadata={"help": "an n-gram recurs if its first occurrence is more than this many bytes back"}
+    )
     min_distance_words: int = field(default=32, metadata={"help": "... or this many tokens back"})
     hashed_ngram: int = field(default=4, metadata={"help": "byte n-gram length of the hashed features"})
     hashed_dims: int = field(default=1024, metadata={"help": "number of hash buckets (a power of two; 0 disables)"})
     zlib_level: int = field(default=1, metadata={"help": "zlib compression level of the compressibility feature"})
-    zlib_bytes: int = field(default=0, metadata={
-        "help": "if > 0, compressibility is measured on the first zlib_bytes bytes (off: it costs as much as the rest)"
-    })
+    zlib_bytes: int = field(
+        default=0,
+        metadata={
+            "help": "if > 0, compressibility is measured on the first zlib_bytes bytes (off: it costs as "
+            "much as the rest)"
+        },
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "char_ngrams", tuple(self.char_ngrams))
@@ -59,9 +66,9 @@ class TrainSettings:
     candidates: tuple[str, ...] = field(default=CANDIDATES, metadata={"help": "the models fitted and compared"})
     features: FeatureSettings = field(default_factory=FeatureSettings, metadata={"help": "what to measure"})
     batch_size: int = field(default=256, metadata={"help": "documents per feature batch"})
-    simpler_margin: float = field(default=0.005, metadata={
-        "help": "keep the first (simpler) candidate unless another beats its AUROC by more"
-    })
+    simpler_margin: float = field(
+        default=0.005, metadata={"help": "keep the first (simpler) candidate unless another beats its AUROC by more"}
+    )
 
     def __post_init__(self) -> None:
         SETTINGS.require("validation_fraction", self.validation_fraction, lambda v: 0 < v < 1, "in (0, 1)")

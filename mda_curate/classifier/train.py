@@ -36,8 +36,10 @@ def train_classifier(
     train, validation = grouped_split(labels, groups, settings.validation_fraction, seed)
     named = _named_count(settings.features)
     fitted = {name: _fit(name, features[train], labels[train], named, seed) for name in settings.candidates}
-    candidates = {name: metrics(_positive_scores(model, features[validation]), labels[validation])
-                  for name, model in fitted.items()}
+    candidates = {
+        name: metrics(_positive_scores(model, features[validation]), labels[validation])
+        for name, model in fitted.items()
+    }
     best = _select(candidates, settings.simpler_margin)
     model = _calibrate(fitted[best], features[validation], labels[validation])
     classifier = CatalystClassifier(model, settings.features)
@@ -77,8 +79,13 @@ def train_and_save(labelled, out: str, seed: int, settings: TrainSettings, comma
 
     docs = labelled.docs
     classifier, card = train_classifier(
-        [d.text for d in docs], labelled.labels, labelled.groups, [d.domain for d in docs],
-        seed=seed, settings=settings, show_progress=True,
+        [d.text for d in docs],
+        labelled.labels,
+        labelled.groups,
+        [d.domain for d in docs],
+        seed=seed,
+        settings=settings,
+        show_progress=True,
     )
     card["data"] = {**labelled.data, **card["data"]}
     card.update(name=Path(out).name, label_rule=labelled.rule, command=command)
@@ -89,14 +96,25 @@ def train_and_save(labelled, out: str, seed: int, settings: TrainSettings, comma
     return card
 
 
-def train_command(out: str, scores: str | None = None, run: str | None = None, data: Sequence[str] = (),
-                  proxy_domains: Sequence[str] = (), fraction: float = 0.2, validation: float = 0.2, seed: int = 0,
-                  max_chars: int = FeatureSettings.max_chars, skip_bad: bool = False) -> str:
+def train_command(
+    out: str,
+    scores: str | None = None,
+    run: str | None = None,
+    data: Sequence[str] = (),
+    proxy_domains: Sequence[str] = (),
+    fraction: float = 0.2,
+    validation: float = 0.2,
+    seed: int = 0,
+    max_chars: int = FeatureSettings.max_chars,
+    skip_bad: bool = False,
+) -> str:
     """The ``mda-curate classifier train`` command line of these arguments (a card's ``command``)."""
     import shlex
 
     parts = ["mda-curate", "classifier", "train", *(["--run", run] if run else ["--data", *data])]
-    parts += ["--scores", scores, "--fraction", str(fraction)] if scores else ["--proxy-domains", ",".join(proxy_domains)]
+    parts += (
+        ["--scores", scores, "--fraction", str(fraction)] if scores else ["--proxy-domains", ",".join(proxy_domains)]
+    )
     parts += ["--validation", str(validation), "--seed", str(seed), "--max-chars", str(max_chars)]
     parts += ["--skip-bad"] if skip_bad else []
     return shlex.join(parts + ["--out", out])
@@ -108,8 +126,10 @@ def print_training(card: dict, out: str) -> None:
 
     rows = [[name, m["auroc"], m["average_precision"]] for name, m in card["model"]["candidates"].items()]
     console.print(table("validation (uncalibrated candidates)", ["model", "AUROC", "average precision"], rows))
-    rows = [[d, m["n"], m["positives"], m["auroc"] if m["auroc"] is not None else "n/a", m["catalyst_rate"], m["mean"]]
-            for d, m in card["metrics"]["per_domain"].items()]
+    rows = [
+        [d, m["n"], m["positives"], m["auroc"] if m["auroc"] is not None else "n/a", m["catalyst_rate"], m["mean"]]
+        for d, m in card["metrics"]["per_domain"].items()
+    ]
     header = ["domain", "n", "positives", "AUROC", "catalyst rate", "mean"]
     console.print(table("validation by domain (calibrated)", header, rows))
     console.print(f"kept {card['model']['chosen']}; wrote {out}/model.skops, card.json, card.md")
@@ -211,7 +231,9 @@ def _features(texts: Sequence[str], settings: TrainSettings, show_progress: bool
             raise UserError(f"texts[{i}] is {type(text).__name__}, not str")
     batches = range(0, len(texts), settings.batch_size)
     if not show_progress:
-        return np.concatenate([extract_features(texts[i : i + settings.batch_size], settings.features) for i in batches])
+        return np.concatenate(
+            [extract_features(texts[i : i + settings.batch_size], settings.features) for i in batches]
+        )
     from mda_curate.console import progress
 
     rows = []

@@ -37,15 +37,25 @@ def _register_mine(actions) -> None:
         "logs, code) and the token-frequency profile of each set. Samples come from a training run's steps "
         "(--run, --steps; scores keyed by sample_index) or from a document file (--data; keyed by doc_id).",
     )
-    mine.add_argument("--scores", required=True, metavar="SCORES.parquet", help="influence scores with a 'score' column")
+    mine.add_argument(
+        "--scores", required=True, metavar="SCORES.parquet", help="influence scores with a 'score' column"
+    )
     mine.add_argument("--run", metavar="RUN", help="the training run folder the scored samples come from")
     mine.add_argument("--steps", metavar="A:B", help="with --run: the scored window of steps (as given to influence)")
     mine.add_argument("--data", metavar="FILE", help="JSONL/parquet documents the scores' doc_id column refers to")
     mine.add_argument(
-        "--top-fraction", type=float, default=0.1, metavar="F", help="top share of scored rows (default %(default)s)",
+        "--top-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="top share of scored rows (default %(default)s)",
     )
-    mine.add_argument("--bottom-fraction", type=float, metavar="F", help="bottom share compared against (default: --top-fraction)")
-    mine.add_argument("--tokenizer", metavar="DIR", help="tokenizer (default: the run's; with --data, none: word units)")
+    mine.add_argument(
+        "--bottom-fraction", type=float, metavar="F", help="bottom share compared against (default: --top-fraction)"
+    )
+    mine.add_argument(
+        "--tokenizer", metavar="DIR", help="tokenizer (default: the run's; with --data, none: word units)"
+    )
     mining = partial(add_setting, mine, MiningSettings, metavar="N")
     mining("min_length")
     mining("max_distance")
@@ -59,14 +69,19 @@ def _register_generate(actions) -> None:
         help="write synthetic catalyst documents with a motif profile's kinds and shapes, to a token budget",
         description="Stream documents (repeated spans, LaTeX tables, XML/HTML records, key-value records, lists, "
         "logs) in the proportions of the profile's top set, with its repeat motifs, until the token budget: the "
-        "total never exceeds it and falls short only by what no further document fits into. Tokens are counted with --tokenizer, "
+        "total never exceeds it and falls short only by what no further document fits into. Tokens are "
+        "counted with --tokenizer, "
         "or estimated as ceil(characters / --chars-per-token) without one. Deterministic given --seed.",
     )
     generate.add_argument("--profile", required=True, metavar="PROFILE.json", help="a profile from 'augment mine'")
     add_setting(generate, GenerationSettings, "tokens", metavar="N")
-    generate.add_argument("--out", required=True, metavar="FILE", help="output .jsonl, .jsonl.gz or .parquet (id, text, domain, ...)")
+    generate.add_argument(
+        "--out", required=True, metavar="FILE", help="output .jsonl, .jsonl.gz or .parquet (id, text, domain, ...)"
+    )
     add_setting(generate, GenerationSettings, "seed")
-    generate.add_argument("--tokenizer", metavar="DIR", help="count tokens with this tokenizer (and draw words from its vocabulary)")
+    generate.add_argument(
+        "--tokenizer", metavar="DIR", help="count tokens with this tokenizer (and draw words from its vocabulary)"
+    )
     add_setting(generate, GenerationSettings, "chars_per_token", metavar="C")
     add_setting(generate, GenerationSettings, "doc_tokens", metavar="N")
     generate.set_defaults(func=run_generate)
@@ -76,13 +91,15 @@ def _register_schedule(actions) -> None:
     schedule = actions.add_parser(
         "schedule",
         help="write the trainer schedule that inserts a document file from a step (mda-curate train --schedule)",
-        description="Write {\"insert\": [{\"path\", \"start\", \"rows_per_step\" | \"share\", \"end\"?}]}: the file's "
+        description='Write {"insert": [{"path", "start", "rows_per_step" | "share", "end"?}]}: the file\'s '
         "documents are packed into windows and inserted as extra rows from --start until --end or until they run out. "
         "The path is written relative to the schedule's folder.",
     )
     schedule.add_argument("--synthetic", required=True, metavar="FILE", help="the documents to insert (JSONL/parquet)")
     schedule.add_argument("--start", required=True, type=int, metavar="S", help="first step with inserted rows")
-    schedule.add_argument("--end", type=int, metavar="E", help="step to stop at (exclusive; default: until the file runs out)")
+    schedule.add_argument(
+        "--end", type=int, metavar="E", help="step to stop at (exclusive; default: until the file runs out)"
+    )
     rows = schedule.add_mutually_exclusive_group(required=True)
     rows.add_argument("--rows-per-step", type=int, metavar="R", help="extra rows per step")
     rows.add_argument("--share", type=float, metavar="F", help="extra rows as a share of the batch")
@@ -100,8 +117,12 @@ def _register_control(actions) -> None:
     control.add_argument("--synthetic", required=True, metavar="FILE", help="the synthetic set to match")
     control.add_argument("--corpus", required=True, nargs="+", metavar="FILE", help="natural JSONL/parquet documents")
     control.add_argument("--out", required=True, metavar="FILE", help="output .jsonl, .jsonl.gz or .parquet")
-    control.add_argument("--domains", nargs="+", metavar="DOMAIN", help="draw only documents of these domains "
-                         "(e.g. the training mix's; default: all)")
+    control.add_argument(
+        "--domains",
+        nargs="+",
+        metavar="DOMAIN",
+        help="draw only documents of these domains (e.g. the training mix's; default: all)",
+    )
     control.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
     control.add_argument("--tokenizer", metavar="DIR", help="count tokens with this tokenizer")
     add_setting(control, GenerationSettings, "chars_per_token", metavar="C")
@@ -114,8 +135,17 @@ def run_mine(args: argparse.Namespace) -> int:
 
     settings = MiningSettings(min_length=args.min_length, max_distance=args.max_distance)
     steps = parse_steps(args.steps) if args.steps and args.run else None
-    mine_profile(args.scores, args.out, args.run, steps, args.data, args.top_fraction, args.bottom_fraction,
-                 args.tokenizer, settings)
+    mine_profile(
+        args.scores,
+        args.out,
+        args.run,
+        steps,
+        args.data,
+        args.top_fraction,
+        args.bottom_fraction,
+        args.tokenizer,
+        settings,
+    )
     return 0
 
 
@@ -132,7 +162,9 @@ def run_schedule(args: argparse.Namespace) -> int:
     from mda_curate.console import console
     from mda_curate.data.documents import read_documents
 
-    schedule = insertion_schedule(args.synthetic, args.start, args.rows_per_step, args.share, args.end, Path(args.out).parent)
+    schedule = insertion_schedule(
+        args.synthetic, args.start, args.rows_per_step, args.share, args.end, Path(args.out).parent
+    )
     docs = sum(1 for _ in read_documents([args.synthetic]))
     write_schedule(schedule, args.out)
     console.print(f"wrote {args.out}: insert the {docs} documents of {args.synthetic} from step {args.start}")

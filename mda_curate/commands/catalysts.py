@@ -26,14 +26,22 @@ def register(subparsers) -> None:
         "Writes report.md, report.json and one PNG per file in --out.",
     )
     report.add_argument("--run", required=True, metavar="RUN", help="the training run folder the scores are of")
-    report.add_argument("--scores", nargs="+", required=True, metavar="PARQUET",
-                        help="influence scores files (sample_index, score)")
-    report.add_argument("--names", nargs="+", metavar="NAME",
-                        help="a section name per scores file (default: the file names)")
-    report.add_argument("--top-fraction", type=float, default=0.1,
-                        help="the top share compared with the window (default %(default)s)")
-    report.add_argument("--examples", type=int, default=10, metavar="K",
-                        help="top and bottom samples listed with text (default %(default)s)")
+    report.add_argument(
+        "--scores", nargs="+", required=True, metavar="PARQUET", help="influence scores files (sample_index, score)"
+    )
+    report.add_argument(
+        "--names", nargs="+", metavar="NAME", help="a section name per scores file (default: the file names)"
+    )
+    report.add_argument(
+        "--top-fraction", type=float, default=0.1, help="the top share compared with the window (default %(default)s)"
+    )
+    report.add_argument(
+        "--examples",
+        type=int,
+        default=10,
+        metavar="K",
+        help="top and bottom samples listed with text (default %(default)s)",
+    )
     report.add_argument("--seed", type=int, default=0, help="seed of the held-out split for R^2 (default %(default)s)")
     report.add_argument("--out", required=True, metavar="DIR", help="output folder")
     report.set_defaults(func=run_report)
@@ -76,19 +84,33 @@ def print_report(report: dict, sources: int = 15, features: int = 12) -> None:
     columns = ["group", "n", "window share", "top share", "lift", "mean pct", "95% CI"]
 
     def rows(entries):
-        return [[r["group"], r["n"], r["window_share"], r["top_share"], r["lift"], r["mean_percentile"],
-                 "-" if r["ci_low"] is None else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"] for r in entries]
+        return [
+            [
+                r["group"],
+                r["n"],
+                r["window_share"],
+                r["top_share"],
+                r["lift"],
+                r["mean_percentile"],
+                "-" if r["ci_low"] is None else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+            ]
+            for r in entries
+        ]
 
     title = f"{report['name']}: {report['samples']:,} samples, top {report['top_fraction']:.0%}"
     console.print(table(f"{title}, by domain", columns, rows(report["by_domain"])))
     console.print(table(f"{title}, by source package (first {sources})", columns, rows(report["by_source"][:sources])))
-    correlations = [[f["feature"], "n/a" if f["spearman"] is None else f["spearman"]]
-                    for f in report["features"][:features]]
+    correlations = [
+        [f["feature"], "n/a" if f["spearman"] is None else f["spearman"]] for f in report["features"][:features]
+    ]
     console.print(table("features: Spearman with influence", ["feature", "Spearman"], correlations))
     model = report["feature_model"]
     if "r2" in model:
-        console.print("held-out R² of the percentile (" + ", ".join(f"{k} {v:.3f}" for k, v in model["r2"].items())
-                      + f"; {model['test']:,} held-out samples)")
+        console.print(
+            "held-out R² of the percentile ("
+            + ", ".join(f"{k} {v:.3f}" for k, v in model["r2"].items())
+            + f"; {model['test']:,} held-out samples)"
+        )
     else:
         console.print(f"held-out R²: {model['skipped']}")
 

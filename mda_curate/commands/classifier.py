@@ -42,20 +42,28 @@ def _register_train(actions) -> None:
     documents.add_argument("--run", metavar="RUN", help="a training run folder whose window --scores scored")
     labels = train.add_mutually_exclusive_group(required=True)
     labels.add_argument(
-        "--scores", metavar="PARQUET",
+        "--scores",
+        metavar="PARQUET",
         help="influence scores: columns doc_id, score (higher = more influence); with --run: sample_index, score",
     )
     labels.add_argument(
-        "--proxy-domains", metavar="D,D", type=_domain_list,
+        "--proxy-domains",
+        metavar="D,D",
+        type=_domain_list,
         help=f"label by domain instead: these domains = 1, all others = 0 (e.g. {','.join(PROXY_DOMAINS)})",
     )
     train.add_argument(
-        "--fraction", type=float, default=0.2, help="top and bottom fraction labelled 1 and 0 (default %(default)s)",
+        "--fraction",
+        type=float,
+        default=0.2,
+        help="top and bottom fraction labelled 1 and 0 (default %(default)s)",
     )
     add_setting(train, TrainSettings, "validation_fraction", "--validation", metavar="VALIDATION")
     train.add_argument("--seed", type=int, default=0, help="split and model seed (default %(default)s)")
     add_setting(train, FeatureSettings, "max_chars")
-    train.add_argument("--skip-bad", action="store_true", help="count and skip malformed corpus lines instead of failing")
+    train.add_argument(
+        "--skip-bad", action="store_true", help="count and skip malformed corpus lines instead of failing"
+    )
     train.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. classifiers/NAME")
     train.set_defaults(func=run_train)
 
@@ -84,10 +92,15 @@ def _register_report(actions) -> None:
         "per-domain catalyst rates (score >= 0.5) and score quantiles, and the features most correlated with "
         "the score; save both as a PNG.",
     )
-    report.add_argument("--classifier", metavar="DIR", help="classifier folder (default: classifiers/catalyst-default)")
+    report.add_argument(
+        "--classifier", metavar="DIR", help="classifier folder (default: classifiers/catalyst-default)"
+    )
     report.add_argument("--data", nargs="+", metavar="FILE", help="JSONL/parquet files with text and domain")
     report.add_argument(
-        "--out", default="classifier-report.png", metavar="PNG", help="figure path (default %(default)s)",
+        "--out",
+        default="classifier-report.png",
+        metavar="PNG",
+        help="figure path (default %(default)s)",
     )
     report.add_argument("--top", type=int, default=12, help="number of features listed (default %(default)s)")
     report.set_defaults(func=run_report)
@@ -114,8 +127,16 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError("--run needs --scores: the influence scores of the run's window (sample_index, score)")
     labelled = window_labelled(args.run, args.scores, args.fraction) if args.run else _corpus_labelled(args)
     command = train_command(
-        args.out, args.scores, args.run, args.data or (), args.proxy_domains or (), args.fraction, args.validation_fraction,
-        args.seed, args.max_chars, args.skip_bad,
+        args.out,
+        args.scores,
+        args.run,
+        args.data or (),
+        args.proxy_domains or (),
+        args.fraction,
+        args.validation_fraction,
+        args.seed,
+        args.max_chars,
+        args.skip_bad,
     )
     train_and_save(labelled, args.out, args.seed, settings, command)
     return 0
@@ -233,14 +254,24 @@ def _report_score_run(stats, capped: int, max_chars: int, args, console) -> None
         console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     if len(stats.locations) > MAX_LISTED_REJECTS:
         more = len(stats.locations) - MAX_LISTED_REJECTS
-        console.print(f"  ... and {more:,} more rejected lines" + (f" (all in {args.summary})" if args.summary else " (--summary lists all)"))
+        console.print(
+            f"  ... and {more:,} more rejected lines"
+            + (f" (all in {args.summary})" if args.summary else " (--summary lists all)")
+        )
     if capped:
-        console.print(f"{capped:,} documents longer than {max_chars:,} characters were scored on their first {max_chars:,}")
+        console.print(
+            f"{capped:,} documents longer than {max_chars:,} characters were scored on their first {max_chars:,}"
+        )
     if args.summary:
         summary = {
-            "files": list(args.files), "out": args.out, "lines_read": stats.read, "scored": stats.kept,
-            "rejected": dict(stats.rejected), "rejected_lines": stats.locations,
-            "scored_on_prefix": capped, "max_chars": max_chars,
+            "files": list(args.files),
+            "out": args.out,
+            "lines_read": stats.read,
+            "scored": stats.kept,
+            "rejected": dict(stats.rejected),
+            "rejected_lines": stats.locations,
+            "scored_on_prefix": capped,
+            "max_chars": max_chars,
         }
         Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -275,11 +306,21 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserError(f"{', '.join(files)}: no documents")
     report = classifier_report(classifier, docs, top=args.top)
     rule = classifier.card.get("label_rule", {})
-    console.print(f"classifier {classifier.card.get('name', args.classifier)}: {rule.get('kind', 'unknown labels')}; "
-                  f"validation AUROC {classifier.card.get('metrics', {}).get('auroc')}")
-    rows = [[d, m["n"], m["catalyst_rate"], m["mean"], m["quantiles"]["p10"], m["quantiles"]["p50"], m["quantiles"]["p90"]]
-            for d, m in report["per_domain"].items()]
-    console.print(table(f"catalyst rate (score >= 0.5) on {', '.join(files)}", ["domain", "docs", "catalyst rate", "mean", "p10", "p50", "p90"], rows))
+    console.print(
+        f"classifier {classifier.card.get('name', args.classifier)}: {rule.get('kind', 'unknown labels')}; "
+        f"validation AUROC {classifier.card.get('metrics', {}).get('auroc')}"
+    )
+    rows = [
+        [d, m["n"], m["catalyst_rate"], m["mean"], m["quantiles"]["p10"], m["quantiles"]["p50"], m["quantiles"]["p90"]]
+        for d, m in report["per_domain"].items()
+    ]
+    console.print(
+        table(
+            f"catalyst rate (score >= 0.5) on {', '.join(files)}",
+            ["domain", "docs", "catalyst rate", "mean", "p10", "p50", "p90"],
+            rows,
+        )
+    )
     rows = [[f["feature"], f["correlation"]] for f in report["top_features"]]
     console.print(table("features most correlated with the score (logit)", ["feature", "correlation"], rows))
     plot_report(report, args.out)

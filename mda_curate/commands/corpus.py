@@ -9,7 +9,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("corpus", help="build the sample corpus from Debian packages; per-domain statistics")
+    parser = subparsers.add_parser(
+        "corpus", help="build the sample corpus from Debian packages; per-domain statistics"
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     _register_build(actions)
     _register_stats(actions)
@@ -24,13 +26,18 @@ def _register_build(actions) -> None:
         "rules select, split them into documents and write train.parquet, heldout.parquet and SOURCES.md. "
         "The same packages give the same bytes.",
     )
-    build.add_argument("--debs", required=True, metavar="DIR", help="folder holding the .deb files (as apt-get download names them)")
+    build.add_argument(
+        "--debs", required=True, metavar="DIR", help="folder holding the .deb files (as apt-get download names them)"
+    )
     build.add_argument(
         "--manifest",
         default=str(EXAMPLES / "corpus_sources.toml"),
-        help="TOML manifest of packages, versions, sha256 and extraction rules (default: examples/corpus_sources.toml)",
+        help="TOML manifest of packages, versions, sha256 and extraction rules (default: "
+        "examples/corpus_sources.toml)",
     )
-    build.add_argument("--out", default=str(EXAMPLES / "data"), metavar="DIR", help="output folder (default: examples/data)")
+    build.add_argument(
+        "--out", default=str(EXAMPLES / "data"), metavar="DIR", help="output folder (default: examples/data)"
+    )
     build.add_argument(
         "--download",
         action="store_true",
@@ -45,7 +52,9 @@ def _register_stats(actions) -> None:
         help="documents, characters, bytes (and tokens) per domain of JSONL/parquet files",
         description="Print a table of per-domain statistics over JSONL or parquet document files.",
     )
-    stats.add_argument("files", nargs="+", metavar="FILE", help="JSONL or parquet files with a 'text' field (and optional 'domain')")
+    stats.add_argument(
+        "files", nargs="+", metavar="FILE", help="JSONL or parquet files with a 'text' field (and optional 'domain')"
+    )
     stats.add_argument("--tokenizer", metavar="DIR", help="also count tokens with this HF tokenizer folder")
     stats.add_argument("--skip-bad", action="store_true", help="count and skip malformed lines instead of failing")
     stats.set_defaults(func=run_stats)
@@ -85,7 +94,9 @@ def run_build(args: argparse.Namespace) -> int:
         rows.append([domain, docs, round(size / 1e6, 2)])
     console.print(table("corpus build: text per domain", ["domain", "docs", "MB"], rows))
     for name, path in result.outputs.items():
-        console.print(f"{name}: {path}" + (f" ({result.split_docs[name]} documents)" if name in result.split_docs else ""))
+        console.print(
+            f"{name}: {path}" + (f" ({result.split_docs[name]} documents)" if name in result.split_docs else "")
+        )
     return 0
 
 

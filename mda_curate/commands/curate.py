@@ -28,7 +28,9 @@ def register(subparsers) -> None:
     mode = filter_.add_mutually_exclusive_group()
     mode.add_argument("--threshold", type=_probability, metavar="X", help=f"keep score >= X (default {THRESHOLD})")
     mode.add_argument(
-        "--top-fraction", type=_fraction, metavar="F",
+        "--top-fraction",
+        type=_fraction,
+        metavar="F",
         help="keep exactly round(F x valid documents) best-scoring documents over all ranks (a scan pass "
         "scores everything first; ties broken by a hash of the id)",
     )
@@ -36,29 +38,45 @@ def register(subparsers) -> None:
     upsample = _add(commands, "upsample", "repeat catalyst documents", classifier=True)
     mode = upsample.add_mutually_exclusive_group(required=True)
     mode.add_argument(
-        "--factor", type=_bands, metavar="K|S:K,...",
+        "--factor",
+        type=_bands,
+        metavar="K|S:K,...",
         help="repeat documents scoring >= --threshold K times (fractions rounded per document), or score "
         "bands, e.g. 0.5:2,0.9:4",
     )
     mode.add_argument(
-        "--target-share", type=_open_fraction, metavar="S",
+        "--target-share",
+        type=_open_fraction,
+        metavar="S",
         help="repeat documents scoring >= --threshold until they make S of the output's characters",
     )
     upsample.add_argument(
-        "--threshold", type=_probability, default=THRESHOLD, metavar="X",
+        "--threshold",
+        type=_probability,
+        default=THRESHOLD,
+        metavar="X",
         help="catalyst score boundary (default %(default)s)",
     )
     upsample.add_argument(
-        "--seed", type=int, default=0, help="seed of the per-document rounding (default %(default)s)",
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the per-document rounding (default %(default)s)",
     )
     upsample.set_defaults(func=run)
     mix = _add(commands, "mix", "build a mix from several sources with weights", classifier=False)
     mix.add_argument(
-        "--weights", type=_positive, nargs="+", required=True, metavar="W",
+        "--weights",
+        type=_positive,
+        nargs="+",
+        required=True,
+        metavar="W",
         help="one weight per INPUT: its share of the output's characters (normalised)",
     )
     mix.add_argument(
-        "--size", type=int, metavar="CHARS",
+        "--size",
+        type=int,
+        metavar="CHARS",
         help="output size in characters (default: the largest mix that repeats no document)",
     )
     mix.add_argument("--seed", type=int, default=0, help="seed of the per-document sampling (default %(default)s)")
@@ -69,7 +87,9 @@ def _add(commands, name: str, help_text: str, classifier: bool) -> argparse.Argu
     description = f"{help_text[0].upper()}{help_text[1:]}. {LAYOUT_NOTE}"
     parser = commands.add_parser(name, help=help_text, description=description)
     parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT",
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
         help="JSONL (.jsonl/.json, .gz/.zst) or parquet files, folders, globs or fsspec URLs",
     )
     parser.add_argument("--output", required=True, metavar="DIR", help="output folder (local path or fsspec URL)")
@@ -78,7 +98,10 @@ def _add(commands, name: str, help_text: str, classifier: bool) -> argparse.Argu
             "--classifier", metavar="PATH", help="catalyst classifier folder (default: the shipped one)"
         )
     parser.add_argument(
-        "--format", choices=["jsonl", "parquet"], default="jsonl", help="output format (default %(default)s)",
+        "--format",
+        choices=["jsonl", "parquet"],
+        default="jsonl",
+        help="output format (default %(default)s)",
     )
     parser.add_argument(
         "--compression", choices=["gzip", "zstd"], help="compress JSONL output and exclusions (default: none)"

@@ -10,7 +10,9 @@ from mda_curate.training.config import PRESETS
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="run the end-to-end loop on the shipped sample corpus")
     parser.add_argument(
-        "--output", default="demo-output", help="folder for every stage's outputs (default %(default)s)",
+        "--output",
+        default="demo-output",
+        help="folder for every stage's outputs (default %(default)s)",
     )
     parser.add_argument("--quick", action="store_true", help="a few-minute version for CI")
     parser.add_argument(

@@ -17,7 +17,10 @@ def register(subparsers) -> None:
     train.add_argument("data", nargs="+", help="JSONL or parquet files with a 'text' field (and optional 'domain')")
     train.add_argument("--out", required=True, help="output folder for the tokenizer")
     train.add_argument(
-        "--vocab-size", type=int, default=1024, help="vocabulary size, special tokens included (default %(default)s)",
+        "--vocab-size",
+        type=int,
+        default=1024,
+        help="vocabulary size, special tokens included (default %(default)s)",
     )
     train.add_argument(
         "--domains",

@@ -25,13 +25,27 @@ def register(subparsers) -> None:
             "identical."
         ),
     )
-    parser.add_argument("--data", nargs="*", default=[], metavar="PATH", help="tokenized corpus folders, or JSONL/parquet files (tokenized into OUT/tokenized)")
-    parser.add_argument("--tokenizer", required=True, metavar="DIR", help="the HF tokenizer folder the data was (or is to be) tokenized with")
-    parser.add_argument("--out", required=True, metavar="RUN", help="run folder: config, data order, log and step_<N> checkpoints")
+    parser.add_argument(
+        "--data",
+        nargs="*",
+        default=[],
+        metavar="PATH",
+        help="tokenized corpus folders, or JSONL/parquet files (tokenized into OUT/tokenized)",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        required=True,
+        metavar="DIR",
+        help="the HF tokenizer folder the data was (or is to be) tokenized with",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="RUN", help="run folder: config, data order, log and step_<N> checkpoints"
+    )
     parser.add_argument(
         "--recipe",
         choices=list(RECIPES),
-        help="start from a named recipe (cpu-formation: the CPU formation-window recipe, see the README); other flags override it",
+        help="start from a named recipe (cpu-formation: synthetic catalyst; natural-formation: natural text only; "
+        "docs/formation.md); other flags override it",
     )
     # TrainConfig fields: a flag left out (None) keeps the recipe's (or the default) value
     config = partial(add_setting, parser, TrainConfig, default=None)
@@ -47,10 +61,27 @@ def register(subparsers) -> None:
     config("grad_clip")
     config("mix", type=_mix, metavar="DOMAIN=W,...")
     config("catalyst_share", metavar="F")
-    parser.add_argument("--schedule", metavar="FILE", help="JSON interventions: mask, duplicate, insert (see mda_curate/training/schedule.py)")
-    parser.add_argument("--init-from", metavar="CKPT", help="start from a checkpoint folder (with its optimizer state and step when it has a trainer_state.pt): arms branch from a shared checkpoint")
-    parser.add_argument("--until", type=int, metavar="STEP", help="stop after step STEP with a checkpoint (continue later with --resume); the data order still spans --steps")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint, exactly")
+    parser.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="JSON interventions: mask, duplicate, insert (see mda_curate/training/schedule.py)",
+    )
+    parser.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start from a checkpoint folder (with its optimizer state and step when it has a "
+        "trainer_state.pt): arms branch from a shared checkpoint",
+    )
+    parser.add_argument(
+        "--until",
+        type=int,
+        metavar="STEP",
+        help="stop after step STEP with a checkpoint (continue later with --resume); the data order still "
+        "spans --steps",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its latest checkpoint, exactly"
+    )
     config("seed")
     config("checkpoint_every", metavar="N")
     config("log_every", metavar="N")

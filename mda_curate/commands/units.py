@@ -33,28 +33,44 @@ def register(subparsers) -> None:
         "--checkpoints", metavar="DIR", help="score every step_<N> / checkpoint-<N> subfolder of DIR instead of MODEL"
     )
     parser.add_argument(
-        "--out", metavar="PREFIX", help="with --checkpoints: write PREFIX.parquet and PREFIX.png (default DIR/unit_scores)"
+        "--out",
+        metavar="PREFIX",
+        help="with --checkpoints: write PREFIX.parquet and PREFIX.png (default DIR/unit_scores)",
     )
     # ProbeSettings' fields (units.sequences; its torch import is left to the handler), checked in the tests
     parser.add_argument(
-        "--sequences", dest="n_sequences", type=int, default=32, metavar="N",
+        "--sequences",
+        dest="n_sequences",
+        type=int,
+        default=32,
+        metavar="N",
         help="number of probe sequences (default %(default)s)",
     )
     parser.add_argument(
-        "--seq-len", dest="lengths", type=_length_range, default=(32, 50), metavar="LEN",
+        "--seq-len",
+        dest="lengths",
+        type=_length_range,
+        default=(32, 50),
+        metavar="LEN",
         help="length of x: a number, or MIN-MAX drawn uniformly per sequence (default 32-50)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the probe tokens (default %(default)s)")
     parser.add_argument(
-        "--band", type=float, nargs=2, default=(0.1, 0.9), metavar=("LO", "HI"),
+        "--band",
+        type=float,
+        nargs=2,
+        default=(0.1, 0.9),
+        metavar=("LO", "HI"),
         help="mid-frequency band as fractions of the ranked candidate tokens (default 0.1 0.9)",
     )
     parser.add_argument(
-        "--band-data", metavar="FILE",
+        "--band-data",
+        metavar="FILE",
         help="JSONL/parquet text whose token counts rank the band (default: rank by token id, i.e. BPE merge order)",
     )
     parser.add_argument(
-        "--icl-data", metavar="FILE",
+        "--icl-data",
+        metavar="FILE",
         help="JSONL/parquet held-out text for the ICL score (default: the shipped sample corpus's heldout.parquet)",
     )
     parser.add_argument("--no-icl", action="store_true", help="skip the ICL score")
@@ -62,11 +78,17 @@ def register(subparsers) -> None:
         "--icl-ctx", type=int, metavar="N", help="ICL context length (default min(512, the model's maximum))"
     )
     parser.add_argument(
-        "--icl-contexts", type=int, default=64, metavar="N",
+        "--icl-contexts",
+        type=int,
+        default=64,
+        metavar="N",
         help="number of held-out contexts for the ICL score (default %(default)s)",
     )
     parser.add_argument(
-        "--top", type=int, default=10, metavar="N",
+        "--top",
+        type=int,
+        default=10,
+        metavar="N",
         help="number of heads shown in the terminal table (default %(default)s)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
@@ -183,8 +205,12 @@ def _print_summary(report: dict, top: int) -> None:
     if icl is None:
         icl_text = f"n/a ({details.get('note')})"
     else:
-        icl_text = f"{icl:.4g} (loss at {details['late']} minus mean loss at {details['early'][0]}..{details['early'][1]})"
-    console.print(f"induction loss: first copy {loss['first']:.4g}, second copy {loss['second']:.4g}; ICL score: {icl_text}")
+        icl_text = (
+            f"{icl:.4g} (loss at {details['late']} minus mean loss at {details['early'][0]}..{details['early'][1]})"
+        )
+    console.print(
+        f"induction loss: first copy {loss['first']:.4g}, second copy {loss['second']:.4g}; ICL score: {icl_text}"
+    )
 
 
 def _step_summary(rows: list[dict]) -> list:

@@ -49,7 +49,9 @@ class ReadStats:
 
 
 def read_documents(
-    paths: Iterable[str | Path], skip_bad: bool = False, stats: ReadStats | None = None,
+    paths: Iterable[str | Path],
+    skip_bad: bool = False,
+    stats: ReadStats | None = None,
     skip_option: str | None = None,
 ) -> Iterator[Document]:
     """Yield documents from JSONL/parquet ``paths`` in order; see the module docstring for errors.

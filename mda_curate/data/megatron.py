@@ -22,7 +22,16 @@ VERSION = 1
 PYTHIA_SEQ_LEN = 2049
 PYTHIA_BATCH_SIZE = 1024
 # Integer codes agree across Megatron, GPT-NeoX and fairseq; float codes (6, 7) differ, and tokens are never floats.
-DTYPE_CODES = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 8: np.uint16, 9: np.uint32, 10: np.uint64}
+DTYPE_CODES = {
+    1: np.uint8,
+    2: np.int8,
+    3: np.int16,
+    4: np.int32,
+    5: np.int64,
+    8: np.uint16,
+    9: np.uint32,
+    10: np.uint64,
+}
 _HEADER = struct.Struct("<9sQBQQ")
 
 
@@ -36,7 +45,11 @@ class IndexedTokens:
             if not path.is_file():
                 raise UserError(f"{path}: no such file")
         self.dtype, self.sizes, self.pointers, self.doc_idx = _read_index(self.idx_path)
-        self.tokens = np.memmap(self.bin_path, dtype=self.dtype, mode="r") if self.bin_path.stat().st_size else np.zeros(0, self.dtype)
+        self.tokens = (
+            np.memmap(self.bin_path, dtype=self.dtype, mode="r")
+            if self.bin_path.stat().st_size
+            else np.zeros(0, self.dtype)
+        )
         self._check_bounds()
 
     def __len__(self) -> int:
@@ -85,7 +98,8 @@ class PythiaStream:
         bad = [r for r, row in enumerate(rows) if len(row) != self.seq_len]
         if bad:
             raise UserError(
-                f"{self.sequences.idx_path}: step {step} row {bad[0]} has {len(rows[bad[0]])} tokens, expected {self.seq_len}"
+                f"{self.sequences.idx_path}: step {step} row {bad[0]} has {len(rows[bad[0]])} tokens, "
+                f"expected {self.seq_len}"
             )
         return np.stack(rows)
 

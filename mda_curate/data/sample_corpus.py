@@ -292,7 +292,9 @@ def is_heldout(doc_id: str, percent: float) -> bool:
     return int.from_bytes(digest, "big") % 10_000 < round(percent * 100)
 
 
-def package_documents(package: Package, files: dict[str, bytes], manifest: Manifest) -> tuple[list[Doc], PackageReport]:
+def package_documents(
+    package: Package, files: dict[str, bytes], manifest: Manifest
+) -> tuple[list[Doc], PackageReport]:
     """Apply the package's rules in order to its files in sorted path order; each path is used once."""
     report = PackageReport(package)
     claimed: set[str] = set()
@@ -320,7 +322,9 @@ def _rule_documents(package, rule, paths, files, manifest, report) -> list[Doc]:
         budget = budget - size if len(taken) == len(chunks) else 0
         report.cut_files += len(taken) < len(chunks)
         used_files += 1
-        docs += [Doc(f"{package.name}/{path}#{i}", chunk, rule.domain, package.name, path) for i, chunk in enumerate(taken)]
+        docs += [
+            Doc(f"{package.name}/{path}#{i}", chunk, rule.domain, package.name, path) for i, chunk in enumerate(taken)
+        ]
         report.files[rule.domain] += 1
         report.docs[rule.domain] += len(taken)
         report.bytes[rule.domain] += size
@@ -476,7 +480,8 @@ def write_sources(result: BuildResult, path: Path) -> Path:
     lines += [f"- `{split}.parquet`: {result.split_docs[split]} documents" for split in SPLITS]
     lines += [
         f"- content sha256 (ids, domains, texts in order): `{result.content_sha256}`",
-        f"- written with pyarrow {pyarrow.__version__}; the parquet bytes are reproducible for a given pyarrow version",
+        f"- written with pyarrow {pyarrow.__version__}; the parquet bytes are reproducible for a given "
+        f"pyarrow version",
         "",
         "## Package files (sha256)",
         "",

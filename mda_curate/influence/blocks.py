@@ -77,8 +77,9 @@ def head_blocks(model, layer: int, head: int, blocks: str = "qkvo") -> list[Bloc
         raise FieldError("blocks", f"must be one of {', '.join(HEAD_BLOCKS)} (got {blocks!r})")
     if not 0 <= layer < shape.layers or not 0 <= head < shape.heads:
         raise FieldError(
-            "unit", f"out of range; the model has {shape.layers} layers x {shape.heads} heads (layers and heads "
-            f"count from 0) (got {layer}.{head})"
+            "unit",
+            f"out of range; the model has {shape.layers} layers x {shape.heads} heads (layers and heads "
+            f"count from 0) (got {layer}.{head})",
         )
     parts = head_parts(model, layer, head)
     prefix = f"layers.{layer}.heads.{head}"
@@ -100,4 +101,3 @@ def module_blocks(model) -> list[Block]:
         for name, module in decoder_layers(model).named_modules()
         if isinstance(module, nn.Linear)
     ]
-

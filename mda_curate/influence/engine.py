@@ -88,17 +88,22 @@ class InfluenceJob:
 
 
 def job_preconditioned_probe(job: InfluenceJob, work: Path, progress=None) -> dict[str, torch.Tensor]:
-    """The job's preconditioned probe gradient, fitting its factors (or reusing those saved with the same arguments)."""
+    """The job's preconditioned probe gradient, fitting its factors (or reusing those saved with the same
+    arguments)."""
     factors_dir = work / "factors"
     factors = load_factors(factors_dir, job.factor_arguments())
     if factors is None:
-        batches = Batches(job.factor_data, range(job.factor_samples()), job.settings.batch_size, job.pad_id, job.device)
+        batches = Batches(
+            job.factor_data, range(job.factor_samples()), job.settings.batch_size, job.pad_id, job.device
+        )
         factors = fit_factors(job.model, job.blocks, batches, job.settings, progress)
         save_factors(factors, factors_dir, job.factor_arguments())
     return preconditioned_probe(job.model, job.blocks, job.probe, factors, job.settings.damping)
 
 
-def preconditioned_probe(model, blocks: list[Block], probe: Probe, factors, damping: float | None) -> dict[str, torch.Tensor]:
+def preconditioned_probe(
+    model, blocks: list[Block], probe: Probe, factors, damping: float | None
+) -> dict[str, torch.Tensor]:
     """``Q̃ = (F + λI)⁻¹ ∇f`` per block, in the model's dtype."""
     gradient, _ = probe_gradient(model, blocks, probe)
     dtype = next(model.parameters()).dtype
@@ -109,10 +114,16 @@ def preconditioned_probe(model, blocks: list[Block], probe: Probe, factors, damp
 
 
 def influence_scores(
-    model, blocks: list[Block], probe: Probe, train: Samples, settings: InfluenceSettings,
-    factor_data: Samples | None = None, pad_id: int = 0,
+    model,
+    blocks: list[Block],
+    probe: Probe,
+    train: Samples,
+    settings: InfluenceSettings,
+    factor_data: Samples | None = None,
+    pad_id: int = 0,
 ) -> np.ndarray:
-    """In memory: every training sample's score (NaN for skipped samples); factors fitted on ``factor_data`` (default ``train``)."""
+    """In memory: every training sample's score (NaN for skipped samples); factors fitted on ``factor_data``
+    (default ``train``)."""
     factor_data = train if factor_data is None else factor_data
     cap = settings.factor_max_samples or len(factor_data)
     device = next(model.parameters()).device
@@ -127,7 +138,9 @@ def influence_scores(
     return scores
 
 
-def score_batch(model, capture: Capture, preconditioned, input_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+def score_batch(
+    model, capture: Capture, preconditioned, input_ids, attention_mask
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each sample's influence score and summed loss (batch,), from one forward and one backward."""
     losses = summed_lm_loss(model, input_ids, attention_mask)
     scores = torch.zeros(len(input_ids), dtype=torch.float64, device=input_ids.device)
@@ -138,7 +151,9 @@ def score_batch(model, capture: Capture, preconditioned, input_ids, attention_ma
     return scores.cpu(), losses.detach().cpu()
 
 
-def score_shards(job: InfluenceJob, preconditioned, shard_dir: Path, rank: int = 0, world_size: int = 1, progress=None) -> None:
+def score_shards(
+    job: InfluenceJob, preconditioned, shard_dir: Path, rank: int = 0, world_size: int = 1, progress=None
+) -> None:
     """Score this rank's unfinished shards into ``shard_dir`` (one parquet file per shard)."""
     shard_dir.mkdir(parents=True, exist_ok=True)
     n_shards = num_shards(len(job.train), job.shard_size)
@@ -189,12 +204,21 @@ def _write_shard(samples: Samples, indices: range, results: dict, path: Path) ->
     for i in indices:
         sample = samples[i]
         score, loss = results.get(i, (None, None))
-        for column, value in zip(COLUMNS, (sample.index, sample.doc_id, sample.domain, score, loss, len(sample.tokens), sample.skipped)):
+        for column, value in zip(
+            COLUMNS, (sample.index, sample.doc_id, sample.domain, score, loss, len(sample.tokens), sample.skipped)
+        ):
             rows[column].append(value)
-    schema = pa.schema([
-        ("sample_index", pa.int64()), ("doc_id", pa.string()), ("domain", pa.string()), ("score", pa.float64()),
-        ("loss", pa.float64()), ("n_tokens", pa.int64()), ("skipped", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("sample_index", pa.int64()),
+            ("doc_id", pa.string()),
+            ("domain", pa.string()),
+            ("score", pa.float64()),
+            ("loss", pa.float64()),
+            ("n_tokens", pa.int64()),
+            ("skipped", pa.string()),
+        ]
+    )
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(pa.table(rows, schema=schema), tmp)
     tmp.replace(path)
@@ -226,7 +250,9 @@ def summarize(table, top_fraction: float = 0.1) -> dict:
     for domain in sorted(set(domains[valid])):
         s = scores[valid & (domains == domain)]
         per_domain[domain] = {
-            "n": len(s), "mean": float(s.mean()), "median": float(np.median(s)),
+            "n": len(s),
+            "mean": float(s.mean()),
+            "median": float(np.median(s)),
             "top_share": float((s >= cutoff).mean()),
         }
     return {

@@ -55,7 +55,9 @@ def fit_factors(model, blocks: list[Block], batches, settings: InfluenceSettings
     for name, block_factors in factors.items():
         for key, value in block_factors.items():
             if not torch.isfinite(value).all():
-                raise UserError(f"factors of block {name}: non-finite values in {key} (check the model and data for NaN/inf)")
+                raise UserError(
+                    f"factors of block {name}: non-finite values in {key} (check the model and data for NaN/inf)"
+                )
     return factors
 
 
@@ -114,14 +116,18 @@ def _objective_terms(model, capture: Capture, input_ids, attention_mask, setting
     return capture.backward(fisher_loss(model, input_ids, attention_mask, settings.fisher, generator))
 
 
-def _covariances(model, blocks, batches, settings, generator, progress) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _covariances(
+    model, blocks, batches, settings, generator, progress
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     sums = {block.name: [0.0, 0.0] for block in blocks}
     tokens = 0
     with Capture(model, blocks) as capture:
         for _, _, input_ids, attention_mask in _tracked(batches, progress, "curvature: covariances"):
             keep = attention_mask.bool()
             tokens += int(keep.sum())
-            for name, terms in _objective_terms(model, capture, input_ids, attention_mask, settings, generator).items():
+            for name, terms in _objective_terms(
+                model, capture, input_ids, attention_mask, settings, generator
+            ).items():
                 for x, g in terms:
                     x, g = x[keep].double(), g[keep].double()
                     sums[name][0] = sums[name][0] + x.T @ x
@@ -135,7 +141,9 @@ def _eigenvalues(model, blocks, factors, batches, settings, generator, progress)
     with Capture(model, blocks) as capture:
         for _, _, input_ids, attention_mask in _tracked(batches, progress, "curvature: eigenvalues"):
             samples += len(input_ids)
-            for name, terms in _objective_terms(model, capture, input_ids, attention_mask, settings, generator).items():
+            for name, terms in _objective_terms(
+                model, capture, input_ids, attention_mask, settings, generator
+            ).items():
                 grads = per_sample_gradients(terms).double()
                 if "A_vectors" in factors[name]:
                     qa, qs = factors[name]["A_vectors"], factors[name]["S_vectors"]
@@ -147,7 +155,9 @@ def _eigenvalues(model, blocks, factors, batches, settings, generator, progress)
 
 def _eigh(matrix: torch.Tensor, block: str, which: str) -> tuple[torch.Tensor, torch.Tensor]:
     if not torch.isfinite(matrix).all():
-        raise UserError(f"factors of block {block}: non-finite values in covariance {which} (check the model and data for NaN/inf)")
+        raise UserError(
+            f"factors of block {block}: non-finite values in covariance {which} (check the model and data for NaN/inf)"
+        )
     values, vectors = torch.linalg.eigh(matrix)
     return values.clamp_min(0), vectors
 

@@ -72,13 +72,22 @@ def kronfluence_scores(
     query = [{"input_ids": row} for row in query_ids]
     started = time.perf_counter()
     analyzer.fit_all_factors(
-        "factors", train, per_device_batch_size=batch_size,
-        factor_args=FactorArguments(strategy=strategy, use_empirical_fisher=empirical), overwrite_output_dir=True,
+        "factors",
+        train,
+        per_device_batch_size=batch_size,
+        factor_args=FactorArguments(strategy=strategy, use_empirical_fisher=empirical),
+        overwrite_output_dir=True,
     )
     factored = time.perf_counter()
     analyzer.compute_pairwise_scores(
-        "scores", "factors", query, train, per_device_query_batch_size=len(query),
-        per_device_train_batch_size=batch_size, score_args=ScoreArguments(damping_factor=None), overwrite_output_dir=True,
+        "scores",
+        "factors",
+        query,
+        train,
+        per_device_query_batch_size=len(query),
+        per_device_train_batch_size=batch_size,
+        score_args=ScoreArguments(damping_factor=None),
+        overwrite_output_dir=True,
     )
     scored = time.perf_counter()
     scores = analyzer.load_pairwise_scores("scores")["all_modules"].sum(dim=0)

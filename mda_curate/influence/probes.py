@@ -117,4 +117,3 @@ def _repeated(tokenizer, n_sequences: int, length: int, seed: int) -> torch.Tens
 
     sequences, _ = probe_sequences(tokenizer, ProbeSettings(n_sequences, (length, length), seed=seed))
     return torch.stack(sequences)
-

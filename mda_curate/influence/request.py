@@ -1,7 +1,8 @@
 """One influence computation as a value, and the function that runs it.
 
 :class:`InfluenceRequest` holds what ``mda-curate influence`` is asked (the model, the training data, the
-unit, the probe, the settings); :func:`compute_influence` builds the :class:`~mda_curate.influence.engine.InfluenceJob`,
+unit, the probe, the settings); :func:`compute_influence` builds the
+:class:`~mda_curate.influence.engine.InfluenceJob`,
 runs it and prints the top samples and the per-domain distribution. The command, the demo and the
 validation harness all call it::
 
@@ -28,29 +29,31 @@ class InfluenceRequest:
     parsed by :func:`request_from_args`."""
 
     model: str = field(metadata={"help": "a GPT-NeoX, Llama, OLMo 2 or Qwen2 model folder (with its tokenizer)"})
-    train: str = field(metadata={
-        "help": "JSONL/parquet documents (text), a tokenized folder, a training run folder or a Pythia .bin/.idx "
-        "prefix"
-    })
+    train: str = field(
+        metadata={
+            "help": "JSONL/parquet documents (text), a tokenized folder, a training run folder or a Pythia .bin/.idx "
+            "prefix"
+        }
+    )
     out: str = field(default="scores.parquet", metadata={"help": "output parquet"})
-    steps: tuple[int, int] | None = field(default=None, metadata={
-        "help": "with a run folder or Pythia prefix: score the samples of steps A..B-1"
-    })
-    unit: str | None = field(default=None, metadata={
-        "help": "the head, layer.head from 0 (default: the best head for the probe)"
-    })
+    steps: tuple[int, int] | None = field(
+        default=None, metadata={"help": "with a run folder or Pythia prefix: score the samples of steps A..B-1"}
+    )
+    unit: str | None = field(
+        default=None, metadata={"help": "the head, layer.head from 0 (default: the best head for the probe)"}
+    )
     blocks: str = field(default="qkvo", metadata={"help": "the head's blocks"})
     modules: str | None = field(default=None, metadata={"help": "score whole modules instead of one head"})
     probe: str = field(default="induction", metadata={"help": "what the unit is measured by"})
     query: str | None = field(default=None, metadata={"help": "JSONL/parquet query documents of the query-loss probe"})
     probe_sequences: int = field(default=32, metadata={"help": "probe sequences"})
     probe_length: int = field(default=32, metadata={"help": "random tokens per copy"})
-    factors_data: str | None = field(default=None, metadata={
-        "help": "data for the curvature (default: the training data)"
-    })
-    factor_steps: tuple[int, int] | None = field(default=None, metadata={
-        "help": "the steps of the curvature data (default: the scored steps)"
-    })
+    factors_data: str | None = field(
+        default=None, metadata={"help": "data for the curvature (default: the training data)"}
+    )
+    factor_steps: tuple[int, int] | None = field(
+        default=None, metadata={"help": "the steps of the curvature data (default: the scored steps)"}
+    )
     shard_size: int = field(default=256, metadata={"help": "samples per output shard"})
     device: str = field(default="cpu", metadata={"help": "torch device"})
     top: int = field(default=10, metadata={"help": "samples shown in the summary"})
@@ -146,7 +149,9 @@ def build_job(request: InfluenceRequest):
     train = open_samples(request.train, tokenizer, settings.max_length, request.steps)
     factor_steps = request.factor_steps or request.steps
     factor_data = (
-        open_samples(request.factors_data, tokenizer, settings.max_length, factor_steps) if request.factors_data else train
+        open_samples(request.factors_data, tokenizer, settings.max_length, factor_steps)
+        if request.factors_data
+        else train
     )
     unit = "modules:all-linear" if request.modules else request.unit or best_head(model, tokenizer, request)
     blocks = module_blocks(model) if request.modules else head_blocks(model, *parse_unit(unit), request.blocks)
@@ -155,8 +160,17 @@ def build_job(request: InfluenceRequest):
     if request.shard_size < 1:
         raise FieldError("shard_size", f"must be at least 1 (got {request.shard_size})")
     job = InfluenceJob(
-        model, str(Path(request.model).resolve()), blocks, unit, probe, train, factor_data, settings, pad or 0,
-        request.shard_size, model_content=fingerprint([request.model]) if Path(request.model).is_dir() else {},
+        model,
+        str(Path(request.model).resolve()),
+        blocks,
+        unit,
+        probe,
+        train,
+        factor_data,
+        settings,
+        pad or 0,
+        request.shard_size,
+        model_content=fingerprint([request.model]) if Path(request.model).is_dir() else {},
     )
     return job, tokenizer
 
@@ -171,7 +185,9 @@ def best_head(model, tokenizer, request: InfluenceRequest) -> str:
     if request.probe not in PROBE_METRIC:
         raise FieldError("unit", f"is required by the {request.probe} probe: a head L.H (or give modules)")
     length = (request.probe_length, request.probe_length)
-    sequences, _ = probe_sequences(tokenizer, ProbeSettings(request.probe_sequences, length, seed=request.settings.seed))
+    sequences, _ = probe_sequences(
+        tokenizer, ProbeSettings(request.probe_sequences, length, seed=request.settings.seed)
+    )
     scores = getattr(score_heads(model, sequences), PROBE_METRIC[request.probe])
     layer, head = divmod(int(scores.argmax()), scores.shape[1])
     console.print(f"unit: L{layer}H{head}, the best {request.probe} head ({float(scores[layer, head]):.3f})")
@@ -204,20 +220,25 @@ def show_summary(table, job, tokenizer, out: Path, top: int) -> None:
     summary = json.loads((out.with_name(out.stem + ".influence") / "summary.json").read_text())
     scored = [row for row, valid in zip(table.to_pylist(), scored_rows(table)) if valid]
     rows = [scored[i] for i in ranked([r["score"] for r in scored])[:top]]
-    console.print(rich_table(
-        f"top {len(rows)} samples by influence on {job.unit} ({job.probe.name})",
-        ["doc_id", "domain", "score", "snippet"],
-        [[r["doc_id"], r["domain"], r["score"], _snippet(tokenizer, job, r)] for r in rows],
-    ))
-    console.print(rich_table(
-        "score distribution per domain",
-        ["domain", "samples", "mean", "median", f"in top {summary['top_fraction']:.0%}"],
-        [[d, s["n"], s["mean"], s["median"], f"{s['top_share']:.1%}"] for d, s in summary["per_domain"].items()],
-    ))
+    console.print(
+        rich_table(
+            f"top {len(rows)} samples by influence on {job.unit} ({job.probe.name})",
+            ["doc_id", "domain", "score", "snippet"],
+            [[r["doc_id"], r["domain"], r["score"], _snippet(tokenizer, job, r)] for r in rows],
+        )
+    )
+    console.print(
+        rich_table(
+            "score distribution per domain",
+            ["domain", "samples", "mean", "median", f"in top {summary['top_fraction']:.0%}"],
+            [[d, s["n"], s["mean"], s["median"], f"{s['top_share']:.1%}"] for d, s in summary["per_domain"].items()],
+        )
+    )
     share = summary["top_share_of_positive_influence"]
     console.print(
         f"{summary['scored']} samples scored, {summary['skipped']} skipped (shorter than 2 tokens); "
-        f"top {summary['top_fraction']:.0%} carry {share:.1%} of the positive influence" if share is not None
+        f"top {summary['top_fraction']:.0%} carry {share:.1%} of the positive influence"
+        if share is not None
         else f"{summary['scored']} samples scored, {summary['skipped']} skipped; no positive influence"
     )
     console.print(f"wrote {out}")

@@ -38,8 +38,12 @@ def scored_rows(table) -> np.ndarray:
     scores = table.column("score").to_pylist()
     reasons = table.column("skipped").to_pylist() if "skipped" in table.column_names else [None] * len(scores)
     return np.fromiter(
-        (s is not None and not (isinstance(s, float) and math.isnan(s)) and r is None for s, r in zip(scores, reasons)),
-        dtype=bool, count=len(scores),
+        (
+            s is not None and not (isinstance(s, float) and math.isnan(s)) and r is None
+            for s, r in zip(scores, reasons)
+        ),
+        dtype=bool,
+        count=len(scores),
     )
 
 

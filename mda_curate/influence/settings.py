@@ -24,14 +24,13 @@ class InfluenceSettings:
 
     strategy: str = field(default="ekfac", metadata={"help": "how the curvature is approximated"})
     fisher: str = field(default="true", metadata={"help": "labels for the curvature"})
-    damping: float | None = field(default=None, metadata={
-        "help": "added to the curvature's eigenvalues (default: 0.1 x mean eigenvalue, per block)"
-    })
+    damping: float | None = field(
+        default=None,
+        metadata={"help": "added to the curvature's eigenvalues (default: 0.1 x mean eigenvalue, per block)"},
+    )
     max_length: int = field(default=512, metadata={"help": "tokens per document"})
     batch_size: int = field(default=8, metadata={"help": "samples per forward/backward"})
-    factor_max_samples: int | None = field(default=None, metadata={
-        "help": "use at most N samples for the curvature"
-    })
+    factor_max_samples: int | None = field(default=None, metadata={"help": "use at most N samples for the curvature"})
     seed: int = field(default=0, metadata={"help": "seed for probe tokens and sampled Fisher labels"})
 
     def __post_init__(self) -> None:

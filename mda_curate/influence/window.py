@@ -55,8 +55,11 @@ def window_samples(run: str | Path, steps: tuple[int, int], tokenizer=None) -> l
     out = []
     for sample, text in zip(samples, texts):
         document = max(order.sample_documents(sample.index), key=lambda piece: piece[1])[0]
-        out.append(WindowSample(sample.index, sample.doc_id, sample.domain, source_package(document), document,
-                                sample.tokens, text))
+        out.append(
+            WindowSample(
+                sample.index, sample.doc_id, sample.domain, source_package(document), document, sample.tokens, text
+            )
+        )
     return out
 
 
@@ -117,10 +120,16 @@ def scored_window(run: str | Path, scores: str | Path, tokenizer=None) -> Scored
             raise UserError(f"{scores}:{row}: duplicate sample_index {g}")
         by_index[g] = row - 1 if ok else None
     kept = sorted(g for g, row in by_index.items() if row is not None)
-    provenance = {"run": str(run), "scores": str(scores), "window": list(window), "batch_size": batch_size,
-                  **influence_arguments(scores)}
-    return ScoredWindow([samples[g - first] for g in kept], values[[by_index[g] for g in kept]], provenance,
-                        len(indices) - len(kept))
+    provenance = {
+        "run": str(run),
+        "scores": str(scores),
+        "window": list(window),
+        "batch_size": batch_size,
+        **influence_arguments(scores),
+    }
+    return ScoredWindow(
+        [samples[g - first] for g in kept], values[[by_index[g] for g in kept]], provenance, len(indices) - len(kept)
+    )
 
 
 def influence_arguments(scores: str | Path) -> dict:

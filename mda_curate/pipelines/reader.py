@@ -69,7 +69,8 @@ class AccountedReader(BaseReader):
 
     Reasons: ``blank_line``, ``invalid_utf8``, ``malformed_json`` (also JSON nested too deeply),
     ``not_an_object``, ``missing_text`` (absent or null), ``non_string_text``, ``empty_text``,
-    ``invalid_id`` (null, empty, or neither a string nor an integer; integer ids are read as strings), ``duplicate_id`` (an id this task has read before),
+    ``invalid_id`` (null, empty, or neither a string nor an integer; integer ids are read as strings),
+    ``duplicate_id`` (an id this task has read before),
     ``invalid_media`` (a ``media`` field datatrove cannot read) and ``unreadable_file``: the rest of a
     file that cannot be read (truncated or corrupt compression, a broken parquet file) counts as one
     line, at the line where reading stopped. A rejected JSONL line keeps its original bytes: its text is

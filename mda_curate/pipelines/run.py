@@ -124,8 +124,13 @@ def _executor(plan: Plan, pass_: Pass, launch: Launch, depends=None):
     from datatrove.executor import SlurmPipelineExecutor
 
     return SlurmPipelineExecutor(
-        pass_.pipeline, tasks=pass_.tasks, workers=launch.workers or -1, logging_dir=logging_dir,
-        depends=depends, job_name=f"mda-{plan.pipeline}-{pass_.name}", **launch.slurm,
+        pass_.pipeline,
+        tasks=pass_.tasks,
+        workers=launch.workers or -1,
+        logging_dir=logging_dir,
+        depends=depends,
+        job_name=f"mda-{plan.pipeline}-{pass_.name}",
+        **launch.slurm,
     )
 
 

@@ -217,7 +217,10 @@ class CatalystUpsampler(Resampler):
     name = "🧪 Catalyst upsampler"
 
     def __init__(
-        self, bands: Sequence[tuple[float, float]] | Deferred, seed: int = 0, exclusion_writer: DiskWriter | None = None
+        self,
+        bands: Sequence[tuple[float, float]] | Deferred,
+        seed: int = 0,
+        exclusion_writer: DiskWriter | None = None,
     ):
         super().__init__(seed, exclusion_writer)
         self.bands = bands

@@ -132,17 +132,18 @@ class TrainConfig:
     batch_size: int = field(default=32, metadata={"help": "samples per step"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps"})
-    lr_schedule: str = field(
-        default="constant", metadata={"help": "after warm-up: constant, or cosine to 10% of lr"}
-    )
+    lr_schedule: str = field(default="constant", metadata={"help": "after warm-up: constant, or cosine to 10% of lr"})
     betas: tuple[float, float] = field(default=(0.9, 0.95), metadata={"help": "AdamW betas"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     grad_clip: float = field(default=1.0, metadata={"help": "gradient-norm clip"})
     seed: int = field(default=0, metadata={"help": "seed of the data order, the catalyst and the initialisation"})
-    mix: dict[str, float] | None = field(default=None, metadata={
-        "help": "relative weights of the data's domains, e.g. prose=15,code=10 (default: proportional to tokens; "
-        "unnamed domains are left out)"
-    })
+    mix: dict[str, float] | None = field(
+        default=None,
+        metadata={
+            "help": "relative weights of the data's domains, e.g. prose=15,code=10 (default: proportional to tokens; "
+            "unnamed domains are left out)"
+        },
+    )
     catalyst_share: float = field(default=0.0, metadata={"help": "share of synthetic repeated-span samples"})
     checkpoint_every: int = field(
         default=1000, metadata={"help": "checkpoint every N steps, besides steps 0, 1, 2, 4, ..., 512 and the last"}
@@ -150,10 +151,13 @@ class TrainConfig:
     log_every: int = field(default=10, metadata={"help": "log the mean loss every N steps"})
     device: str = field(default="cpu", metadata={"help": "torch device: cpu or cuda"})
     dtype: str = field(default="float32", metadata={"help": "float32, or bfloat16 autocast"})
-    threads: int | None = field(default=None, metadata={
-        "help": "CPU threads (default: torch's, i.e. OMP_NUM_THREADS or the physical cores; on a shared machine "
-        "fewer threads than cores avoids a collapse)"
-    })
+    threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "CPU threads (default: torch's, i.e. OMP_NUM_THREADS or the physical cores; on a shared machine "
+            "fewer threads than cores avoids a collapse)"
+        },
+    )
 
     def __post_init__(self):
         check = SETTINGS

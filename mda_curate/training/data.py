@@ -207,7 +207,9 @@ class DataOrder:
             raise UserError("data: no source to train on (give data, or a catalyst_share above 0)")
         for source, share in zip(sources, shares):
             if share > 0 and source.num_windows == 0:
-                raise UserError(f"data: domain {source.name!r} holds fewer than {ctx + 1} tokens, less than one window")
+                raise UserError(
+                    f"data: domain {source.name!r} holds fewer than {ctx + 1} tokens, less than one window"
+                )
         labels = np.repeat(np.arange(len(sources)), exact_counts(shares, num_samples))
         labels = labels[rng(seed, "order").permutation(num_samples)]
         windows = np.empty(num_samples, dtype=np.int64)
@@ -300,5 +302,6 @@ def _check_compatible(corpora: list[TokenizedCorpus]) -> None:
         if (corpus.eos_id, corpus.vocab_size) != (corpora[0].eos_id, corpora[0].vocab_size):
             raise UserError(
                 f"{corpus.path}: tokenized with another tokenizer than {corpora[0].path} "
-                f"(eos {corpus.eos_id}, vocab {corpus.vocab_size} vs eos {corpora[0].eos_id}, vocab {corpora[0].vocab_size})"
+                f"(eos {corpus.eos_id}, vocab {corpus.vocab_size} vs eos {corpora[0].eos_id}, vocab "
+                f"{corpora[0].vocab_size})"
             )

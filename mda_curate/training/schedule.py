@@ -75,12 +75,16 @@ class Schedule:
         return cls.from_dict(data, steps, batch_size, source=str(path), base_dir=path.parent)
 
     @classmethod
-    def from_dict(cls, data, steps: int, batch_size: int, source: str = "schedule", base_dir: Path = Path(".")) -> Schedule:
+    def from_dict(
+        cls, data, steps: int, batch_size: int, source: str = "schedule", base_dir: Path = Path(".")
+    ) -> Schedule:
         check = _Checker(source, steps * batch_size)
         check.that("", isinstance(data, dict), "must be a JSON object")
         check.keys("", data, KEYS)
         mask = frozenset(check.samples("mask", data.get("mask", [])))
-        duplicate = tuple(check.duplicate(f"duplicate[{i}]", d, steps) for i, d in enumerate(check.list("duplicate", data)))
+        duplicate = tuple(
+            check.duplicate(f"duplicate[{i}]", d, steps) for i, d in enumerate(check.list("duplicate", data))
+        )
         for i, dup in enumerate(duplicate):
             also_masked = sorted(set(dup.samples) & mask)
             if also_masked:
@@ -122,7 +126,9 @@ class StepBatch:
 class StepBatches:
     """Step ``s``'s batch: the data order's rows ``s * batch_size ...``, then the schedule's extra rows."""
 
-    def __init__(self, order: DataOrder, batch_size: int, schedule: Schedule = NO_SCHEDULE, inserts: list[PackedSource] = ()):
+    def __init__(
+        self, order: DataOrder, batch_size: int, schedule: Schedule = NO_SCHEDULE, inserts: list[PackedSource] = ()
+    ):
         self.order, self.batch_size, self.schedule, self.inserts = order, batch_size, schedule, list(inserts)
         self.duplicates_at: dict[int, list[int]] = {}
         for dup in schedule.duplicate:
@@ -188,11 +194,17 @@ class _Checker(FieldChecker):
         for key in ("path", "start"):
             self.that(f"{name}.{key}", key in entry, "is required")
         self.that(f"{name}.path", isinstance(entry["path"], str), "must be a string")
-        self.that(name, ("rows_per_step" in entry) != ("share" in entry), "needs exactly one of 'rows_per_step' and 'share'")
+        self.that(
+            name, ("rows_per_step" in entry) != ("share" in entry), "needs exactly one of 'rows_per_step' and 'share'"
+        )
         if "share" in entry:
             share = entry["share"]
             ok = isinstance(share, (int, float)) and not isinstance(share, bool) and share > 0
-            self.that(f"{name}.share", ok and round(share * batch_size) >= 1, f"must give at least one row of {batch_size} (got {share!r})")
+            self.that(
+                f"{name}.share",
+                ok and round(share * batch_size) >= 1,
+                f"must give at least one row of {batch_size} (got {share!r})",
+            )
             rows = round(share * batch_size)
         else:
             rows = self.integer(f"{name}.rows_per_step", entry["rows_per_step"], 1, None)

@@ -37,8 +37,15 @@ from mda_curate.training.schedule import NO_SCHEDULE, Schedule, StepBatch, StepB
 STATE_FILE = "trainer_state.pt"
 COSINE_FLOOR = 0.1  # cosine decays to 10% of the peak learning rate, as Pythia
 SHAPE_FIELDS = (  # what a checkpoint to start from must share with the preset
-    "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-    "intermediate_size", "use_parallel_residual", "partial_rotary_factor",
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+    "use_parallel_residual",
+    "partial_rotary_factor",
 )
 
 
@@ -103,8 +110,14 @@ class Trainer:
         self._check_run_dir(run_args, resume)
         corpora = open_corpora(data, tokenizer, self.run_dir / "tokenized")
         self.order = DataOrder.build(
-            corpora, config.ctx, config.steps * config.batch_size, config.seed, config.mix,
-            config.catalyst_share, vocab_size=len(tokenizer), eos_id=tokenizer.eos_token_id,
+            corpora,
+            config.ctx,
+            config.steps * config.batch_size,
+            config.seed,
+            config.mix,
+            config.catalyst_share,
+            vocab_size=len(tokenizer),
+            eos_id=tokenizer.eos_token_id,
         )
         inserts = [self._insert_source(i, insert.path) for i, insert in enumerate(schedule.insert)]
         self.batches = StepBatches(self.order, config.batch_size, schedule, inserts)
@@ -112,7 +125,9 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = build_model(config, len(tokenizer)).to(self.device)
         if self.model.config.vocab_size < len(tokenizer):
-            raise UserError(f"vocab_size {self.model.config.vocab_size} is below the tokenizer's {len(tokenizer)} tokens")
+            raise UserError(
+                f"vocab_size {self.model.config.vocab_size} is below the tokenizer's {len(tokenizer)} tokens"
+            )
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
         )
@@ -149,7 +164,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return mean
 
-    def train(self, show_progress: bool = True, until: int | None = None, stop: Callable[[Path], bool] | None = None) -> dict:
+    def train(
+        self, show_progress: bool = True, until: int | None = None, stop: Callable[[Path], bool] | None = None
+    ) -> dict:
         """Train from the current step to ``config.steps`` (or stop after step ``until``, with a checkpoint
         there, to resume later); returns a summary of this session.
 
@@ -187,7 +204,9 @@ class Trainer:
                     }
                     log.write(json.dumps(logged) + "\n")
                     log.flush()
-                    bar.update(task, description=f"train · loss {logged['loss']:.3f} · {logged['tokens_per_s']:,.0f} tok/s")
+                    bar.update(
+                        task, description=f"train · loss {logged['loss']:.3f} · {logged['tokens_per_s']:,.0f} tok/s"
+                    )
                     total_tokens += interval_tokens
                     losses, interval_tokens, last_log = [], 0, now
                 bar.update(task, completed=self.step)
@@ -268,7 +287,9 @@ class Trainer:
             raise UserError(f"{self.run_dir}: resuming needs the run's own settings; changed {changes[0]}")
 
     def _latest_checkpoint(self) -> Path:
-        steps = [int(p.name[5:]) for p in self.run_dir.glob("step_*") if p.name[5:].isdigit() and (p / STATE_FILE).is_file()]
+        steps = [
+            int(p.name[5:]) for p in self.run_dir.glob("step_*") if p.name[5:].isdigit() and (p / STATE_FILE).is_file()
+        ]
         if not steps:
             raise UserError(f"{self.run_dir}: no checkpoint with a {STATE_FILE} to resume from")
         return self.run_dir / f"step_{max(steps)}"
@@ -294,7 +315,9 @@ class Trainer:
         docs = np.stack([np.zeros(len(corpus), dtype=np.int64), np.arange(len(corpus))], axis=1)
         source = PackedSource(f"insert[{index}]", [corpus], docs, self.config.ctx)
         if source.num_windows == 0:
-            raise UserError(f"insert[{index}].path: {path} holds fewer than {self.config.ctx + 1} tokens, less than one window")
+            raise UserError(
+                f"insert[{index}].path: {path} holds fewer than {self.config.ctx + 1} tokens, less than one window"
+            )
         return source
 
 

@@ -77,8 +77,12 @@ class Formation:
     left_censored: bool
 
 
-def criteria_hold(best_induction: float, loss_drop: float, score_threshold: float = SCORE_THRESHOLD,
-                  drop_threshold: float = DROP_THRESHOLD) -> bool:
+def criteria_hold(
+    best_induction: float,
+    loss_drop: float,
+    score_threshold: float = SCORE_THRESHOLD,
+    drop_threshold: float = DROP_THRESHOLD,
+) -> bool:
     """Both formation criteria at one checkpoint."""
     return best_induction >= score_threshold and loss_drop >= drop_threshold
 
@@ -104,8 +108,9 @@ def formation(
             return Formation(float(now.step), now.step, left_censored=True)
         before = summaries[i - 1]
         score = crossing_step(before.step, before.best_induction, now.step, now.best_induction, score_threshold)
-        drop = crossing_step(before.step, before.induction_loss_drop, now.step, now.induction_loss_drop,
-                             drop_threshold)
+        drop = crossing_step(
+            before.step, before.induction_loss_drop, now.step, now.induction_loss_drop, drop_threshold
+        )
         return Formation(max(score, drop), now.step, left_censored=False)
     return Formation(None, None, left_censored=False)
 

@@ -94,8 +94,9 @@ def score_heads(model, sequences: list[torch.Tensor], progress=None) -> HeadScor
     longest = max(len(s) for s in sequences)
     if positions is not None and longest > positions:
         raise FieldError(
-            "lengths", f"x of {(longest - 1) // 2} tokens makes probe sequences of {longest} tokens (BOS and two "
-            f"copies), past the model's {positions} positions"
+            "lengths",
+            f"x of {(longest - 1) // 2} tokens makes probe sequences of {longest} tokens (BOS and two "
+            f"copies), past the model's {positions} positions",
         )
     totals: dict[str, torch.Tensor | float] = defaultdict(float)
     for batch in _batches(sequences):

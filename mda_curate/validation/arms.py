@@ -93,7 +93,8 @@ def influence_top_k(spec: ExperimentSpec, seed: SeedSpec, k: int) -> list[int]:
     indices = np.asarray(table.column("sample_index").to_pylist(), dtype=np.int64)
     if not np.array_equal(np.sort(indices), expected):
         raise UserError(
-            f"{seed.scores}: sample_index spans {indices.min()}..{indices.max()} ({len(indices)} rows), not the window's "
+            f"{seed.scores}: sample_index spans {indices.min()}..{indices.max()} ({len(indices)} rows), not "
+            f"the window's "
             f"{expected[0]}..{expected[-1]} ({len(expected)} samples of steps {seed.window[0]}:{seed.window[1]}); "
             "scores of another run or window are refused"
         )
@@ -115,20 +116,37 @@ def check_scores_provenance(seed: SeedSpec, name: str) -> None:
     arguments = json.loads(arguments_path.read_text())
     expected = f"{seed.run.resolve()} steps {seed.window[0]}:{seed.window[1]}"
     if arguments.get("train") != expected:
-        raise UserError(f"{name}: {seed.scores} scores {arguments.get('train')!r}, not this seed's run and window {expected!r}")
+        raise UserError(
+            f"{name}: {seed.scores} scores {arguments.get('train')!r}, not this seed's run and window {expected!r}"
+        )
     if arguments.get("unit") != seed.unit:
-        raise UserError(f"{name}: {seed.scores} scores unit {arguments.get('unit')!r}, not this seed's unit {seed.unit!r}")
+        raise UserError(
+            f"{name}: {seed.scores} scores unit {arguments.get('unit')!r}, not this seed's unit {seed.unit!r}"
+        )
     model = seed.run / f"step_{seed.attributed_step}"
     if Path(arguments.get("model", "")).resolve() != model.resolve():
-        raise UserError(f"{name}: {seed.scores} attributes the checkpoint {arguments.get('model')!r}, not {str(model)!r} (influence_step)")
+        raise UserError(
+            f"{name}: {seed.scores} attributes the checkpoint {arguments.get('model')!r}, not "
+            f"{str(model)!r} (influence_step)"
+        )
 
 
 def influence_argv(seed: SeedSpec) -> list[str]:
     """The ``mda-curate influence`` command that scores this seed's window (without extra settings)."""
     start, end = seed.window
     return [
-        "mda-curate", "influence", "--model", str(seed.run / f"step_{seed.attributed_step}"), "--train", str(seed.run),
-        "--steps", f"{start}:{end}", "--unit", seed.unit, "--out", str(seed.scores or "SCORES.parquet"),
+        "mda-curate",
+        "influence",
+        "--model",
+        str(seed.run / f"step_{seed.attributed_step}"),
+        "--train",
+        str(seed.run),
+        "--steps",
+        f"{start}:{end}",
+        "--unit",
+        seed.unit,
+        "--out",
+        str(seed.scores or "SCORES.parquet"),
     ]
 
 
@@ -137,7 +155,9 @@ def sample_texts(order, tokenizer, indices: Sequence[int]) -> list[str]:
     return [tokenizer.decode(order.sample(int(g)).tolist()) for g in indices]
 
 
-def classifier_top_k(texts: Sequence[str], indices: np.ndarray, k: int, score: Callable[[list[str]], np.ndarray]) -> list[int]:
+def classifier_top_k(
+    texts: Sequence[str], indices: np.ndarray, k: int, score: Callable[[list[str]], np.ndarray]
+) -> list[int]:
     """The ``k`` indices whose texts ``score`` rates highest."""
     return top_k(indices, score(list(texts)), k)
 
@@ -151,7 +171,9 @@ def catalyst_scorer(path: Path | None) -> Callable[[list[str]], np.ndarray]:
     return load_classifier(path).score
 
 
-def arm_schedules(spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], order=None, tokenizer=None) -> dict[str, dict]:
+def arm_schedules(
+    spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], order=None, tokenizer=None
+) -> dict[str, dict]:
     """The schedule (as a dict for ``Schedule.from_dict``) of every arm in ``arms`` for one seed.
 
     ``order`` and ``tokenizer`` (the base run's data order and tokenizer) are needed only by

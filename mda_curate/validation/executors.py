@@ -29,6 +29,7 @@ from mda_curate.errors import UserError
 from mda_curate.validation.runner import ArmRun, limit_threads, report_finished, train_and_score, worker_threads
 from mda_curate.validation.spec import ExperimentSpec
 
+
 def _gpus(spec: ExperimentSpec) -> int:
     """GPUs an arm-run asks for: one when the spec trains on CUDA."""
     return 1 if spec.train.device.startswith("cuda") else 0
@@ -93,9 +94,11 @@ class SlurmExecutor:
             return
         scripts = [write_job_script(spec, out, run, self.sbatch_options) for run in runs]
         if not self.submit:
-            console.print(f"wrote {len(scripts)} Slurm job scripts to {out / 'slurm'}; submit them with\n"
-                          f"  for job in {shlex.quote(str(out / 'slurm'))}/*.sh; do sbatch \"$job\"; done\n"
-                          "(or rerun with --slurm-submit)")
+            console.print(
+                f"wrote {len(scripts)} Slurm job scripts to {out / 'slurm'}; submit them with\n"
+                f'  for job in {shlex.quote(str(out / "slurm"))}/*.sh; do sbatch "$job"; done\n'
+                "(or rerun with --slurm-submit)"
+            )
             return
         for script in scripts:
             submit_job(script)
@@ -105,16 +108,33 @@ def job_script(spec: ExperimentSpec, out: Path, run: ArmRun, sbatch_options: tup
     """The sbatch script that trains and scores ``run`` alone, logging to ``OUT/slurm/<seed>_<arm>.log``."""
     out = out.resolve()
     stem = _stem(run)
-    options = [f"--job-name={spec.name.replace(' ', '_')}-{stem}", f"--output={out / 'slurm' / stem}.log",
-               "--ntasks=1"]
+    options = [
+        f"--job-name={spec.name.replace(' ', '_')}-{stem}",
+        f"--output={out / 'slurm' / stem}.log",
+        "--ntasks=1",
+    ]
     if spec.train.threads:
         options.append(f"--cpus-per-task={spec.train.threads}")
     if _gpus(spec):
         options.append(f"--gres=gpu:{_gpus(spec)}")
-    command = [sys.executable, "-m", "mda_curate.cli", "validate", str(spec.source), "--out", str(out), "--only",
-               run.name]
-    lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in [*options, *sbatch_options]), "set -euo pipefail",
-             f"cd {shlex.quote(os.getcwd())}", f"exec {shlex.join(command)}"]
+    command = [
+        sys.executable,
+        "-m",
+        "mda_curate.cli",
+        "validate",
+        str(spec.source),
+        "--out",
+        str(out),
+        "--only",
+        run.name,
+    ]
+    lines = [
+        "#!/bin/bash",
+        *(f"#SBATCH {option}" for option in [*options, *sbatch_options]),
+        "set -euo pipefail",
+        f"cd {shlex.quote(os.getcwd())}",
+        f"exec {shlex.join(command)}",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -24,7 +24,11 @@ from mda_curate.console import console, table
 from mda_curate.validation.spec import ExperimentSpec
 from mda_curate.validation.stats import CENSORING, FORMATION_RULE, INTERVALS, SPEEDUP, run_result, summarize
 
-PLOTTED = (("induction", "unit induction score"), ("induction_loss_drop", "induction-loss drop (nats)"), ("icl_score", "ICL score (nats)"))
+PLOTTED = (
+    ("induction", "unit induction score"),
+    ("induction_loss_drop", "induction-loss drop (nats)"),
+    ("icl_score", "ICL score (nats)"),
+)
 
 
 def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
@@ -54,13 +58,25 @@ def write_report(spec: ExperimentSpec, out: Path, runs: list) -> dict:
         "intervals": {"method": INTERVALS, "confidence": spec.metrics.confidence, "over": "seeds"},
         "setup": setup(spec),
         "seeds": [
-            {"seed": s.seed, "run": str(s.run), "window": list(s.window), "branch_step": s.window[0], "until": s.until,
-             "unit": s.unit,
-             "k": spec.arms.count((s.window[1] - s.window[0]) * spec.train.batch_size), "compared_at": compared_at.get(s.seed)}
+            {
+                "seed": s.seed,
+                "run": str(s.run),
+                "window": list(s.window),
+                "branch_step": s.window[0],
+                "until": s.until,
+                "unit": s.unit,
+                "k": spec.arms.count((s.window[1] - s.window[0]) * spec.train.batch_size),
+                "compared_at": compared_at.get(s.seed),
+            }
             for s in spec.seeds
         ],
         "stop_after_formation": spec.arms.stop_after_formation,
-        "files": {"results": "results.parquet", "report": "report.md", "plots": ["scores.png", "formation.png"], "spec": "spec.toml"},
+        "files": {
+            "results": "results.parquet",
+            "report": "report.md",
+            "plots": ["scores.png", "formation.png"],
+            "spec": "spec.toml",
+        },
     }
     (out / "summary.json").write_text(json.dumps(finite_json(summary), indent=2) + "\n")
     plot_scores(rows, out / "scores.png")
@@ -83,15 +99,33 @@ def compared_steps(by_run: dict) -> dict[int, int]:
 def setup(spec: ExperimentSpec) -> str:
     """The report's set-up sentence."""
     train = spec.train
-    return (f"Spec: `spec.toml` ({train.preset}, batch {train.batch_size}, ctx {train.ctx}; arms checkpoint "
-            f"every {spec.arms.checkpoint_every} steps).")
+    return (
+        f"Spec: `spec.toml` ({train.preset}, batch {train.batch_size}, ctx {train.ctx}; arms checkpoint "
+        f"every {spec.arms.checkpoint_every} steps)."
+    )
 
 
 PROSE = "prose"  # the held-out domain whose loss change the table shows (all domains are in summary.json)
-COLUMNS = ["arm", "seeds", "formation step [CI]", "censored", "speed-up after branch [CI]", "speed-up absolute [CI]",
-           "delay (steps) [CI]", "vs baseline", "unit induction [CI]", f"{PROSE} loss change [CI]"]
-PAIR_COLUMNS = ["first arm", "second arm", "n", "formation step difference [CI]", "first forms",
-                "post-branch speed-up difference [CI]"]
+COLUMNS = [
+    "arm",
+    "seeds",
+    "formation step [CI]",
+    "censored",
+    "speed-up after branch [CI]",
+    "speed-up absolute [CI]",
+    "delay (steps) [CI]",
+    "vs baseline",
+    "unit induction [CI]",
+    f"{PROSE} loss change [CI]",
+]
+PAIR_COLUMNS = [
+    "first arm",
+    "second arm",
+    "n",
+    "formation step difference [CI]",
+    "first forms",
+    "post-branch speed-up difference [CI]",
+]
 
 
 def table_rows(summary: dict) -> list[list[str]]:
@@ -114,8 +148,13 @@ def table_rows(summary: dict) -> list[list[str]]:
 
 def pair_rows(summary: dict) -> list[list[str]]:
     return [
-        [*c["arms"], str(c["formation_step_difference"]["n"]), interval_cell(c["formation_step_difference"], "{:+,.0f}"),
-         c["first_forms"], interval_cell(c["speedup_post_branch_difference"], "{:+.3f}")]
+        [
+            *c["arms"],
+            str(c["formation_step_difference"]["n"]),
+            interval_cell(c["formation_step_difference"], "{:+,.0f}"),
+            c["first_forms"],
+            interval_cell(c["speedup_post_branch_difference"], "{:+.3f}"),
+        ]
         for c in summary["comparisons"]
     ]
 
@@ -137,9 +176,15 @@ def markdown(summary: dict) -> str:
     )
     r = summary["icl_vs_induction_r"]
     confidence = summary["intervals"]["confidence"]
-    pairs = "" if not summary["comparisons"] else (
-        "Arm vs arm, paired on seeds (first minus second; a difference is named only when its interval excludes 0):"
-        f"\n\n{markdown_table(PAIR_COLUMNS, pair_rows(summary))}\n")
+    pairs = (
+        ""
+        if not summary["comparisons"]
+        else (
+            "Arm vs arm, paired on seeds (first minus second; a difference is named only when its interval "
+            "excludes 0):"
+            f"\n\n{markdown_table(PAIR_COLUMNS, pair_rows(summary))}\n"
+        )
+    )
     notes = "".join(f"**Note.** {note}\n\n" for note in summary.get("notes", []))
     return (
         f"# Validation: {summary['experiment']}\n\n{notes}{summary['setup']}\n\n{seeds}\n\n"
@@ -199,7 +244,9 @@ def plot_scores(rows: list[dict], path: Path) -> None:
             steps = sorted(by_step)
             values = [np.asarray(by_step[s]) for s in steps]
             (line,) = ax.plot(steps, [v.mean() for v in values], label=arm)
-            ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], color=line.get_color(), alpha=0.2)
+            ax.fill_between(
+                steps, [v.min() for v in values], [v.max() for v in values], color=line.get_color(), alpha=0.2
+            )
         ax.set(xlabel="steps since the window start", ylabel=label, title=label)
     axes[0].legend(fontsize="x-small")
     fig.tight_layout()
@@ -216,12 +263,17 @@ def plot_formation(summary: dict, path: Path) -> None:
 
     arms = list(summary["arms"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    panels = ((axes[0], "formation_step", "formation step"), (axes[1], "speedup_post_branch", "speed-up after the branch"))
+    panels = (
+        (axes[0], "formation_step", "formation step"),
+        (axes[1], "speedup_post_branch", "speed-up after the branch"),
+    )
     for ax, key, label in panels:
         means = [summary["arms"][a][key]["mean"] or 0.0 for a in arms]
         cis = [summary["arms"][a][key]["ci"] for a in arms]
-        errors = [[m - (ci[0] if ci[0] is not None else m) for m, ci in zip(means, cis)],
-                  [(ci[1] if ci[1] is not None else m) - m for m, ci in zip(means, cis)]]
+        errors = [
+            [m - (ci[0] if ci[0] is not None else m) for m, ci in zip(means, cis)],
+            [(ci[1] if ci[1] is not None else m) - m for m, ci in zip(means, cis)],
+        ]
         ax.bar(range(len(arms)), means, yerr=errors, capsize=4, color="lightsteelblue")
         if key == "formation_step":
             for run in summary["runs"]:

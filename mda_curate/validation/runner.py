@@ -72,8 +72,12 @@ Executor = Callable[[ExperimentSpec, Path, list[ArmRun], bool], None]
 
 
 def run_experiment(
-    spec: ExperimentSpec, out: str | Path, arms: tuple[str, ...] | None = None, workers: int = 1,
-    show_progress: bool = True, executor: Executor | None = None,
+    spec: ExperimentSpec,
+    out: str | Path,
+    arms: tuple[str, ...] | None = None,
+    workers: int = 1,
+    show_progress: bool = True,
+    executor: Executor | None = None,
 ) -> dict | None:
     """Run (or resume) ``arms`` (default: the spec's; the baseline is always included) into ``out``;
     write the report and return ``summary.json``'s content. ``executor`` dispatches the pending arm-runs
@@ -96,16 +100,22 @@ def run_experiment(
         executor(spec, out, pending, show_progress)
     unfinished = [run.name for run in pending if not run.done]
     if unfinished:
-        console.print(f"{len(unfinished)} of {len(runs)} arm-runs not finished yet: {', '.join(unfinished)}; "
-                      "rerun this command once they are, to collect them and write the report")
+        console.print(
+            f"{len(unfinished)} of {len(runs)} arm-runs not finished yet: {', '.join(unfinished)}; "
+            "rerun this command once they are, to collect them and write the report"
+        )
         return None
-    everything = sorted(runs + finished_elsewhere(spec, out, arms), key=lambda r: (spec.seeds.index(r.seed), ARMS.index(r.arm)))
+    everything = sorted(
+        runs + finished_elsewhere(spec, out, arms), key=lambda r: (spec.seeds.index(r.seed), ARMS.index(r.arm))
+    )
     return write_report(spec, out, everything)
 
 
 def finished_elsewhere(spec: ExperimentSpec, out: Path, arms: tuple[str, ...]) -> list[ArmRun]:
     """Finished arm-runs of arms not run now (an earlier ``--arms``): the report covers them too."""
-    runs = [ArmRun(seed, arm, out / f"seed{seed.seed}" / arm) for seed in spec.seeds for arm in ARMS if arm not in arms]
+    runs = [
+        ArmRun(seed, arm, out / f"seed{seed.seed}" / arm) for seed in spec.seeds for arm in ARMS if arm not in arms
+    ]
     return [run for run in runs if run.done]
 
 
@@ -136,7 +146,9 @@ def _comparable(resolved: dict) -> dict:
     arm_defaults = {f.name: f.default for f in fields(ArmSettings)}
     seed_defaults = {f.name: f.default for f in fields(SeedSpec) if f.default is not MISSING}
     return {
-        **resolved, "arms": {**arm_defaults, **resolved["arms"], "run": None}, "source": None,
+        **resolved,
+        "arms": {**arm_defaults, **resolved["arms"], "run": None},
+        "source": None,
         "seeds": [{**seed_defaults, **seed} for seed in resolved["seeds"]],
     }
 
@@ -167,7 +179,10 @@ def prepare_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str, tokenizer,
 
     if (seed.run / "config.json").is_file():
         check_base_run(spec, seed, name)
-    for step, field, weights_only in ((seed.window[0], "window", False), (seed.attributed_step, "influence_step", True)):
+    for step, field, weights_only in (
+        (seed.window[0], "window", False),
+        (seed.attributed_step, "influence_step", True),
+    ):
         if step in _checkpoint_steps(seed.run, weights=weights_only):
             continue
         trained = _checkpoint_steps(seed.run)
@@ -192,7 +207,9 @@ def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
     if "content" in saved and (change := first_difference(saved["content"]["data"], fingerprint(spec.data))):
         raise UserError(f"{name}.run: {seed.run} was trained on other content of the spec's data (changed: {change})")
     if Path(saved["tokenizer"]).resolve() != spec.tokenizer.resolve():
-        raise UserError(f"{name}.run: {seed.run} was trained with the tokenizer {saved['tokenizer']}, not {spec.tokenizer}")
+        raise UserError(
+            f"{name}.run: {seed.run} was trained with the tokenizer {saved['tokenizer']}, not {spec.tokenizer}"
+        )
     if any(saved["schedule"].values()):
         raise UserError(f"{name}.run: {seed.run} is itself an arm (it has a schedule), not a base run")
 
@@ -326,7 +343,11 @@ def train_arm(config, run: ArmRun, tokenizer, stop: Callable[[Path], bool] | Non
     resume = bool(_checkpoint_steps(run.run_dir))
     if not resume and run.run_dir.exists():
         shutil.rmtree(run.run_dir)
-    if resume and stop is not None and any(stop(run.run_dir / f"step_{s}") for s in sorted(_checkpoint_steps(run.run_dir, weights=True))):
+    if (
+        resume
+        and stop is not None
+        and any(stop(run.run_dir / f"step_{s}") for s in sorted(_checkpoint_steps(run.run_dir, weights=True)))
+    ):
         return
     schedule = Schedule.load(run.schedule_path, config.steps, config.batch_size)
     init_from = run.seed.run / f"step_{run.seed.window[0]}"
@@ -370,7 +391,13 @@ def score_arm_run(spec: ExperimentSpec, run: ArmRun, tokenizer, config) -> list[
 
     start = run.seed.window[0]
     checkpoints = {start: run.seed.run / f"step_{start}"}
-    checkpoints.update({s: run.run_dir / f"step_{s}" for s in _checkpoint_steps(run.run_dir, weights=True) if start < s <= run.seed.until})
+    checkpoints.update(
+        {
+            s: run.run_dir / f"step_{s}"
+            for s in _checkpoint_steps(run.run_dir, weights=True)
+            if start < s <= run.seed.until
+        }
+    )
     probes = prepare_probes(tokenizer, spec.metrics, config.ctx)
     return [
         {"arm": run.arm, "seed": run.seed.seed, "step": step, **row}

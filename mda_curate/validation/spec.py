@@ -77,8 +77,20 @@ ARMS = (
 )
 TARGETED = ("targeted_removal", "targeted_augmentation")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
-ARM_KEYS = {"run", "k", "copies", "spread", "displace", "checkpoint_every", "stop_after_formation", "random_seed", "classifier",
-            "synthetic", "synthetic_rows_per_step", "random_documents"}
+ARM_KEYS = {
+    "run",
+    "k",
+    "copies",
+    "spread",
+    "displace",
+    "checkpoint_every",
+    "stop_after_formation",
+    "random_seed",
+    "classifier",
+    "synthetic",
+    "synthetic_rows_per_step",
+    "random_documents",
+}
 SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores", "classifier", "influence_step"}
 INFLUENCE_KEYS = {"compute", "args"}
 
@@ -193,7 +205,8 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 
 def write_spec(data: dict, path: str | Path) -> ExperimentSpec:
-    """Write the spec whose tables are ``data`` (as :func:`load_spec` reads them) to ``path`` and return it validated."""
+    """Write the spec whose tables are ``data`` (as :func:`load_spec` reads them) to ``path`` and return it
+    validated."""
     path = Path(path)
     path.write_text(spec_toml(data))
     return parse_spec(data, path)
@@ -210,7 +223,9 @@ def spec_toml(data: dict) -> str:
 
 
 def _is_table(value) -> bool:
-    return isinstance(value, dict) or isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    return (
+        isinstance(value, dict) or isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
 
 
 def _toml_value(value) -> str:
@@ -236,7 +251,8 @@ def parse_spec(data: dict, source: Path) -> ExperimentSpec:
     influence = _influence(check, data.get("influence", {}))
     default_unit = check.unit("unit", data["unit"]) if "unit" in data else None
     seeds = tuple(
-        _seed(check, f"seeds[{i}]", entry, root, train, default_unit) for i, entry in enumerate(check.list("seeds", data))
+        _seed(check, f"seeds[{i}]", entry, root, train, default_unit)
+        for i, entry in enumerate(check.list("seeds", data))
     )
     check.that("seeds", len(seeds) > 0, "must list at least one [[seeds]] entry")
     numbers = [s.seed for s in seeds]
@@ -323,7 +339,11 @@ def _metrics(check: _Checker, table, root: Path) -> MetricSettings:
     }
     lengths = table.get("probe_lengths", list(defaults.probe_lengths))
     ok = isinstance(lengths, list) and len(lengths) == 2 and all(isinstance(v, int) and v >= 1 for v in lengths)
-    check.that("metrics.probe_lengths", ok and lengths[0] <= lengths[1], f"must be [min, max] with 1 <= min <= max (got {lengths!r})")
+    check.that(
+        "metrics.probe_lengths",
+        ok and lengths[0] <= lengths[1],
+        f"must be [min, max] with 1 <= min <= max (got {lengths!r})",
+    )
     confidence = table.get("confidence", defaults.confidence)
     ok = isinstance(confidence, float) and 0 < confidence < 1
     check.that("metrics.confidence", ok, f"must be a number in (0, 1) (got {confidence!r})")
@@ -348,9 +368,17 @@ def _seed(check: _Checker, name: str, entry, root: Path, train: TrainConfig, def
     for key in ("seed", "run", "window"):
         check.that(f"{name}.{key}", key in entry, "is required")
     window = entry["window"]
-    ok = isinstance(window, list) and len(window) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in window)
+    ok = (
+        isinstance(window, list)
+        and len(window) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in window)
+    )
     ok = ok and 0 <= window[0] < window[1] <= train.steps
-    check.that(f"{name}.window", ok, f"must be [start, end] with 0 <= start < end <= train.steps ({train.steps}) (got {window!r})")
+    check.that(
+        f"{name}.window",
+        ok,
+        f"must be [start, end] with 0 <= start < end <= train.steps ({train.steps}) (got {window!r})",
+    )
     until = check.integer(f"{name}.until", entry.get("until", train.steps), window[1])
     ends = f"must be at most train.steps ({train.steps}): the data order ends there (got {until})"
     check.that(f"{name}.until", until <= train.steps, ends)
@@ -358,7 +386,11 @@ def _seed(check: _Checker, name: str, entry, root: Path, train: TrainConfig, def
     influence_step = entry.get("influence_step")
     if influence_step is not None:
         check.integer(f"{name}.influence_step", influence_step, window[0])
-        check.that(f"{name}.influence_step", influence_step <= train.steps, f"must be at most train.steps ({train.steps}) (got {influence_step})")
+        check.that(
+            f"{name}.influence_step",
+            influence_step <= train.steps,
+            f"must be at most train.steps ({train.steps}) (got {influence_step})",
+        )
     return SeedSpec(
         seed=check.integer(f"{name}.seed", entry["seed"], 0),
         run=root / check.string(f"{name}.run", entry["run"]),
@@ -424,5 +456,9 @@ class _Checker(FieldChecker):
         return value
 
     def unit(self, name: str, value) -> str:
-        self.that(name, isinstance(value, str) and UNIT_NAME.fullmatch(value) is not None, f"must be 'layer.head', e.g. '1.2' (got {value!r})")
+        self.that(
+            name,
+            isinstance(value, str) and UNIT_NAME.fullmatch(value) is not None,
+            f"must be 'layer.head', e.g. '1.2' (got {value!r})",
+        )
         return value

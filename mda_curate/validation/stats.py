@@ -91,9 +91,17 @@ def run_result(arm: str, seed: SeedSpec, rows: Sequence[dict], compared_at: int 
     formed = formation(summaries)
     last = summaries[-1].step
     end = last if compared_at is None else compared_at
-    unit = [r["induction"] for r in rows if (r["layer"], r["head"]) == seed.layer_head and seed.window[0] < r["step"] <= end]
+    unit = [
+        r["induction"]
+        for r in rows
+        if (r["layer"], r["head"]) == seed.layer_head and seed.window[0] < r["step"] <= end
+    ]
     final = next(r for r in rows if r["step"] == end)
-    heldout = {key.removeprefix(HELDOUT): value for key, value in final.items() if key.startswith(HELDOUT) and value is not None}
+    heldout = {
+        key.removeprefix(HELDOUT): value
+        for key, value in final.items()
+        if key.startswith(HELDOUT) and value is not None
+    }
     return RunResult(
         arm=arm,
         seed=seed.seed,
@@ -187,8 +195,9 @@ def arm_summary(arm: str, results: Sequence[RunResult], confidence: float) -> di
         "unit_induction": interval([r.unit_induction for r in mine]),
         "unit_induction_delta": interval([r.unit_induction - b.unit_induction for r, b in paired]),
         "heldout_loss_change": {
-            domain: interval([r.heldout_loss[domain] / b.heldout_loss[domain] - 1
-                              for r, b in paired if domain in b.heldout_loss])
+            domain: interval(
+                [r.heldout_loss[domain] / b.heldout_loss[domain] - 1 for r, b in paired if domain in b.heldout_loss]
+            )
             for domain in sorted(set().union(*(r.heldout_loss for r in mine)))
         },
     }
@@ -209,19 +218,25 @@ def comparisons(results: Sequence[RunResult], confidence: float = 0.95) -> list[
     arms = [arm for arm, runs in by_arm.items() if runs]
     out = []
     for i, first in enumerate(arms):
-        for second in arms[i + 1:]:
+        for second in arms[i + 1 :]:
             seeds = sorted(set(by_arm[first]) & set(by_arm[second]))
             pairs = [(by_arm[first][s], by_arm[second][s], baseline.get(s)) for s in seeds]
             steps = [a.formation_step - b.formation_step for a, b, _ in pairs]
             post = [_difference(_post(a, base), _post(b, base)) for a, b, base in pairs]
             step_diff, post_diff = t_interval(steps, confidence), t_interval(post, confidence)
-            out.append({
-                "arms": [first, second],
-                "seeds": seeds,
-                "formation_step_difference": {**step_diff, "per_seed": steps, "differs": excludes(step_diff, 0.0)},
-                "speedup_post_branch_difference": {**post_diff, "per_seed": post, "differs": excludes(post_diff, 0.0)},
-                "first_forms": verdict(step_diff, "later", "earlier"),
-            })
+            out.append(
+                {
+                    "arms": [first, second],
+                    "seeds": seeds,
+                    "formation_step_difference": {**step_diff, "per_seed": steps, "differs": excludes(step_diff, 0.0)},
+                    "speedup_post_branch_difference": {
+                        **post_diff,
+                        "per_seed": post,
+                        "differs": excludes(post_diff, 0.0),
+                    },
+                    "first_forms": verdict(step_diff, "later", "earlier"),
+                }
+            )
     return out
 
 

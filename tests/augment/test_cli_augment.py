@@ -26,7 +26,11 @@ def scored(tmp_path_factory):
 
 
 def test_mine_generate_schedule_control(scored, tmp_path, capsys):
-    profile_path, synthetic, schedule = tmp_path / "profile.json", tmp_path / "synthetic.jsonl", tmp_path / "schedule.json"
+    profile_path, synthetic, schedule = (
+        tmp_path / "profile.json",
+        tmp_path / "synthetic.jsonl",
+        tmp_path / "schedule.json",
+    )
     mine = ["augment", "mine", "--scores", str(scored / "scores.parquet"), "--data", str(scored / "docs.jsonl")]
     assert main([*mine, "--top-fraction", "0.25", "--out", str(profile_path)]) == 0
     profile = MotifProfile.load(profile_path)
@@ -36,24 +40,92 @@ def test_mine_generate_schedule_control(scored, tmp_path, capsys):
     assert [(e["key"], e["score"]) for e in profile.examples[:2]] == [("t0", 20.0), ("t1", 19.0)]
     assert profile.source["scored_rows"] == 20
 
-    assert main(["augment", "generate", "--profile", str(profile_path), "--tokens", "1000", "--out", str(synthetic), "--seed", "2"]) == 0
+    assert (
+        main(
+            [
+                "augment",
+                "generate",
+                "--profile",
+                str(profile_path),
+                "--tokens",
+                "1000",
+                "--out",
+                str(synthetic),
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in synthetic.read_text().splitlines()]
     assert {r["motif"] for r in records} == {"latex"} and all(r["params"]["columns"] == 3 for r in records)
     assert 1000 - 128 <= sum(r["n_tokens"] for r in records) <= 1000
-    assert "tokens of a budget of 1000 (estimated as ceil(characters / 4))" in " ".join(capsys.readouterr().err.split())
+    assert "tokens of a budget of 1000 (estimated as ceil(characters / 4))" in " ".join(
+        capsys.readouterr().err.split()
+    )
 
-    assert main(["augment", "schedule", "--synthetic", str(synthetic), "--start", "10", "--rows-per-step", "2", "--out", str(schedule)]) == 0
-    assert json.loads(schedule.read_text()) == {"insert": [{"path": "synthetic.jsonl", "start": 10, "rows_per_step": 2}]}
+    assert (
+        main(
+            [
+                "augment",
+                "schedule",
+                "--synthetic",
+                str(synthetic),
+                "--start",
+                "10",
+                "--rows-per-step",
+                "2",
+                "--out",
+                str(schedule),
+            ]
+        )
+        == 0
+    )
+    assert json.loads(schedule.read_text()) == {
+        "insert": [{"path": "synthetic.jsonl", "start": 10, "rows_per_step": 2}]
+    }
     assert Schedule.load(schedule, steps=50, batch_size=4).insert[0].path == str(synthetic)
 
     control = tmp_path / "control.parquet"
-    assert main(["augment", "control", "--synthetic", str(synthetic), "--corpus", str(scored / "docs.jsonl"), "--out", str(control)]) == 0
+    assert (
+        main(
+            [
+                "augment",
+                "control",
+                "--synthetic",
+                str(synthetic),
+                "--corpus",
+                str(scored / "docs.jsonl"),
+                "--out",
+                str(control),
+            ]
+        )
+        == 0
+    )
     drawn = list(read_documents([control]))
-    assert sum(-(-len(d.text) // 4) for d in drawn) in (sum(r["n_tokens"] for r in records) - 1, sum(r["n_tokens"] for r in records))
+    assert sum(-(-len(d.text) // 4) for d in drawn) in (
+        sum(r["n_tokens"] for r in records) - 1,
+        sum(r["n_tokens"] for r in records),
+    )
     small, latex = tmp_path / "small.jsonl", tmp_path / "latex.jsonl"
     assert main(["augment", "generate", "--profile", str(profile_path), "--tokens", "300", "--out", str(small)]) == 0
-    assert main(["augment", "control", "--synthetic", str(small), "--corpus", str(scored / "docs.jsonl"),
-                 "--domains", "latex", "--out", str(latex)]) == 0
+    assert (
+        main(
+            [
+                "augment",
+                "control",
+                "--synthetic",
+                str(small),
+                "--corpus",
+                str(scored / "docs.jsonl"),
+                "--domains",
+                "latex",
+                "--out",
+                str(latex),
+            ]
+        )
+        == 0
+    )
     assert {d.domain for d in read_documents([latex])} == {"latex"}
 
 
@@ -68,23 +140,63 @@ def profiles(scored):
     return scored
 
 
-@pytest.mark.parametrize("args,message", [
-    (["mine", "--scores", "{dir}/no_score.parquet", "--data", "{dir}/docs.jsonl", "--out", "p.json"],
-     "{dir}/no_score.parquet: missing column 'score' (columns: doc_id, influence)"),
-    (["mine", "--scores", "{dir}/scores.parquet", "--run", "{dir}", "--out", "p.json"],
-     "--steps: is required with a run: the window the scores cover, A:B"),
-    (["mine", "--scores", "{dir}/scores.parquet", "--out", "p.json"],
-     "give either a training run (with its scored steps) or a document file (data), not both"),
-    (["mine", "--scores", "{dir}/scores.parquet", "--data", "{dir}/docs.jsonl", "--top-fraction", "0", "--out", "p.json"],
-     "--top-fraction: must be in (0, 1] (got 0.0)"),
-    (["generate", "--profile", "{dir}/profile.json", "--tokens", "-1", "--out", "s.jsonl"],
-     "--tokens: must be a non-negative integer (got -1)"),
-    (["generate", "--profile", "{dir}/profile.json", "--tokens", "100", "--doc-tokens", "8", "--out", "s.jsonl"],
-     "--doc-tokens: must be at least 16 (got 8)"),
-    (["generate", "--profile", "{dir}/bad_kind.json", "--tokens", "100", "--out", "s.jsonl"],
-     "{dir}/bad_kind.json: top.kinds unknown motif kind 'tables' (known: repeated_spans, latex, markup, records, list, log, code, other)"),
-    (["schedule", "--synthetic", "{dir}/none.jsonl", "--start", "0", "--share", "0.5", "--out", "s.json"], "{dir}/none.jsonl: no such file"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["mine", "--scores", "{dir}/no_score.parquet", "--data", "{dir}/docs.jsonl", "--out", "p.json"],
+            "{dir}/no_score.parquet: missing column 'score' (columns: doc_id, influence)",
+        ),
+        (
+            ["mine", "--scores", "{dir}/scores.parquet", "--run", "{dir}", "--out", "p.json"],
+            "--steps: is required with a run: the window the scores cover, A:B",
+        ),
+        (
+            ["mine", "--scores", "{dir}/scores.parquet", "--out", "p.json"],
+            "give either a training run (with its scored steps) or a document file (data), not both",
+        ),
+        (
+            [
+                "mine",
+                "--scores",
+                "{dir}/scores.parquet",
+                "--data",
+                "{dir}/docs.jsonl",
+                "--top-fraction",
+                "0",
+                "--out",
+                "p.json",
+            ],
+            "--top-fraction: must be in (0, 1] (got 0.0)",
+        ),
+        (
+            ["generate", "--profile", "{dir}/profile.json", "--tokens", "-1", "--out", "s.jsonl"],
+            "--tokens: must be a non-negative integer (got -1)",
+        ),
+        (
+            [
+                "generate",
+                "--profile",
+                "{dir}/profile.json",
+                "--tokens",
+                "100",
+                "--doc-tokens",
+                "8",
+                "--out",
+                "s.jsonl",
+            ],
+            "--doc-tokens: must be at least 16 (got 8)",
+        ),
+        (
+            ["generate", "--profile", "{dir}/bad_kind.json", "--tokens", "100", "--out", "s.jsonl"],
+            "{dir}/bad_kind.json: top.kinds unknown motif kind 'tables' (known: repeated_spans, latex, markup, records, list, log, code, other)",
+        ),
+        (
+            ["schedule", "--synthetic", "{dir}/none.jsonl", "--start", "0", "--share", "0.5", "--out", "s.json"],
+            "{dir}/none.jsonl: no such file",
+        ),
+    ],
+)
 def test_user_errors_are_one_line(profiles, capsys, args, message):
     code = main(["augment", *(a.format(dir=profiles) for a in args)])
     assert code == 2

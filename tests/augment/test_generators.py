@@ -129,7 +129,9 @@ def test_chars_per_token_estimate_is_what_is_budgeted():
 
 
 def test_repeat_documents_follow_the_profiles_motifs(bpe):
-    profile = mine_motifs([repeated_spans_text(np.random.default_rng(s), WORDS, [(25, 3, 25), (15, 2, 15)]) for s in range(4)])
+    profile = mine_motifs(
+        [repeated_spans_text(np.random.default_rng(s), WORDS, [(25, 3, 25), (15, 2, 15)]) for s in range(4)]
+    )
     assert profile.top.repeats["motifs"] == [[25, 3, 25, 4], [15, 2, 15, 4]]
     docs = list(generate(profile, GenerationSettings(tokens=3000, seed=0, doc_tokens=128), bpe))
     assert {d["motif"] for d in docs} == {"repeated_spans"}
@@ -139,21 +141,27 @@ def test_repeat_documents_follow_the_profiles_motifs(bpe):
         assert doc["n_tokens"] == sum((c - 1) * d + n for n, c, d in doc["params"]["motifs"])
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"tokens": -5}, r"^tokens: must be a non-negative integer \(got -5\)$"),
-    ({"tokens": 100, "doc_tokens": 4}, r"^doc_tokens: must be at least 16 \(got 4\)$"),
-    ({"tokens": 100, "chars_per_token": 0}, r"^chars_per_token: must be > 0 \(got 0\)$"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"tokens": -5}, r"^tokens: must be a non-negative integer \(got -5\)$"),
+        ({"tokens": 100, "doc_tokens": 4}, r"^doc_tokens: must be at least 16 \(got 4\)$"),
+        ({"tokens": 100, "chars_per_token": 0}, r"^chars_per_token: must be > 0 \(got 0\)$"),
+    ],
+)
 def test_bad_generation_settings_are_one_clear_error(settings, message):
     with pytest.raises(FieldError, match=message):
         GenerationSettings(**settings)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"min_length": 1}, r"^min_length: must be an integer >= 2 \(got 1\)$"),
-    ({"max_distance": True}, r"^max_distance: must be an integer >= 1 \(got True\)$"),
-    ({"examples": -1}, r"^examples: must be an integer >= 0 \(got -1\)$"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"min_length": 1}, r"^min_length: must be an integer >= 2 \(got 1\)$"),
+        ({"max_distance": True}, r"^max_distance: must be an integer >= 1 \(got True\)$"),
+        ({"examples": -1}, r"^examples: must be an integer >= 0 \(got -1\)$"),
+    ],
+)
 def test_mining_settings_are_validated(settings, message):
     with pytest.raises(FieldError, match=message):
         MiningSettings(**settings)

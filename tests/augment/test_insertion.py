@@ -3,8 +3,16 @@ import json
 import numpy as np
 import pytest
 
-from mda_curate.augment import GenerationSettings, TokenCounter, generate, insertion_schedule, mine_motifs, random_documents
-from mda_curate.augment import write_documents, write_schedule
+from mda_curate.augment import (
+    GenerationSettings,
+    TokenCounter,
+    generate,
+    insertion_schedule,
+    mine_motifs,
+    random_documents,
+    write_documents,
+    write_schedule,
+)
 from mda_curate.augment.insertion import count_tokens
 from mda_curate.data.documents import read_documents
 from mda_curate.errors import UserError
@@ -49,7 +57,9 @@ def test_schedule_is_what_the_trainer_loads_and_inserts(synthetic, tmp_path, bpe
 
     (corpus,) = open_corpora([insert.path], bpe, tmp_path / "tokenized")
     source = PackedSource("insert", [corpus], np.array([[0, i] for i in range(len(corpus))]), CTX)
-    assert source.num_windows == (sum(r["n_tokens"] for r in records) + len(records)) // (CTX + 1)  # + one EOS per document
+    assert source.num_windows == (sum(r["n_tokens"] for r in records) + len(records)) // (
+        CTX + 1
+    )  # + one EOS per document
 
 
 def test_share_schedule_and_bad_arguments(synthetic, tmp_path):
@@ -67,7 +77,10 @@ def test_share_schedule_and_bad_arguments(synthetic, tmp_path):
 def test_random_control_matches_the_token_count_and_is_seeded(synthetic, tmp_path, bpe):
     path, records = synthetic
     corpus = tmp_path / "corpus.jsonl"
-    write_documents([{"id": f"n{i}", "text": f"natural document {i} " * (5 + i % 30), "domain": "prose"} for i in range(300)], corpus)
+    write_documents(
+        [{"id": f"n{i}", "text": f"natural document {i} " * (5 + i % 30), "domain": "prose"} for i in range(300)],
+        corpus,
+    )
     for counter in (TokenCounter(), TokenCounter(bpe)):
         _, tokens = count_tokens(path, counter)
         control = list(random_documents([corpus], tokens, seed=1, counter=counter))
@@ -81,11 +94,19 @@ def test_random_control_matches_the_token_count_and_is_seeded(synthetic, tmp_pat
 
 def test_random_control_draws_only_the_given_domains(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
-    write_documents([{"id": f"n{i}", "text": f"document {i} " * 20, "domain": ("prose", "records")[i % 2]} for i in range(100)], corpus)
+    write_documents(
+        [{"id": f"n{i}", "text": f"document {i} " * 20, "domain": ("prose", "records")[i % 2]} for i in range(100)],
+        corpus,
+    )
     drawn = list(random_documents([corpus], 500, seed=0, counter=TokenCounter(), domains={"prose"}))
     assert drawn and {d["domain"] for d in drawn} == {"prose"} and all(int(d["id"][1:]) % 2 == 0 for d in drawn)
-    assert {d["domain"] for d in random_documents([corpus], 2000, seed=0, counter=TokenCounter())} == {"prose", "records"}
+    assert {d["domain"] for d in random_documents([corpus], 2000, seed=0, counter=TokenCounter())} == {
+        "prose",
+        "records",
+    }
     with pytest.raises(UserError, match="no documents of the domains code, latex"):
         list(random_documents([corpus], 500, seed=0, counter=TokenCounter(), domains={"latex", "code"}))
-    with pytest.raises(UserError, match="no documents of the domains latex$"):  # a misspelt domain is not dropped silently
+    with pytest.raises(
+        UserError, match="no documents of the domains latex$"
+    ):  # a misspelt domain is not dropped silently
         list(random_documents([corpus], 500, seed=0, counter=TokenCounter(), domains={"prose", "latex"}))

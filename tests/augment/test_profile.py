@@ -81,14 +81,20 @@ def test_save_and_load(profile, tmp_path):
         MotifProfile.load(tmp_path / "missing.json")
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda d: d["top"]["kinds"].update(spirals=0.5), "top.kinds unknown motif kind 'spirals'"),
-    (lambda d: d["top"]["kinds"].update(latex=-1), "top.kinds.latex must be a share >= 0"),
-    (lambda d: d["top"]["repeats"]["motifs"].append([5, 1, 5, 2]), r"top.repeats.motifs\[1\] must be \[length, copies >= 2"),
-    (lambda d: d.update(version=7), "version must be 1"),
-    (lambda d: d["bottom"].pop("repeats"), "bottom.repeats is required"),
-    (lambda d: d["settings"].update(min_length=0), "settings.min_length must be an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda d: d["top"]["kinds"].update(spirals=0.5), "top.kinds unknown motif kind 'spirals'"),
+        (lambda d: d["top"]["kinds"].update(latex=-1), "top.kinds.latex must be a share >= 0"),
+        (
+            lambda d: d["top"]["repeats"]["motifs"].append([5, 1, 5, 2]),
+            r"top.repeats.motifs\[1\] must be \[length, copies >= 2",
+        ),
+        (lambda d: d.update(version=7), "version must be 1"),
+        (lambda d: d["bottom"].pop("repeats"), "bottom.repeats is required"),
+        (lambda d: d["settings"].update(min_length=0), "settings.min_length must be an integer >= 2"),
+    ],
+)
 def test_bad_profile_is_one_clear_error(profile, edit, message):
     data = json.loads(profile.to_json())
     edit(data)

@@ -25,7 +25,10 @@ def prose(rng: random.Random, sentences: int = 12) -> str:
 
 
 def latex(rng: random.Random) -> str:
-    items = "\n".join(f"  \\item \\textbf{{{rng.choice(WORDS)}}} {rng.choice(WORDS)} {rng.choice(WORDS)}" for _ in range(rng.randint(8, 16)))
+    items = "\n".join(
+        f"  \\item \\textbf{{{rng.choice(WORDS)}}} {rng.choice(WORDS)} {rng.choice(WORDS)}"
+        for _ in range(rng.randint(8, 16))
+    )
     return f"\\begin{{itemize}}\n{items}\n\\end{{itemize}}\n\\section{{{rng.choice(WORDS)}}}\n"
 
 
@@ -33,18 +36,24 @@ def code(rng: random.Random) -> str:
     functions = []
     for i in range(rng.randint(4, 8)):
         name = rng.choice(WORDS)
-        functions.append(f"def {name}_{i}(self, {name}):\n    if {name} is None:\n        return self.{name}\n    return [{name}, {i}]\n")
+        functions.append(
+            f"def {name}_{i}(self, {name}):\n    if {name} is None:\n        return self.{name}\n    return [{name}, {i}]\n"
+        )
     return "\n".join(functions)
 
 
 def json_records(rng: random.Random) -> str:
-    return "\n".join(json.dumps({"id": rng.randint(0, 9999), "name": rng.choice(WORDS), "tags": [rng.choice(WORDS)]})
-                     for _ in range(rng.randint(10, 20)))
+    return "\n".join(
+        json.dumps({"id": rng.randint(0, 9999), "name": rng.choice(WORDS), "tags": [rng.choice(WORDS)]})
+        for _ in range(rng.randint(10, 20))
+    )
 
 
 def html(rng: random.Random) -> str:
-    rows = "\n".join(f'<tr><td class="{rng.choice(WORDS)}">{rng.choice(WORDS)}</td><td>{rng.randint(0, 99)}</td></tr>'
-                     for _ in range(rng.randint(8, 16)))
+    rows = "\n".join(
+        f'<tr><td class="{rng.choice(WORDS)}">{rng.choice(WORDS)}</td><td>{rng.randint(0, 99)}</td></tr>'
+        for _ in range(rng.randint(8, 16))
+    )
     return f"<html><body><table>\n{rows}\n</table></body></html>\n"
 
 

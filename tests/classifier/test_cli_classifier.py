@@ -32,8 +32,20 @@ def corpus(tmp_path):
 def test_train_from_influence_scores_writes_artifact_and_card(corpus, tmp_path):
     data, scores = corpus
     out = tmp_path / "classifiers" / "mine"
-    args = ["classifier", "train", "--data", str(data), "--scores", str(scores), "--fraction", "0.3", "--max-chars", "500",
-            "--out", str(out)]
+    args = [
+        "classifier",
+        "train",
+        "--data",
+        str(data),
+        "--scores",
+        str(scores),
+        "--fraction",
+        "0.3",
+        "--max-chars",
+        "500",
+        "--out",
+        str(out),
+    ]
     assert cli.main(args) == 0
     card = json.loads((out / "card.json").read_text())
     assert card["features"]["settings"]["max_chars"] == 500 and "--max-chars 500" in card["command"]
@@ -59,13 +71,29 @@ def test_train_from_a_run_and_its_scores_names_the_influence_in_the_card(small_r
     arguments = {"model": str(run / "step_5"), "unit": "1.0", "probe": {"probe": "induction"}}
     (tmp_path / "s.influence" / "arguments.json").write_text(json.dumps(arguments))
     out = tmp_path / "clf"
-    args = ["classifier", "train", "--run", str(run), "--scores", str(tmp_path / "s.parquet"),
-            "--fraction", "0.3", "--validation", "0.3"]
+    args = [
+        "classifier",
+        "train",
+        "--run",
+        str(run),
+        "--scores",
+        str(tmp_path / "s.parquet"),
+        "--fraction",
+        "0.3",
+        "--validation",
+        "0.3",
+    ]
     assert cli.main([*args, "--out", str(out)]) == 0
     card = json.loads((out / "card.json").read_text())
     assert card["influence"] == {
-        "run": str(run), "scores": str(tmp_path / "s.parquet"), "window": [0, 10], "batch_size": 8, "unit": "1.0",
-        "checkpoint": str(run / "step_5"), "probe": {"probe": "induction"}, "label_source": "influence",
+        "run": str(run),
+        "scores": str(tmp_path / "s.parquet"),
+        "window": [0, 10],
+        "batch_size": 8,
+        "unit": "1.0",
+        "checkpoint": str(run / "step_5"),
+        "probe": {"probe": "induction"},
+        "label_source": "influence",
     }
     assert card["label_rule"]["kind"] == "influence-top-bottom" and card["label_rule"]["source"] == "influence"
     latex = sum(s.domain == "latex" for s in samples)
@@ -93,8 +121,13 @@ def test_the_library_call_trains_what_the_command_trains(small_run, tmp_path):
     by_command, by_library = str(tmp_path / "command" / "clf"), str(tmp_path / "library" / "clf")
     args = ["--run", str(run), "--scores", scores, "--fraction", "0.3", "--validation", "0.3", "--out", by_command]
     assert cli.main(["classifier", "train", *args]) == 0
-    card = train_and_save(window_labelled(run, scores, 0.3), by_library, 0, TrainSettings(validation_fraction=0.3),
-                          train_command(by_library, scores, str(run), fraction=0.3, validation=0.3))
+    card = train_and_save(
+        window_labelled(run, scores, 0.3),
+        by_library,
+        0,
+        TrainSettings(validation_fraction=0.3),
+        train_command(by_library, scores, str(run), fraction=0.3, validation=0.3),
+    )
     expected = json.loads((Path(by_command) / "card.json").read_text().replace(by_command, by_library))
     saved = json.loads((Path(by_library) / "card.json").read_text())
     for one in (expected, saved):
@@ -103,8 +136,16 @@ def test_the_library_call_trains_what_the_command_trains(small_run, tmp_path):
 
 
 def test_train_from_a_run_needs_scores(small_run, tmp_path, capsys):
-    args = ["classifier", "train", "--run", str(small_run[0]), "--proxy-domains", "latex",
-            "--out", str(tmp_path / "c")]
+    args = [
+        "classifier",
+        "train",
+        "--run",
+        str(small_run[0]),
+        "--proxy-domains",
+        "latex",
+        "--out",
+        str(tmp_path / "c"),
+    ]
     assert cli.main(args) == 2
     assert "--run needs --scores" in capsys.readouterr().err
 
@@ -112,8 +153,16 @@ def test_train_from_a_run_needs_scores(small_run, tmp_path, capsys):
 def test_score_accounts_for_every_line(trained, tmp_path, capsys):
     folder = trained[0].save(tmp_path / "clf")
     good = tmp_path / "docs.jsonl"
-    lines = [b'{"id": "a", "text": "\\\\item x"}', b'{"text": 5}', b"not json", b"", b'{"text": "caf\xe9"}',
-             b'{"id": "e", "text": ""}', b'{"id": "n", "text": "a\\u0000b"}', b'{"id": "k"}']
+    lines = [
+        b'{"id": "a", "text": "\\\\item x"}',
+        b'{"text": 5}',
+        b"not json",
+        b"",
+        b'{"text": "caf\xe9"}',
+        b'{"id": "e", "text": ""}',
+        b'{"id": "n", "text": "a\\u0000b"}',
+        b'{"id": "k"}',
+    ]
     good.write_bytes(b"\n".join(lines) + b"\n")
     parquet = tmp_path / "more.parquet"
     pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["x = [1, 2]", "plain words"]}), parquet)
@@ -125,7 +174,13 @@ def test_score_accounts_for_every_line(trained, tmp_path, capsys):
     assert table.column("doc_id").to_pylist() == ["a", "e", "n", "p1", "p2"]
     assert all(0 <= s <= 1 for s in table.column("score").to_pylist())
     err = capsys.readouterr().err
-    for where in (":2: non-string 'text'", ":3: malformed JSON", ":4: blank line", ":5: invalid UTF-8", ":8: missing 'text'"):
+    for where in (
+        ":2: non-string 'text'",
+        ":3: malformed JSON",
+        ":4: blank line",
+        ":5: invalid UTF-8",
+        ":8: missing 'text'",
+    ):
         assert f"{good}{where}" in err
     report = json.loads(summary.read_text())
     assert report["lines_read"] == 10 and report["scored"] == 5 and sum(report["rejected"].values()) == 5
@@ -155,12 +210,19 @@ def test_report_prints_tables_and_saves_png(trained, tmp_path, capsys):
     "args, message",
     [
         (["score", "{missing}", "--out", "{tmp}/o.parquet"], "{missing}: no such file"),
-        (["score", "{data}", "--out", "{tmp}/o.parquet", "--classifier", "{tmp}"], "{tmp}/model.skops: no such classifier file"),
+        (
+            ["score", "{data}", "--out", "{tmp}/o.parquet", "--classifier", "{tmp}"],
+            "{tmp}/model.skops: no such classifier file",
+        ),
         (["train", "--data", "{data}", "--scores", "{missing}", "--out", "{tmp}/c"], "{missing}: no such file"),
-        (["train", "--data", "{data}", "--proxy-domains", "latex", "--max-chars", "0", "--out", "{tmp}/c"],
-         "--max-chars: must be in 1..1000000 (got 0)"),
-        (["train", "--data", "{data}", "--proxy-domains", "latex", "--validation", "1.5", "--out", "{tmp}/c"],
-         "--validation: must be in (0, 1) (got 1.5)"),
+        (
+            ["train", "--data", "{data}", "--proxy-domains", "latex", "--max-chars", "0", "--out", "{tmp}/c"],
+            "--max-chars: must be in 1..1000000 (got 0)",
+        ),
+        (
+            ["train", "--data", "{data}", "--proxy-domains", "latex", "--validation", "1.5", "--out", "{tmp}/c"],
+            "--validation: must be in (0, 1) (got 1.5)",
+        ),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, args, message):

@@ -4,7 +4,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -51,13 +50,30 @@ def test_cross_seed_benchmark_on_planted_influence(small_run, tmp_path, monkeypa
     import cross_seed
 
     out = tmp_path / "cross_seed.json"
-    argv = ["cross_seed.py", "--label", str(run), files[0], "--check", str(run), files[1], "--fraction", "0.3",
-            "--repeats", "1", "--out", str(out)]
+    argv = [
+        "cross_seed.py",
+        "--label",
+        str(run),
+        files[0],
+        "--check",
+        str(run),
+        files[1],
+        "--fraction",
+        "0.3",
+        "--repeats",
+        "1",
+        "--out",
+        str(out),
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     cross_seed.main()
     result = json.loads(out.read_text())
-    assert result["data"] == {"label_samples": 48, "check_samples": 48, "check_positives": 24,
-                              "check_unseen_documents": result["heldout_auroc"]["unseen_documents"]["n"]}
+    assert result["data"] == {
+        "label_samples": 48,
+        "check_samples": 48,
+        "check_positives": 24,
+        "check_unseen_documents": result["heldout_auroc"]["unseen_documents"]["n"],
+    }
     assert result["heldout_auroc"]["all"]["ours"] > 0.95 and 0 <= result["heldout_auroc"]["all"]["fasttext"] <= 1
     assert set(result["throughput"]["docs_per_s"]) == {"ours", "fasttext"}
     corpus = result["heldout_corpus"]

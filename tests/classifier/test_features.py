@@ -102,11 +102,18 @@ def test_the_extension_checks_its_arguments():
 
 @pytest.mark.parametrize(
     "bad",
-    [{"max_chars": 0}, {"char_ngrams": (0,)}, {"hashed_ngram": 0}, {"hashed_dims": 1000}, {"min_distance_words": -1},
-     {"zlib_level": 10}, {"zlib_bytes": 10}],
+    [
+        {"max_chars": 0},
+        {"char_ngrams": (0,)},
+        {"hashed_ngram": 0},
+        {"hashed_dims": 1000},
+        {"min_distance_words": -1},
+        {"zlib_level": 10},
+        {"zlib_bytes": 10},
+    ],
 )
 def test_invalid_settings_are_errors_naming_the_field(bad):
-    (name, value), = bad.items()
+    ((name, value),) = bad.items()
     with pytest.raises(FieldError, match=rf"^{name}: must be .* \(got {re.escape(repr(value))}\)$"):
         FeatureSettings(**bad)
 
@@ -116,9 +123,16 @@ def test_invalid_settings_are_errors_naming_the_field(bad):
 P, MIX = 0x100000001B3, 0xBF58476D1CE4E5B9
 SPACE, BLANK = b" \t\n\r\f\v", b" \t\r\f\v"
 CLASSES = (
-    lambda b: 48 <= b < 58, lambda b: 65 <= b < 91, lambda b: 97 <= b < 123, lambda b: b in BLANK,
-    lambda b: b == 10, lambda b: 33 <= b < 127 and not chr(b).isalnum(), lambda b: chr(b) in "()[]{}<>",
-    lambda b: b == 92, lambda b: b >= 128, lambda b: b < 32 and b not in SPACE,
+    lambda b: 48 <= b < 58,
+    lambda b: 65 <= b < 91,
+    lambda b: 97 <= b < 123,
+    lambda b: b in BLANK,
+    lambda b: b == 10,
+    lambda b: 33 <= b < 127 and not chr(b).isalnum(),
+    lambda b: chr(b) in "()[]{}<>",
+    lambda b: b == 92,
+    lambda b: b >= 128,
+    lambda b: b < 32 and b not in SPACE,
 )
 
 
@@ -151,8 +165,18 @@ def recurring_share(windows: list, min_distance: int) -> float:
 
 
 def shape(line: bytes) -> tuple:
-    symbols = [1 if b == 0 else 97 if chr(b).isalpha() and b < 128 or b >= 128 else 48 if 48 <= b < 58
-               else 32 if b in BLANK else b for b in line]
+    symbols = [
+        1
+        if b == 0
+        else 97
+        if chr(b).isalpha() and b < 128 or b >= 128
+        else 48
+        if 48 <= b < 58
+        else 32
+        if b in BLANK
+        else b
+        for b in line
+    ]
     return tuple(symbol for symbol, _ in itertools.groupby(symbols))
 
 
@@ -165,7 +189,9 @@ def reference_features(text: str, settings: FeatureSettings) -> list[float]:
         row.append(len(zlib.compress(head, settings.zlib_level)) / len(head) if head else 1.0)
     anchors = [i for i in range(length) if is_anchor(data[i])]
     for n in settings.char_ngrams:
-        row.append(recurring_share([(i, data[i : i + n]) for i in anchors if i + n <= length], settings.min_distance_chars))
+        row.append(
+            recurring_share([(i, data[i : i + n]) for i in anchors if i + n <= length], settings.min_distance_chars)
+        )
     tokens = data.split()
     for n in settings.word_ngrams:
         windows = [(i, tuple(tokens[i : i + n])) for i in range(len(tokens) - n + 1)]
@@ -181,9 +207,14 @@ def reference_features(text: str, settings: FeatureSettings) -> list[float]:
     variance = max(sum(x * x for x in lengths) / len(lines) - mean**2, 0.0)
     content = [line for line in lines if line.strip(SPACE)]
     row += [
-        math.log1p(len(lines)), math.log1p(mean), math.sqrt(variance) / max(mean, 1.0), math.log1p(max(lengths)),
-        (len(lines) - len(content)) / len(lines), sum(line[0] in BLANK for line in content) / len(lines),
-        recurring_share(list(enumerate(content)), 0), recurring_share(list(enumerate(map(shape, content))), 0),
+        math.log1p(len(lines)),
+        math.log1p(mean),
+        math.sqrt(variance) / max(mean, 1.0),
+        math.log1p(max(lengths)),
+        (len(lines) - len(content)) / len(lines),
+        sum(line[0] in BLANK for line in content) / len(lines),
+        recurring_share(list(enumerate(content)), 0),
+        recurring_share(list(enumerate(map(shape, content))), 0),
     ]
     if settings.hashed_dims:
         bits, n = settings.hashed_dims.bit_length() - 1, settings.hashed_ngram
@@ -206,8 +237,16 @@ def fuzz_documents(count: int, seed: int = 0) -> list[str]:
 
 REFERENCE_SETTINGS = [
     SETTINGS,
-    FeatureSettings(char_ngrams=(2, 5), word_ngrams=(1, 2), min_distance_chars=3, min_distance_words=2,
-                    hashed_ngram=2, hashed_dims=16, zlib_bytes=0, max_chars=300),
+    FeatureSettings(
+        char_ngrams=(2, 5),
+        word_ngrams=(1, 2),
+        min_distance_chars=3,
+        min_distance_words=2,
+        hashed_ngram=2,
+        hashed_dims=16,
+        zlib_bytes=0,
+        max_chars=300,
+    ),
     FeatureSettings(hashed_dims=1, min_distance_chars=0, min_distance_words=0, zlib_bytes=256),
 ]
 

@@ -156,7 +156,9 @@ def test_data_tar_compressions(tmp_path, compression):
 def test_glob_semantics():
     assert glob_regex("usr/**/*.py").match("usr/a.py") and glob_regex("usr/**/*.py").match("usr/a/b/c.py")
     assert not glob_regex("usr/*.py").match("usr/a/b.py")
-    assert glob_regex("x/ch0[1-3].html").match("x/ch0[1-3].html") and not glob_regex("x/ch0[1-3].html").match("x/ch01.html")
+    assert glob_regex("x/ch0[1-3].html").match("x/ch0[1-3].html") and not glob_regex("x/ch0[1-3].html").match(
+        "x/ch01.html"
+    )
 
 
 def test_chunk_text_is_lossless_and_bounded():

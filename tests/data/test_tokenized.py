@@ -52,7 +52,10 @@ def test_corpus_tokenize_command_writes_the_format(tmp_path, tokenizer, capsys):
     tokenizer.save_pretrained(tmp_path / "tok")
     data = tmp_path / "docs.jsonl"
     data.write_text('{"id": "a", "text": "alpha beta", "domain": "prose"}\n{"id": "b", "text": "<a>1</a>"}\n')
-    assert main(["corpus", "tokenize", str(data), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "tk")]) == 0
+    assert (
+        main(["corpus", "tokenize", str(data), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "tk")])
+        == 0
+    )
     corpus = TokenizedCorpus.open(tmp_path / "tk")
     assert corpus.doc_ids == ["a", "b"] and list(corpus.domains) == ["prose", "unknown"]
     assert tokenizer.decode(corpus.document(1)) == "<a>1</a>"

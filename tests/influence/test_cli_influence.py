@@ -21,7 +21,10 @@ def model_dir(neox, tmp_path):
 
 @pytest.fixture
 def train_file(tmp_path):
-    docs = [{"id": f"d{i}", "text": " ".join(f"w{(i * 7 + k) % 60 + 2:02d}" for k in range(4 + i)), "domain": "x"} for i in range(11)]
+    docs = [
+        {"id": f"d{i}", "text": " ".join(f"w{(i * 7 + k) % 60 + 2:02d}" for k in range(4 + i)), "domain": "x"}
+        for i in range(11)
+    ]
     docs.insert(3, {"id": "empty", "text": ""})
     docs.insert(7, {"id": "one-token", "text": "w05"})
     path = tmp_path / "train.jsonl"
@@ -30,8 +33,26 @@ def train_file(tmp_path):
 
 
 def run(model_dir, train_file, out, *extra):
-    return main(["influence", "--model", str(model_dir), "--train", str(train_file), "--unit", "1.2",
-                 "--batch-size", "3", "--probe-sequences", "4", "--probe-length", "8", "--out", str(out), *extra])
+    return main(
+        [
+            "influence",
+            "--model",
+            str(model_dir),
+            "--train",
+            str(train_file),
+            "--unit",
+            "1.2",
+            "--batch-size",
+            "3",
+            "--probe-sequences",
+            "4",
+            "--probe-length",
+            "8",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_writes_one_row_per_document_in_input_order(model_dir, train_file, tmp_path, capsys):
@@ -68,8 +89,25 @@ def test_module_mode_and_query_loss(model_dir, train_file, tmp_path):
     query = tmp_path / "query.jsonl"
     query.write_text(json.dumps({"text": "w09 w16 w23 w30 w37 w44"}) + "\n")
     out = tmp_path / "m.parquet"
-    code = main(["influence", "--model", str(model_dir), "--train", str(train_file), "--modules", "all-linear",
-                 "--probe", "query-loss", "--query", str(query), "--fisher", "empirical", "--out", str(out)])
+    code = main(
+        [
+            "influence",
+            "--model",
+            str(model_dir),
+            "--train",
+            str(train_file),
+            "--modules",
+            "all-linear",
+            "--probe",
+            "query-loss",
+            "--query",
+            str(query),
+            "--fisher",
+            "empirical",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     scores = pq.read_table(out).column("score").to_pylist()
     assert sum(s is not None for s in scores) == 11
@@ -131,8 +169,23 @@ def test_default_unit_is_the_best_induction_head(neox, tmp_path, train_file, cap
     neox.planted_model().save_pretrained(folder)
     neox.make_tokenizer().save_pretrained(folder)
     out = tmp_path / "p.parquet"
-    code = main(["influence", "--model", str(folder), "--train", str(train_file), "--blocks", "qk",
-                 "--probe-sequences", "4", "--probe-length", "8", "--out", str(out)])
+    code = main(
+        [
+            "influence",
+            "--model",
+            str(folder),
+            "--train",
+            str(train_file),
+            "--blocks",
+            "qk",
+            "--probe-sequences",
+            "4",
+            "--probe-length",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     layer, head = neox.PLANTED["induction"]
     assert f"unit: L{layer}H{head}, the best induction head" in capsys.readouterr().err

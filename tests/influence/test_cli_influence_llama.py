@@ -22,8 +22,24 @@ def test_influence_cli_scores_a_llama_style_head(llama, tmp_path, family, blocks
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(d) + "\n" for d in docs))
     out = tmp_path / "scores.parquet"
-    args = ["--model", str(folder), "--train", str(train), "--unit", "1.3", "--blocks", blocks, "--batch-size", "4",
-            "--probe-sequences", "4", "--probe-length", "8", "--out", str(out)]
+    args = [
+        "--model",
+        str(folder),
+        "--train",
+        str(train),
+        "--unit",
+        "1.3",
+        "--blocks",
+        blocks,
+        "--batch-size",
+        "4",
+        "--probe-sequences",
+        "4",
+        "--probe-length",
+        "8",
+        "--out",
+        str(out),
+    ]
     assert main(["influence", *args]) == 0
     table = pq.read_table(out).to_pydict()
     assert table["doc_id"] == [d["id"] for d in docs]

@@ -25,14 +25,19 @@ from mda_curate.influence.settings import InfluenceSettings
 def preconditioned_for(model, blocks, probe, factor_batches, settings):
     factors = fit_factors(model, blocks, factor_batches, settings)
     gradient, _ = probe_gradient(model, blocks, probe)
-    return {name: precondition(g, factors.get(name, {}), settings.damping).to(torch.float64) for name, g in gradient.items()}
+    return {
+        name: precondition(g, factors.get(name, {}), settings.damping).to(torch.float64)
+        for name, g in gradient.items()
+    }
 
 
 def batched_scores(model, blocks, preconditioned, samples, batch_size) -> np.ndarray:
     scores = []
     with Capture(model, blocks) as capture:
         for batch in Batches(samples, range(len(samples)), batch_size, pad_id=1):
-            scores.extend(score_batch(model, capture, preconditioned, batch.input_ids, batch.attention_mask)[0].tolist())
+            scores.extend(
+                score_batch(model, capture, preconditioned, batch.input_ids, batch.attention_mask)[0].tolist()
+            )
     return np.array(scores)
 
 
@@ -80,7 +85,9 @@ def assert_identity_equals_autograd(model, blocks, train, query):
     probe_grads = autograd_gradients(model, blocks, query_objective)
     expected = []
     for batch in Batches(train, range(len(train)), 1, 1):
-        grads = autograd_gradients(model, blocks, lambda m: summed_lm_loss(m, batch.input_ids, batch.attention_mask).sum())
+        grads = autograd_gradients(
+            model, blocks, lambda m: summed_lm_loss(m, batch.input_ids, batch.attention_mask).sum()
+        )
         expected.append(-sum(float((g * q).sum()) for g, q in zip(grads, probe_grads)))
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9 * np.abs(expected).max())
 
@@ -93,17 +100,28 @@ def test_query_loss_sign_a_document_helps_its_own_copy(tiny):
     copy = tiny.train[5]
     query = Samples("copy of doc-5", 1, lambda i: copy)
     settings = InfluenceSettings(strategy="ekfac", fisher="empirical", batch_size=4)
-    pre = preconditioned_for(tiny.model, blocks, query_loss_probe(query, 4, 1), Batches(tiny.train, range(20), 4, 1), settings)
+    pre = preconditioned_for(
+        tiny.model, blocks, query_loss_probe(query, 4, 1), Batches(tiny.train, range(20), 4, 1), settings
+    )
     scores = batched_scores(tiny.model, blocks, pre, tiny.train, batch_size=4)
     assert scores[5] > 0 and int(np.argmax(scores)) == 5
 
 
 def per_example_gradients(model, blocks, samples) -> torch.Tensor:
     """Flattened per-example gradients of the blocks (n, params), one autograd backward per sample."""
-    return torch.stack([
-        torch.cat([g.flatten() for g in autograd_gradients(model, blocks, lambda m, b=b: summed_lm_loss(m, b.input_ids, b.attention_mask).sum())])
-        for b in Batches(samples, range(len(samples)), 1, 1)
-    ])
+    return torch.stack(
+        [
+            torch.cat(
+                [
+                    g.flatten()
+                    for g in autograd_gradients(
+                        model, blocks, lambda m, b=b: summed_lm_loss(m, b.input_ids, b.attention_mask).sum()
+                    )
+                ]
+            )
+            for b in Batches(samples, range(len(samples)), 1, 1)
+        ]
+    )
 
 
 def test_ekfac_eigenvalues_are_the_dense_fisher_in_the_kronecker_eigenbasis(tiny):
@@ -130,9 +148,14 @@ def test_ekfac_ranks_agree_with_a_dense_damped_fisher(tiny):
         settings = InfluenceSettings(strategy=strategy, fisher="empirical", batch_size=8)
         pre = preconditioned_for(model, blocks, probe, Batches(factor_data, range(400), 8, 1), settings)
         ranks[strategy] = batched_scores(model, blocks, pre, tiny.train, batch_size=4)
-    per_example, train = per_example_gradients(model, blocks, factor_data), per_example_gradients(model, blocks, tiny.train)
+    per_example, train = (
+        per_example_gradients(model, blocks, factor_data),
+        per_example_gradients(model, blocks, tiny.train),
+    )
     ids, mask = probe.batches[0]
-    probe_grad = torch.cat([g.flatten() for g in autograd_gradients(model, blocks, lambda m: probe.objective(m, ids, mask))])
+    probe_grad = torch.cat(
+        [g.flatten() for g in autograd_gradients(model, blocks, lambda m: probe.objective(m, ids, mask))]
+    )
     dense, start = np.zeros(len(train)), 0
     for size in (rows * cols for rows, cols in (b.shape for b in blocks)):
         part = slice(start, start + size)

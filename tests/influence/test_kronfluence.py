@@ -43,9 +43,13 @@ def assert_agrees_with_kronfluence(model, tmp_path, strategy):
 
     train, query = token_rows(48, 24, seed=0), token_rows(2, 24, seed=1)
     settings = InfluenceSettings(strategy=strategy, fisher="empirical", batch_size=8)
-    ours = influence_scores(model, module_blocks(model), query_loss_probe(as_samples(query), 2, 0), as_samples(train), settings)
+    ours = influence_scores(
+        model, module_blocks(model), query_loss_probe(as_samples(query), 2, 0), as_samples(train), settings
+    )
     peer = kronfluence_scores(model, train, query, tmp_path, strategy=strategy, empirical=True, batch_size=8).scores
     rho = spearmanr(ours, peer.numpy()).statistic
     print(f"{model.config.model_type} {strategy}: Spearman vs kronfluence {rho:.5f}")
     assert rho >= 0.99
-    torch.testing.assert_close(torch.from_numpy(ours).float(), peer.float(), rtol=2e-3, atol=2e-3 * float(peer.abs().max()))
+    torch.testing.assert_close(
+        torch.from_numpy(ours).float(), peer.float(), rtol=2e-3, atol=2e-3 * float(peer.abs().max())
+    )

@@ -150,9 +150,25 @@ def test_datatrove_logs_go_to_the_logs_folder_not_the_terminal(corpus, classifie
     import sys
 
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "mda_curate.cli", "curate", "filter", str(corpus.folder), "--output", str(out),
-            "--classifier", str(classifier.path), "--top-fraction", "0.5", "--workers", "2"]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    argv = [
+        sys.executable,
+        "-m",
+        "mda_curate.cli",
+        "curate",
+        "filter",
+        str(corpus.folder),
+        "--output",
+        str(out),
+        "--classifier",
+        str(classifier.path),
+        "--top-fraction",
+        "0.5",
+        "--workers",
+        "2",
+    ]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": os.getcwd()}
+    )
     assert done.returncode == 0, done.stderr
     datatrove_lines = ("Launching pipeline", "PIPELINE", "Processing done", "tasks completed", "| INFO", "| SUCCESS")
     assert not [line for line in done.stderr.splitlines() if any(mark in line for mark in datatrove_lines)]

@@ -23,7 +23,10 @@ def test_ray_run_matches_the_local_executor(corpus, classifier, tmp_path):
         ray.shutdown()
     assert cli.main([*args, "--workers", "1", "--output", str(tmp_path / "local")]) == 0
     on_ray, local = _outputs(tmp_path / "ray"), _outputs(tmp_path / "local")
-    assert set(on_ray) == {Path("stats.json"), Path("00000.jsonl"), Path("00001.jsonl"), *(
-        Path("excluded") / f"{kind}_{rank:05d}.jsonl" for kind in ("rejected", "dropped") for rank in (0, 1)
-    )}
+    assert set(on_ray) == {
+        Path("stats.json"),
+        Path("00000.jsonl"),
+        Path("00001.jsonl"),
+        *(Path("excluded") / f"{kind}_{rank:05d}.jsonl" for kind in ("rejected", "dropped") for rank in (0, 1)),
+    }
     assert on_ray == local

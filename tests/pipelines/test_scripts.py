@@ -24,15 +24,32 @@ def test_each_script_builds_its_pipeline(name, monkeypatch):
 def test_filter_plan_is_the_documented_datatrove_pipeline(corpus, tmp_path):
     plan = recipes.filter_plan(Inputs.find([str(corpus.folder)]), Layout(str(tmp_path)), threshold=0.5)
     assert [type(step).__name__ for step in plan.passes[0].pipeline] == [
-        "AccountedReader", "CatalystScorer", "CatalystFilter", "JsonlWriter"
+        "AccountedReader",
+        "CatalystScorer",
+        "CatalystFilter",
+        "JsonlWriter",
     ]
 
 
 def test_mix_script_runs(corpus, tmp_path):
     out = tmp_path / "out"
-    args = [str(corpus.shards[0]), str(corpus.shards[1]), "--weights", "1", "1", "--output", str(out), "--workers", "1"]
-    done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "mix.py"), *args], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    args = [
+        str(corpus.shards[0]),
+        str(corpus.shards[1]),
+        "--weights",
+        "1",
+        "1",
+        "--output",
+        str(out),
+        "--workers",
+        "1",
+    ]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / "mix.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     stats = json.loads((out / "stats.json").read_text())
     assert stats["pipeline"] == "mix" and stats["kept"] + stats["dropped"] + stats["rejected"] == stats["lines_read"]

@@ -60,7 +60,7 @@ def test_both_readers_take_every_document_suffix(tmp_path):
     compress = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}
     for k, suffix in enumerate(JSONL_SUFFIXES):
         line = (json.dumps({"id": suffix, "text": f"document {k}"}) + "\n").encode()
-        (tmp_path / f"f{k}{suffix}").write_bytes(compress.get(suffix[suffix.rfind("."):], bytes)(line))
+        (tmp_path / f"f{k}{suffix}").write_bytes(compress.get(suffix[suffix.rfind(".") :], bytes)(line))
     files = find_input_files([str(tmp_path)])
     assert sorted(d.id for d in AccountedReader(files).run()) == sorted(JSONL_SUFFIXES)
     assert sorted(d.doc_id for d in read_documents([tmp_path / label for _, label in files])) == sorted(JSONL_SUFFIXES)
@@ -99,7 +99,12 @@ def test_upsampler_repeats_exactly_the_documents_in_each_band():
     docs = _scored({"low": 0.2, "mid": 0.6, "high": 0.95})
     out = list(CatalystUpsampler([(0.5, 2), (0.9, 3)]).run(iter(docs)))
     assert [(d.id, d.metadata["repeat_index"]) for d in out] == [
-        ("low", 0), ("mid", 0), ("mid#1", 1), ("high", 0), ("high#1", 1), ("high#2", 2)
+        ("low", 0),
+        ("mid", 0),
+        ("mid#1", 1),
+        ("high", 0),
+        ("high#1", 1),
+        ("high#2", 2),
     ]
 
 

@@ -16,7 +16,9 @@ def documents() -> list[Document]:
     for i in range(60):
         domain = ["prose", "code", "markup"][i % 3]
         words = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(5 + i % 7))
-        text = {"prose": words, "code": f"def f{i}(x):\n    return x + {i}", "markup": f"<a><b>{words}</b></a>"}[domain]
+        text = {"prose": words, "code": f"def f{i}(x):\n    return x + {i}", "markup": f"<a><b>{words}</b></a>"}[
+            domain
+        ]
         docs.append(Document(f"{domain}-{i}", text * (1 + (domain == "prose")), domain))
     return docs
 

@@ -9,12 +9,34 @@ from .conftest import documents
 
 def test_train_command_tokenizes_jsonl_trains_and_resumes(tmp_path, tokenizer, capsys):
     data = tmp_path / "docs.jsonl"
-    data.write_text("".join(json.dumps({"id": d.doc_id, "text": d.text, "domain": d.domain}) + "\n" for d in documents()))
+    data.write_text(
+        "".join(json.dumps({"id": d.doc_id, "text": d.text, "domain": d.domain}) + "\n" for d in documents())
+    )
     tokenizer.save_pretrained(tmp_path / "tok")
     args = [
-        "train", "--data", str(data), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "run"),
-        "--steps", "3", "--batch-size", "4", "--context-length", "16", "--warmup-steps", "1", "--threads", "1",
-        "--mix", "prose=1,code=1", "--catalyst-share", "0.5", "--log-every", "1",
+        "train",
+        "--data",
+        str(data),
+        "--tokenizer",
+        str(tmp_path / "tok"),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--context-length",
+        "16",
+        "--warmup-steps",
+        "1",
+        "--threads",
+        "1",
+        "--mix",
+        "prose=1,code=1",
+        "--catalyst-share",
+        "0.5",
+        "--log-every",
+        "1",
     ]
     assert main(args) == 0
     assert "samples: repeated_spans" in capsys.readouterr().err

@@ -16,8 +16,12 @@ def parameters(model) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     ("name", "model_type", "layers", "heads", "kv_heads", "head_dim"),
-    [("llama-tiny", "llama", 2, 4, 2, 32), ("pico-tiny", "llama", 12, 12, 4, 8),
-     ("pico-small", "llama", 12, 12, 4, 32), ("olmo2-70m", "olmo2", 6, 8, 8, 64)],
+    [
+        ("llama-tiny", "llama", 2, 4, 2, 32),
+        ("pico-tiny", "llama", 12, 12, 4, 8),
+        ("pico-small", "llama", 12, 12, 4, 32),
+        ("olmo2-70m", "olmo2", 6, 8, 8, 64),
+    ],
 )
 def test_llama_style_presets_build_their_family_and_shape(name, model_type, layers, heads, kv_heads, head_dim):
     config = PRESETS[name].build_config(vocab_size=300)
@@ -51,8 +55,13 @@ def test_llama_tiny_resumes_bitwise_and_its_checkpoints_score_as_units(tmp_path,
 def test_a_checkpoint_of_another_family_is_refused(tmp_path, tokenizer, corpus_dir):
     Trainer(tiny_config(steps=1), tmp_path / "neox", tokenizer, [corpus_dir]).train(show_progress=False)
     with pytest.raises(UserError, match="model_type is gpt_neox, the llama-tiny preset has llama"):
-        Trainer(tiny_config(steps=1, preset="llama-tiny"), tmp_path / "arm", tokenizer, [corpus_dir],
-                init_from=tmp_path / "neox" / "step_1")
+        Trainer(
+            tiny_config(steps=1, preset="llama-tiny"),
+            tmp_path / "arm",
+            tokenizer,
+            [corpus_dir],
+            init_from=tmp_path / "neox" / "step_1",
+        )
 
 
 @pytest.mark.parametrize("name", ["pico-tiny", "olmo2-70m"])
@@ -66,10 +75,24 @@ def test_gpu_presets_train_with_the_same_code(tmp_path, tokenizer, corpus_dir, n
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"family": "gpt2"}, "'gpt2' model; only GPT-NeoX"), ({"family": "llama", "rotary_pct": 0.25}, "rotary_pct=1.0"),
-     ({"kv_heads": 2}, "GPT-NeoX has no grouped KV heads"), ({"family": "llama", "kv_heads": 3}, "not a multiple")],
+    [
+        ({"family": "gpt2"}, "'gpt2' model; only GPT-NeoX"),
+        ({"family": "llama", "rotary_pct": 0.25}, "rotary_pct=1.0"),
+        ({"kv_heads": 2}, "GPT-NeoX has no grouped KV heads"),
+        ({"family": "llama", "kv_heads": 3}, "not a multiple"),
+    ],
 )
 def test_preset_errors_name_the_preset(fields, message):
     with pytest.raises(UserError, match=message):
-        ModelPreset(**{"name": "x", "num_layers": 2, "hidden_size": 64, "num_heads": 4, "context_length": 16,
-                       "rotary_pct": 1.0, "parallel_residual": False, **fields})
+        ModelPreset(
+            **{
+                "name": "x",
+                "num_layers": 2,
+                "hidden_size": 64,
+                "num_heads": 4,
+                "context_length": 16,
+                "rotary_pct": 1.0,
+                "parallel_residual": False,
+                **fields,
+            }
+        )

@@ -106,9 +106,15 @@ def test_masking_a_sample_gives_the_gradient_of_the_batch_without_it(tokenizer):
         ({"mask": [3], "duplicate": [{"samples": [3]}]}, r"duplicate\[0\].samples sample 3 is also masked"),
         ({"insert": [{"start": 0, "rows_per_step": 1}]}, r"insert\[0\].path is required"),
         ({"insert": [{"path": "x.jsonl", "start": 0}]}, r"insert\[0\] needs exactly one of"),
-        ({"insert": [{"path": "x.jsonl", "start": 0, "share": 0.01}]}, r"insert\[0\].share must give at least one row"),
+        (
+            {"insert": [{"path": "x.jsonl", "start": 0, "share": 0.01}]},
+            r"insert\[0\].share must give at least one row",
+        ),
         ({"insert": [{"path": "x.jsonl", "start": 2, "end": 2, "rows_per_step": 1}]}, r"insert\[0\].end must be"),
-        ({"insert": [{"path": "missing.jsonl", "start": 0, "rows_per_step": 1}]}, r"insert\[0\].path .*missing.jsonl: no such"),
+        (
+            {"insert": [{"path": "missing.jsonl", "start": 0, "rows_per_step": 1}]},
+            r"insert\[0\].path .*missing.jsonl: no such",
+        ),
     ],
 )
 def test_schedule_errors_name_the_field(tmp_path, schedule, message):
@@ -121,5 +127,7 @@ def test_schedule_errors_name_the_field(tmp_path, schedule, message):
 
 def test_insert_share_is_a_share_of_the_nominal_batch(tmp_path):
     (tmp_path / "x.jsonl").write_text('{"text": "a"}\n')
-    schedule = Schedule.from_dict({"insert": [{"path": "x.jsonl", "start": 1, "share": 0.5}]}, STEPS, BATCH, base_dir=tmp_path)
+    schedule = Schedule.from_dict(
+        {"insert": [{"path": "x.jsonl", "start": 1, "share": 0.5}]}, STEPS, BATCH, base_dir=tmp_path
+    )
     assert schedule.insert[0].rows_per_step == 2 and schedule.insert[0].path == str(tmp_path / "x.jsonl")

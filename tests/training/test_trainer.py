@@ -111,8 +111,13 @@ def test_weights_only_checkpoint_starts_a_fresh_optimizer_at_step_0(tmp_path, to
     assert arm.step == 0 and not arm.optimizer.state
     assert_bitwise_equal(parameters(arm.model), parameters(base.model))
     with pytest.raises(UserError, match="hidden_size is 128, the pythia-70m preset has 512"):
-        Trainer(tiny_config(steps=2, preset="pythia-70m", vocab_size=300), tmp_path / "arm2", tokenizer, [corpus_dir],
-                init_from=tmp_path / "published")
+        Trainer(
+            tiny_config(steps=2, preset="pythia-70m", vocab_size=300),
+            tmp_path / "arm2",
+            tokenizer,
+            [corpus_dir],
+            init_from=tmp_path / "published",
+        )
 
 
 def test_tokenizer_and_vocabulary_mismatches_are_user_errors(tmp_path, tokenizer, corpus_dir):

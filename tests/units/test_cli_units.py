@@ -28,7 +28,9 @@ def test_units_writes_the_json_contract(saved_model, tmp_path, neox):
     assert cli.main(["units", *args]) == 0
     report = json.loads(out.read_text())
     assert report["model"] == str(saved_model) and report["revision"] is None
-    assert [(h["layer"], h["head"]) for h in report["heads"]] == [(layer, head) for layer in range(2) for head in range(4)]
+    assert [(h["layer"], h["head"]) for h in report["heads"]] == [
+        (layer, head) for layer in range(2) for head in range(4)
+    ]
     for head in report["heads"]:
         assert set(head) == {"layer", "head", "induction", "previous_token", "duplicate_token"}
         assert all(0.0 <= head[m] <= 1.0 for m in ("induction", "previous_token", "duplicate_token"))
@@ -57,8 +59,15 @@ def test_units_scores_every_checkpoint(neox, tmp_path):
     assert sorted({r["step"] for r in rows}) == [5, 20, 100]
     assert len(rows) == 3 * 2 * 4
     assert set(rows[0]) == {
-        "step", "layer", "head", "induction", "previous_token", "duplicate_token",
-        "induction_loss_first", "induction_loss_second", "icl_score",
+        "step",
+        "layer",
+        "head",
+        "induction",
+        "previous_token",
+        "duplicate_token",
+        "induction_loss_first",
+        "induction_loss_second",
+        "icl_score",
     }
     assert (tmp_path / "traj.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -3,8 +3,8 @@ import pytest
 
 from mda_curate.units import ProbeSettings
 from mda_curate.units.formation import (
-    crossing_step,
     Formation,
+    crossing_step,
     formation,
     formation_step,
     has_formed,

@@ -37,7 +37,7 @@ def test_sliding_window_layers_match_eager_attention_weights(llama, sequences):
     )
     _, ours = run_with_attention(model, sequences[0][None])
     eager = torch.stack(model(input_ids=sequences[0][None], output_attentions=True).attentions, dim=1)
-    assert ours[0, 1, :, -1, : -8].abs().max() == 0  # the window hides keys 8 or more positions back
+    assert ours[0, 1, :, -1, :-8].abs().max() == 0  # the window hides keys 8 or more positions back
     torch.testing.assert_close(ours, eager, atol=1e-6, rtol=1e-5)
 
 

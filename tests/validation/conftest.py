@@ -19,7 +19,9 @@ def documents(n: int, offset: int = 0) -> list[dict]:
     for i in range(offset, offset + n):
         domain = DOMAINS[i % 3]
         words = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(5 + i % 7))
-        text = {"prose": words * 2, "code": f"def f{i}(x):\n    return x + {i}", "markup": f"<a><b>{words}</b></a>"}[domain]
+        text = {"prose": words * 2, "code": f"def f{i}(x):\n    return x + {i}", "markup": f"<a><b>{words}</b></a>"}[
+            domain
+        ]
         docs.append({"id": f"{domain}-{i}", "text": text, "domain": domain})
     return docs
 
@@ -38,7 +40,9 @@ def corpus(tmp_path_factory):
     train = documents(60)
     write_jsonl(root / "train.jsonl", train)
     write_jsonl(root / "heldout.jsonl", documents(30, offset=100))
-    write_jsonl(root / "synthetic.jsonl", [{"id": f"s{i}", "text": "x y z " * 40, "domain": "synthetic"} for i in range(20)])
+    write_jsonl(
+        root / "synthetic.jsonl", [{"id": f"s{i}", "text": "x y z " * 40, "domain": "synthetic"} for i in range(20)]
+    )
     write_jsonl(root / "random.jsonl", documents(20, offset=200))
     train_tokenizer([d["text"] for d in train], 300, root / "tokenizer")
     return root
@@ -51,15 +55,34 @@ def tiny_spec_data(corpus: Path, runs: Path, seeds=(0, 1), arms=None) -> dict:
         "data": [corpus / "train.jsonl"],
         "tokenizer": corpus / "tokenizer",
         "unit": "1.0",
-        "train": {"context_length": 16, "batch_size": 4, "steps": 12, "warmup_steps": 2, "log_every": 1,
-                  "checkpoint_every": 4, "catalyst_share": 0.5, "threads": 1},
-        "arms": {"run": list(arms or ["baseline", "targeted_removal", "random_removal"]), "k": 0.25,
-                 "checkpoint_every": 2, "synthetic": corpus / "synthetic.jsonl",
-                 "random_documents": corpus / "random.jsonl"},
-        "metrics": {"heldout": corpus / "heldout.jsonl", "heldout_contexts": 2, "icl_contexts": 4, "probe_sequences": 4,
-                    "probe_lengths": [4, 6]},
-        "seeds": [{"seed": s, "run": runs / f"base{s}", "window": [4, 8], "until": 12, "scores": runs / f"scores{s}.parquet"}
-                  for s in seeds],
+        "train": {
+            "context_length": 16,
+            "batch_size": 4,
+            "steps": 12,
+            "warmup_steps": 2,
+            "log_every": 1,
+            "checkpoint_every": 4,
+            "catalyst_share": 0.5,
+            "threads": 1,
+        },
+        "arms": {
+            "run": list(arms or ["baseline", "targeted_removal", "random_removal"]),
+            "k": 0.25,
+            "checkpoint_every": 2,
+            "synthetic": corpus / "synthetic.jsonl",
+            "random_documents": corpus / "random.jsonl",
+        },
+        "metrics": {
+            "heldout": corpus / "heldout.jsonl",
+            "heldout_contexts": 2,
+            "icl_contexts": 4,
+            "probe_sequences": 4,
+            "probe_lengths": [4, 6],
+        },
+        "seeds": [
+            {"seed": s, "run": runs / f"base{s}", "window": [4, 8], "until": 12, "scores": runs / f"scores{s}.parquet"}
+            for s in seeds
+        ],
     }
 
 
@@ -68,8 +91,9 @@ def write_spec(path: Path, data: dict) -> Path:
     return path
 
 
-def write_scores(seed_spec, batch_size: int = 4, train: str | None = None, unit: str = "1.0", indices=None,
-                 model: str | None = None) -> None:
+def write_scores(
+    seed_spec, batch_size: int = 4, train: str | None = None, unit: str = "1.0", indices=None, model: str | None = None
+) -> None:
     """Hand-made influence scores of a seed's window, with the ``arguments.json`` the influence CLI writes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -78,16 +102,39 @@ def write_scores(seed_spec, batch_size: int = 4, train: str | None = None, unit:
     indices = list(indices if indices is not None else range(start * batch_size, end * batch_size))
     scores = [float((g * 7) % 11) for g in indices]  # deterministic, with ties
     seed_spec.scores.parent.mkdir(parents=True, exist_ok=True)
-    table = {"sample_index": indices, "doc_id": [f"sample-{g}" for g in indices], "domain": ["prose"] * len(indices),
-             "score": scores, "loss": [1.0] * len(indices), "n_tokens": [17] * len(indices), "skipped": [None] * len(indices)}
-    pq.write_table(pa.table(table, schema=pa.schema([("sample_index", pa.int64()), ("doc_id", pa.string()), ("domain", pa.string()),
-                                                      ("score", pa.float64()), ("loss", pa.float64()), ("n_tokens", pa.int64()),
-                                                      ("skipped", pa.string())])), seed_spec.scores)
+    table = {
+        "sample_index": indices,
+        "doc_id": [f"sample-{g}" for g in indices],
+        "domain": ["prose"] * len(indices),
+        "score": scores,
+        "loss": [1.0] * len(indices),
+        "n_tokens": [17] * len(indices),
+        "skipped": [None] * len(indices),
+    }
+    pq.write_table(
+        pa.table(
+            table,
+            schema=pa.schema(
+                [
+                    ("sample_index", pa.int64()),
+                    ("doc_id", pa.string()),
+                    ("domain", pa.string()),
+                    ("score", pa.float64()),
+                    ("loss", pa.float64()),
+                    ("n_tokens", pa.int64()),
+                    ("skipped", pa.string()),
+                ]
+            ),
+        ),
+        seed_spec.scores,
+    )
     work = seed_spec.scores.with_name(seed_spec.scores.stem + ".influence")
     work.mkdir(exist_ok=True)
     default = f"{seed_spec.run.resolve()} steps {start}:{end}"
     attributed = str((seed_spec.run / f"step_{seed_spec.attributed_step}").resolve())
-    (work / "arguments.json").write_text(json.dumps({"model": model or attributed, "train": train or default, "unit": unit}))
+    (work / "arguments.json").write_text(
+        json.dumps({"model": model or attributed, "train": train or default, "unit": unit})
+    )
 
 
 @pytest.fixture(scope="session")
@@ -112,4 +159,6 @@ def fake_classifier(monkeypatch):
 
     from mda_curate.validation import arms
 
-    monkeypatch.setattr(arms, "catalyst_scorer", lambda path: lambda texts: np.array([t.count("<") for t in texts], float))
+    monkeypatch.setattr(
+        arms, "catalyst_scorer", lambda path: lambda texts: np.array([t.count("<") for t in texts], float)
+    )

@@ -39,7 +39,9 @@ def test_spread_copies_come_back_evenly_spaced_within_the_window_never_in_their_
     assert [e["step"] for e in entries] == sorted({e["step"] for e in entries})  # one entry per step
     every = spread_duplicates(list(range(40, 64)), window, batch, copies)
     assert sorted(len(e["samples"]) for e in every) == [8] * 6  # a full window: the same extra rows every step
-    assert all(g // batch != e["step"] and len(set(e["samples"])) == len(e["samples"]) for e in every for g in e["samples"])
+    assert all(
+        g // batch != e["step"] and len(set(e["samples"])) == len(e["samples"]) for e in every for g in e["samples"]
+    )
 
 
 def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpus, base_runs, monkeypatch):
@@ -57,7 +59,9 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
 
     def trainer(run):
         schedule = Schedule.load(run.schedule_path, config.steps, n)
-        return Trainer(config, tmp_path / "trainers" / run.arm, tokenizer, base_run_data(seed.run), schedule, seed.run / "step_4")
+        return Trainer(
+            config, tmp_path / "trainers" / run.arm, tokenizer, base_run_data(seed.run), schedule, seed.run / "step_4"
+        )
 
     baseline = trainer(runs[0])
     chosen = {}
@@ -68,7 +72,9 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
         chosen[run.arm] = sorted(masked) or duplicated
         for step in range(config.steps):
             base, mine = baseline.batch(step), arm.batch(step)
-            assert np.array_equal(mine.tokens[:n], base.tokens[:n]) and np.array_equal(mine.sample_ids[:n], base.sample_ids[:n])
+            assert np.array_equal(mine.tokens[:n], base.tokens[:n]) and np.array_equal(
+                mine.sample_ids[:n], base.sample_ids[:n]
+            )
             assert mine.weights[:n].tolist() == [0.0 if g in masked else 1.0 for g in base.sample_ids[:n]]
             extra = [g for g in duplicated if g // n == step]
             inserts = sum(i["rows_per_step"] for i in schedule["insert"] if i["start"] <= step < i["end"])
@@ -93,7 +99,9 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
 def test_spread_augmentation_duplicates_the_same_samples_at_other_steps_of_the_window(tmp_path, corpus, base_runs):
     def duplicates(folder, **changes):
         (tmp_path / folder).mkdir()
-        spec = tiny_spec(tmp_path / folder, corpus, base_runs, arms=["targeted_augmentation"], arms__copies=2, **changes)
+        spec = tiny_spec(
+            tmp_path / folder, corpus, base_runs, arms=["targeted_augmentation"], arms__copies=2, **changes
+        )
         runs = plan(spec, tmp_path / folder / "out", ("targeted_augmentation",), show_progress=False)
         (run,) = [r for r in runs if r.arm == "targeted_augmentation"]
         return json.loads(run.schedule_path.read_text())["duplicate"]
@@ -108,7 +116,10 @@ def test_spread_augmentation_duplicates_the_same_samples_at_other_steps_of_the_w
 def test_displacing_augmentation_masks_as_many_other_window_samples_as_it_adds_rows(tmp_path, corpus, base_runs):
     arms = ["targeted_removal", "targeted_augmentation", "random_augmentation"]
     spec = tiny_spec(tmp_path, corpus, base_runs, arms=arms, arms__copies=2, arms__spread=True, arms__displace=True)
-    runs = {r.arm: json.loads(r.schedule_path.read_text()) for r in plan(spec, tmp_path / "out", tuple(arms), show_progress=False)}
+    runs = {
+        r.arm: json.loads(r.schedule_path.read_text())
+        for r in plan(spec, tmp_path / "out", tuple(arms), show_progress=False)
+    }
     window = set(range(4 * 4, 8 * 4))
     for arm in ("targeted_augmentation", "random_augmentation"):
         added = [g for d in runs[arm]["duplicate"] for g in d["samples"]]
@@ -116,9 +127,13 @@ def test_displacing_augmentation_masks_as_many_other_window_samples_as_it_adds_r
         assert len(added) == len(masked) == 8  # k = 4 samples x 2 copies: the baseline's row count over the window
         assert set(masked) <= window - set(added) and len(set(masked)) == 8
     assert runs["targeted_augmentation"]["mask"] != runs["random_augmentation"]["mask"]  # each avoids its own k
-    assert runs["targeted_removal"]["mask"] == sorted(set(d for e in runs["targeted_augmentation"]["duplicate"] for d in e["samples"]))
+    assert runs["targeted_removal"]["mask"] == sorted(
+        set(d for e in runs["targeted_augmentation"]["duplicate"] for d in e["samples"])
+    )
     (tmp_path / "big").mkdir()
-    too_many = tiny_spec(tmp_path / "big", corpus, base_runs, arms=arms, arms__k=6, arms__copies=2, arms__displace=True)
+    too_many = tiny_spec(
+        tmp_path / "big", corpus, base_runs, arms=arms, arms__k=6, arms__copies=2, arms__displace=True
+    )
     with pytest.raises(UserError, match="k \\* copies = 12 rows to displace, but the window has only 10 samples"):
         plan(too_many, tmp_path / "big" / "out", ("targeted_augmentation",), show_progress=False)
 
@@ -154,21 +169,34 @@ def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, co
     (seed,) = spec.seeds
     try:
         write_scores(seed, train=f"{(base_runs / 'base1').resolve()} steps 4:8")
-        with pytest.raises(UserError, match=r"seeds\[0\]\.scores: .* scores '.*base1 steps 4:8', not this seed's run and window"):
+        with pytest.raises(
+            UserError, match=r"seeds\[0\]\.scores: .* scores '.*base1 steps 4:8', not this seed's run and window"
+        ):
             plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
         write_scores(seed, unit="0.3")
         with pytest.raises(UserError, match="scores unit '0.3', not this seed's unit '1.0'"):
             plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
         write_scores(seed, model=str(base_runs / "base0" / "step_8"))
-        with pytest.raises(UserError, match=r"attributes the checkpoint '.*base0/step_8', not '.*base0/step_4' \(influence_step\)"):
+        with pytest.raises(
+            UserError, match=r"attributes the checkpoint '.*base0/step_8', not '.*base0/step_4' \(influence_step\)"
+        ):
             plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
         write_scores(seed, indices=range(20, 36))  # steps 5..8: shifted by one step
         with pytest.raises(UserError, match="sample_index spans 20..35 .* not the window's 16..31"):
             plan(spec, tmp_path / "out", ("baseline", "targeted_removal"), show_progress=False)
     finally:
         write_scores(seed)
-    missing = load_spec(write_spec(tmp_path / "missing.toml", {**tiny_spec_data(corpus, base_runs, seeds=(0,)),
-        "seeds": [{"seed": 0, "run": base_runs / "base0", "window": [4, 8], "scores": tmp_path / "none.parquet"}]}))
+    missing = load_spec(
+        write_spec(
+            tmp_path / "missing.toml",
+            {
+                **tiny_spec_data(corpus, base_runs, seeds=(0,)),
+                "seeds": [
+                    {"seed": 0, "run": base_runs / "base0", "window": [4, 8], "scores": tmp_path / "none.parquet"}
+                ],
+            },
+        )
+    )
     command = r"none.parquet: no such file \(compute it: mda-curate influence --model .*base0/step_4 .*--steps 4:8 --unit 1.0"
     with pytest.raises(UserError, match=command):
         plan(missing, tmp_path / "out2", ("baseline", "targeted_removal"), show_progress=False)
@@ -192,10 +220,15 @@ def test_an_unavailable_classifier_or_inserted_file_fails_with_a_clear_error(tmp
     import sys
 
     spec = tiny_spec(tmp_path, corpus, base_runs, arms__synthetic=tmp_path / "absent.jsonl")
-    with pytest.raises(UserError, match=r"arms.synthetic: .*absent.jsonl: no such file \(make it with `mda-curate augment generate`"):
+    with pytest.raises(
+        UserError, match=r"arms.synthetic: .*absent.jsonl: no such file \(make it with `mda-curate augment generate`"
+    ):
         plan(spec, tmp_path / "out", ("baseline", "synthetic_augmentation"), show_progress=False)
     control = tiny_spec(tmp_path, corpus, base_runs, arms__random_documents=tmp_path / "absent.jsonl")
-    with pytest.raises(UserError, match=r"arms.random_documents: .*absent.jsonl: no such file \(make it with `mda-curate augment control`"):
+    with pytest.raises(
+        UserError,
+        match=r"arms.random_documents: .*absent.jsonl: no such file \(make it with `mda-curate augment control`",
+    ):
         plan(control, tmp_path / "out", ("baseline", "random_insertion"), show_progress=False)
     monkeypatch.setitem(sys.modules, "mda_curate.classifier", None)  # as before the classifier package existed
     with pytest.raises(UserError, match="classifier_upsampling: the catalyst classifier is not available"):
@@ -204,16 +237,23 @@ def test_an_unavailable_classifier_or_inserted_file_fails_with_a_clear_error(tmp
 
 def test_a_base_run_of_another_recipe_and_an_output_of_another_spec_are_refused(tmp_path, corpus, base_runs):
     spec = tiny_spec(tmp_path, corpus, base_runs, train__lr=0.01)
-    with pytest.raises(UserError, match=r"seeds\[0\].run: .*base0 was trained with another config than the spec's \(lr: 0.001 -> 0.01\)"):
+    with pytest.raises(
+        UserError,
+        match=r"seeds\[0\].run: .*base0 was trained with another config than the spec's \(lr: 0.001 -> 0.01\)",
+    ):
         plan(spec, tmp_path / "out", ("baseline",), show_progress=False)
     save_spec(tiny_spec(tmp_path, corpus, base_runs), tmp_path / "out")
-    save_spec(tiny_spec(tmp_path, corpus, base_runs, arms=["baseline"]), tmp_path / "out")  # other arms: same experiment
+    save_spec(
+        tiny_spec(tmp_path, corpus, base_runs, arms=["baseline"]), tmp_path / "out"
+    )  # other arms: same experiment
     with pytest.raises(UserError, match="holds an experiment with another spec \\(changed arms.k\\)"):
         save_spec(tiny_spec(tmp_path, corpus, base_runs, arms__k=2), tmp_path / "out")
     saved = json.loads((tmp_path / "out" / "spec.json").read_text())
     del saved["arms"]["spread"]  # a folder made before arms.spread existed
     (tmp_path / "out" / "spec.json").write_text(json.dumps(saved))
-    save_spec(tiny_spec(tmp_path, corpus, base_runs), tmp_path / "out")  # the new field at its default: same experiment
+    save_spec(
+        tiny_spec(tmp_path, corpus, base_runs), tmp_path / "out"
+    )  # the new field at its default: same experiment
     with pytest.raises(UserError, match="holds an experiment with another spec \\(changed arms.spread\\)"):
         save_spec(tiny_spec(tmp_path, corpus, base_runs, arms__spread=True), tmp_path / "out")
     del saved["seeds"][0]["classifier"]  # nor before seeds[].classifier existed

@@ -54,12 +54,26 @@ def test_slurm_writes_one_job_per_arm_run_whose_command_runs_it_alone(tmp_path, 
     scripts = sorted((out / "slurm").glob("*.sh"))
     assert [s.name for s in scripts] == ["seed0_baseline.sh", "seed0_random_removal.sh"]
     options, lines = _job_lines(scripts[1])
-    assert options == ["--job-name=tiny-seed0_random_removal",
-                       f"--output={out.resolve()}/slurm/seed0_random_removal.log", "--ntasks=1", "--cpus-per-task=3",
-                       "--gres=gpu:1", "--time=01:00:00"]
+    assert options == [
+        "--job-name=tiny-seed0_random_removal",
+        f"--output={out.resolve()}/slurm/seed0_random_removal.log",
+        "--ntasks=1",
+        "--cpus-per-task=3",
+        "--gres=gpu:1",
+        "--time=01:00:00",
+    ]
     command = shlex.split(lines[-1].removeprefix("exec "))
-    assert command == [sys.executable, "-m", "mda_curate.cli", "validate", str(spec_path.resolve()), "--out",
-                       str(out.resolve()), "--only", "seed0/random_removal"]
+    assert command == [
+        sys.executable,
+        "-m",
+        "mda_curate.cli",
+        "validate",
+        str(spec_path.resolve()),
+        "--out",
+        str(out.resolve()),
+        "--only",
+        "seed0/random_removal",
+    ]
     assert lines[0] == "#!/bin/bash" and (out / "seed0" / "random_removal" / "schedule.json").is_file()
 
 
@@ -107,8 +121,10 @@ def test_slurm_submit_skips_arm_runs_whose_job_is_still_queued(tmp_path, corpus,
     out = tmp_path / "out"
     argv = ["validate", str(spec_path), "--out", str(out), "--executor", "slurm", "--slurm-submit"]
     assert main(argv) == 0
-    assert log.read_text().splitlines() == [f"--parsable {out}/slurm/seed0_baseline.sh",
-                                            f"--parsable {out}/slurm/seed0_random_removal.sh"]
+    assert log.read_text().splitlines() == [
+        f"--parsable {out}/slurm/seed0_baseline.sh",
+        f"--parsable {out}/slurm/seed0_random_removal.sh",
+    ]
     assert (out / "slurm" / "seed0_baseline.jobid").read_text() == "101\n"
     assert main(argv) == 0  # job 101 is still listed, job 102 is not: only the random_removal one is submitted again
     assert log.read_text().splitlines()[2:] == [f"--parsable {out}/slurm/seed0_random_removal.sh"]

@@ -34,13 +34,27 @@ def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, bas
             assert arm[key]["ci"][0] <= arm[key]["mean"] <= arm[key]["ci"][1]
         assert arm["seeds"] == 2 and arm["censored"] == 2  # nothing forms in 8 tiny steps: censored at step 8
         assert arm["formation_step"]["mean"] == 8.0
-    assert "icl_vs_induction_r" in saved and saved["arms"]["baseline"]["speedup"] == {"mean": 1.0, "ci": [1.0, 1.0], "n": 2}
+    assert "icl_vs_induction_r" in saved and saved["arms"]["baseline"]["speedup"] == {
+        "mean": 1.0,
+        "ci": [1.0, 1.0],
+        "n": 2,
+    }
     assert saved["arms"]["targeted_removal"]["branch_steps"] == [4] and saved["seeds"][0]["branch_step"] == 4
 
     rows = pq.read_table(out / "results.parquet").to_pylist()
     assert len(rows) == len(ARMS) * 2 * 2 * 8  # arms x seeds x checkpoints (4, 8) x heads (2 layers x 4)
-    for column in ("induction", "previous_token", "induction_loss_first", "induction_loss_second", "icl_score",
-                   "heldout_loss_prose", "heldout_loss_code", "heldout_loss_markup", "is_unit", "steps_since_window"):
+    for column in (
+        "induction",
+        "previous_token",
+        "induction_loss_first",
+        "induction_loss_second",
+        "icl_score",
+        "heldout_loss_prose",
+        "heldout_loss_code",
+        "heldout_loss_markup",
+        "is_unit",
+        "steps_since_window",
+    ):
         assert column in rows[0]
     branch = {(r["seed"], r["layer"], r["head"], r["induction"]) for r in rows if r["step"] == 4}
     assert len(branch) == 2 * 8  # every arm starts from the same checkpoint
@@ -54,7 +68,9 @@ def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, bas
     assert json.loads((out / "spec.json").read_text())["arms"]["k"] == 0.25
 
 
-def test_arms_stop_after_formation_and_the_seed_is_compared_where_every_arm_reached(tmp_path, corpus, base_runs, monkeypatch):
+def test_arms_stop_after_formation_and_the_seed_is_compared_where_every_arm_reached(
+    tmp_path, corpus, base_runs, monkeypatch
+):
     from mda_curate.units import formation
 
     formed_from = {"baseline": 8, "random_removal": 6, "targeted_removal": None}  # planted: formed from these steps on
@@ -72,7 +88,10 @@ def test_arms_stop_after_formation_and_the_seed_is_compared_where_every_arm_reac
     last = {arm: max(r["step"] for r in rows if r["arm"] == arm) for arm in formed_from}
     assert last == {"baseline": 10, "random_removal": 8, "targeted_removal": 12}  # formed + 2, or until
     assert summary["seeds"][0]["compared_at"] == 8 and {r["compared_at"] for r in summary["runs"]} == {8}
-    assert "or 2 steps after the first checkpoint where they have formed, compared at step 8" in (tmp_path / "out" / "report.md").read_text()
+    assert (
+        "or 2 steps after the first checkpoint where they have formed, compared at step 8"
+        in (tmp_path / "out" / "report.md").read_text()
+    )
 
     (tmp_path / "out" / "seed0" / "baseline" / "metrics.parquet").unlink()
     monkeypatch.setattr(Trainer, "__init__", lambda *a, **k: pytest.fail("a stopped arm-run was trained again"))
@@ -83,8 +102,10 @@ def test_arms_stop_after_formation_and_the_seed_is_compared_where_every_arm_reac
 def test_a_killed_experiment_resumes_to_identical_results(tmp_path, corpus, base_runs, monkeypatch):
     from mda_curate.cli import main
 
-    spec_path = write_spec(tmp_path / "spec.toml", tiny_spec_data(corpus, base_runs, seeds=(0,),
-                                                                  arms=["targeted_removal", "random_augmentation"]))
+    spec_path = write_spec(
+        tmp_path / "spec.toml",
+        tiny_spec_data(corpus, base_runs, seeds=(0,), arms=["targeted_removal", "random_augmentation"]),
+    )
     straight = run_experiment(load_spec(spec_path), tmp_path / "straight", show_progress=False)
 
     real_step = Trainer.train_step
@@ -98,7 +119,9 @@ def test_a_killed_experiment_resumes_to_identical_results(tmp_path, corpus, base
     with pytest.raises(KeyboardInterrupt):
         run_experiment(load_spec(spec_path), tmp_path / "killed", show_progress=False)
     seed0 = tmp_path / "killed" / "seed0"
-    done = [(seed0 / arm / "metrics.parquet").is_file() for arm in ("baseline", "targeted_removal", "random_augmentation")]
+    done = [
+        (seed0 / arm / "metrics.parquet").is_file() for arm in ("baseline", "targeted_removal", "random_augmentation")
+    ]
     assert done == [True, True, False]
 
     trained = []
@@ -115,11 +138,20 @@ def test_a_killed_experiment_resumes_to_identical_results(tmp_path, corpus, base
 
     resumed = json.loads((tmp_path / "killed" / "summary.json").read_text())
     assert resumed["arms"] == json.loads(json.dumps(straight["arms"]))
-    assert pq.read_table(tmp_path / "killed" / "results.parquet").equals(pq.read_table(tmp_path / "straight" / "results.parquet"))
-    logged = [json.loads(line)["step"] for line in (seed0 / "random_augmentation" / "run" / "log.jsonl").read_text().splitlines()]
+    assert pq.read_table(tmp_path / "killed" / "results.parquet").equals(
+        pq.read_table(tmp_path / "straight" / "results.parquet")
+    )
+    logged = [
+        json.loads(line)["step"]
+        for line in (seed0 / "random_augmentation" / "run" / "log.jsonl").read_text().splitlines()
+    ]
     assert logged == list(range(4, 12))
     only_baseline = run_experiment(load_spec(spec_path), tmp_path / "killed", arms=("baseline",), show_progress=False)
-    assert list(only_baseline["arms"]) == ["baseline", "targeted_removal", "random_augmentation"]  # earlier arms stay reported
+    assert list(only_baseline["arms"]) == [
+        "baseline",
+        "targeted_removal",
+        "random_augmentation",
+    ]  # earlier arms stay reported
     states = sorted(p.parent.name for p in (seed0 / "random_augmentation" / "run").glob("step_*/trainer_state.pt"))
     assert states == ["step_12"]  # optimizer states pruned but the last
 
@@ -139,7 +171,9 @@ def test_parallel_workers_give_the_results_of_one_worker(tmp_path, corpus, base_
     spec = load_spec(write_spec(tmp_path / "spec.toml", tiny_spec_data(corpus, base_runs, arms=["random_removal"])))
     run_experiment(spec, tmp_path / "one", show_progress=False)
     run_experiment(spec, tmp_path / "two", workers=2, show_progress=False)
-    assert pq.read_table(tmp_path / "two" / "results.parquet").equals(pq.read_table(tmp_path / "one" / "results.parquet"))
+    assert pq.read_table(tmp_path / "two" / "results.parquet").equals(
+        pq.read_table(tmp_path / "one" / "results.parquet")
+    )
 
 
 WORKER_SCRIPT = """
@@ -196,11 +230,14 @@ def test_missing_scores_are_computed_in_process_as_the_influence_command_compute
     assert summaries[0] == summaries[1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--factor-samples", "0"], "influence.args: --factor-samples: must be at least 1 (got 0)"),
-    (["--strategy", "newton"], "influence.args: argument --strategy: invalid choice: 'newton'"),
-    (["--nope"], "influence.args: unrecognized arguments: --nope"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--factor-samples", "0"], "influence.args: --factor-samples: must be at least 1 (got 0)"),
+        (["--strategy", "newton"], "influence.args: argument --strategy: invalid choice: 'newton'"),
+        (["--nope"], "influence.args: unrecognized arguments: --nope"),
+    ],
+)
 def test_bad_influence_args_name_the_spec_and_the_flag(tmp_path, corpus, base_runs, args, message):
     from mda_curate.errors import UserError
     from mda_curate.validation.runner import ensure_scores

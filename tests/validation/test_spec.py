@@ -36,12 +36,17 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
     from mda_curate.classifier import load_classifier
     from mda_curate.validation.arms import synthetic_rows_per_step, window_indices
 
-    wide, synthetic = load_spec(EXAMPLES / "cpu-wide-window.toml"), load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml")
+    wide, synthetic = (
+        load_spec(EXAMPLES / "cpu-wide-window.toml"),
+        load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml"),
+    )
     spread = load_spec(EXAMPLES / "cpu-wide-window-spread.toml")
     assert spread.arms.spread and not wide.arms.spread and spread.arms.classifier is None  # today's default classifier
     assert [(s.run, s.unit, s.scores) for s in spread.seeds] == [(s.run, s.unit, s.scores) for s in wide.seeds]
     influence = load_spec(EXAMPLES / "cpu-wide-window-influence-classifier.toml")
-    assert influence.arms == spread.arms and [replace(s, classifier=None) for s in influence.seeds] == list(spread.seeds)
+    assert influence.arms == spread.arms and [replace(s, classifier=None) for s in influence.seeds] == list(
+        spread.seeds
+    )
     # each seed is curated by a classifier trained on another seed's influence labels
     assert [s.classifier for s in influence.seeds] == [REPO / f"runs/classifier/wide_s{i}" for i in (1, 2, 0)]
     assert wide.arms.run == PAPER_ARMS
@@ -50,7 +55,9 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
     assert [s.scores for s in wide.seeds] == [REPO / f"runs/influence/wide_s{i}.parquet" for i in range(3)]
     assert [s.run for s in synthetic.seeds] == [s.run for s in wide.seeds]  # the synthetic arms reuse these branches
     assert synthetic.arms.synthetic == wide.arms.synthetic
-    assert [s.unit for s in wide.seeds] == [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]  # seed 2's own head
+    assert (
+        [s.unit for s in wide.seeds] == [s.unit for s in synthetic.seeds] == ["1.2", "1.2", "1.3"]
+    )  # seed 2's own head
     pinned = REPO / "examples/validation/classifier-100k"  # the classifier the committed results used
     assert wide.arms.classifier == load_spec(EXAMPLES / "cpu-formation.toml").arms.classifier == pinned
     assert load_classifier(pinned).settings.max_chars == 100_000  # loads: its card's sha256 matches the artifact
@@ -63,7 +70,10 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
 
 
 def test_the_displace_example_specs_are_the_spread_experiment_at_a_fixed_budget():
-    spread, displace = load_spec(EXAMPLES / "cpu-wide-window-spread.toml"), load_spec(EXAMPLES / "cpu-wide-window-displace.toml")
+    spread, displace = (
+        load_spec(EXAMPLES / "cpu-wide-window-spread.toml"),
+        load_spec(EXAMPLES / "cpu-wide-window-displace.toml"),
+    )
     assert displace.arms.displace and not spread.arms.displace and displace.arms.stop_after_formation == 100
     assert replace(displace.arms, displace=False, stop_after_formation=None, run=spread.arms.run) == spread.arms
     assert displace.seeds == spread.seeds and displace.train == spread.train
@@ -115,7 +125,11 @@ BAD = [
     (("metrics", "probe_lengths"), [6, 4], "metrics.probe_lengths must be [min, max]"),
     (("influence", "args"), [3], "influence.args[0] must be a string"),
     (("seeds", 0, "window"), [8, 4], "seeds[0].window must be [start, end]"),
-    (("seeds", 1, "window"), [4, 20], "seeds[1].window must be [start, end] with 0 <= start < end <= train.steps (12)"),
+    (
+        ("seeds", 1, "window"),
+        [4, 20],
+        "seeds[1].window must be [start, end] with 0 <= start < end <= train.steps (12)",
+    ),
     (("seeds", 0, "until"), 6, "seeds[0].until must be an integer >= 8"),
     (("seeds", 0, "until"), 13, "seeds[0].until must be at most train.steps (12)"),
     (("seeds", 0, "unit"), "L1H2", "seeds[0].unit must be 'layer.head'"),

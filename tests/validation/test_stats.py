@@ -41,9 +41,21 @@ def rows(steps, induction, drop, unit_bonus=0.0):
     out = []
     for step, score, d in zip(steps, induction, drop):
         for layer, value in ((1, score + unit_bonus), (0, score / 2)):
-            out.append({"step": step, "layer": layer, "head": 0, "induction": value, "previous_token": 0.1,
-                        "duplicate_token": 0.0, "induction_loss_first": 5.0, "induction_loss_second": 5.0 - d,
-                        "icl_score": -0.1, "heldout_loss_prose": 4 - step / 1000, "heldout_loss_code": None if step == 300 else 2.0})
+            out.append(
+                {
+                    "step": step,
+                    "layer": layer,
+                    "head": 0,
+                    "induction": value,
+                    "previous_token": 0.1,
+                    "duplicate_token": 0.0,
+                    "induction_loss_first": 5.0,
+                    "induction_loss_second": 5.0 - d,
+                    "icl_score": -0.1,
+                    "heldout_loss_prose": 4 - step / 1000,
+                    "heldout_loss_code": None if step == 300 else 2.0,
+                }
+            )
     return out
 
 
@@ -53,7 +65,9 @@ def test_formation_is_interpolated_and_a_run_that_never_forms_is_censored_at_its
     assert formed.formation_step == pytest.approx(250.0) and not formed.censored
     assert formed.unit_induction == pytest.approx((0.1 + 0.5 + 0.8) / 3)  # checkpoints after the window start
     assert formed.heldout_loss == {"prose": pytest.approx(3.6), "code": 2.0}  # at the last step, 400
-    assert run_result("baseline", SEED, rows([100, 200, 300], [0.0] * 3, [0.0] * 3)).heldout_loss == {"prose": pytest.approx(3.7)}
+    assert run_result("baseline", SEED, rows([100, 200, 300], [0.0] * 3, [0.0] * 3)).heldout_loss == {
+        "prose": pytest.approx(3.7)
+    }
     never = run_result("targeted_removal", SEED, rows([100, 200, 300, 400], [0.0, 0.1, 0.2, 0.25], [0, 2, 2, 2]))
     assert never.formation_step == 400.0 and never.censored
 
@@ -87,8 +101,10 @@ def test_speedups_after_the_branch_and_absolute_with_t_intervals_over_seeds():
     assert augmented["speedup_post_branch"] == {"mean": 2.0, "ci": [2.0, 2.0], "n": 2}
     assert augmented["speedup"]["mean"] == pytest.approx((1.5 + 5 / 3) / 2) and augmented["seeds"] == 2
     half = 12.7062 * 50  # t(0.975, 1) x sd(200, 300) / sqrt(2)
-    assert augmented["formation_step"]["ci"] == [pytest.approx(250 - half, rel=1e-4),
-                                                 pytest.approx(250 + half, rel=1e-4)]
+    assert augmented["formation_step"]["ci"] == [
+        pytest.approx(250 - half, rel=1e-4),
+        pytest.approx(250 + half, rel=1e-4),
+    ]
     # delays -100 and -200: earlier on both seeds, but two seeds' interval [-785, +485] includes 0: no claim
     assert augmented["formation_delay"]["mean"] == -150.0 and augmented["vs_baseline"] == "not distinguishable"
     assert augmented["branch_steps"] == [100] and removed["censored"] == 1 and removed["left_censored"] == 0
