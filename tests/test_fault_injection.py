@@ -172,7 +172,11 @@ def test_curate_refuses_a_finished_output_of_other_inputs(tmp_path, capsys):
     out = tmp_path / "out"
     assert curate(capsys, "score", tmp_path / "in", "--output", out, "--tasks", 1)[0] == 0
     code, message = curate(capsys, "score", tmp_path / "b.jsonl", "--output", out, "--tasks", 1)
-    assert code == 2 and f"changed: content.inputs.{tmp_path / 'b.jsonl'}" in message and "write to a new output folder" in message
+    assert (
+        code == 2
+        and f"changed: content.inputs.{tmp_path / 'b.jsonl'}" in message
+        and "write to a new output folder" in message
+    )
     (tmp_path / "in" / "added.jsonl").write_bytes(jsonl(GOOD[2:]))
     code, message = curate(capsys, "score", tmp_path / "in", "--output", out, "--tasks", 1)
     assert code == 2 and f"changed: content.inputs.{tmp_path / 'in' / 'added.jsonl'}" in message
