@@ -36,7 +36,24 @@ from mda_curate.influence.samples import Batches, Samples
 from mda_curate.influence.scores import scored_rows
 from mda_curate.influence.settings import InfluenceSettings
 
-COLUMNS = ("sample_index", "doc_id", "domain", "score", "loss", "n_tokens", "skipped")
+# The scores file's columns and their pyarrow types.
+COLUMN_TYPES = {
+    "sample_index": "int64",
+    "doc_id": "string",
+    "domain": "string",
+    "score": "float64",
+    "loss": "float64",
+    "n_tokens": "int64",
+    "skipped": "string",
+}
+COLUMNS = tuple(COLUMN_TYPES)
+
+
+def scores_schema():
+    """The pyarrow schema of a scores file (one row per training sample)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in COLUMN_TYPES.items()])
 
 
 @dataclass
@@ -208,19 +225,8 @@ def _write_shard(samples: Samples, indices: range, results: dict, path: Path) ->
             COLUMNS, (sample.index, sample.doc_id, sample.domain, score, loss, len(sample.tokens), sample.skipped)
         ):
             rows[column].append(value)
-    schema = pa.schema(
-        [
-            ("sample_index", pa.int64()),
-            ("doc_id", pa.string()),
-            ("domain", pa.string()),
-            ("score", pa.float64()),
-            ("loss", pa.float64()),
-            ("n_tokens", pa.int64()),
-            ("skipped", pa.string()),
-        ]
-    )
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(rows, schema=schema), tmp)
+    pq.write_table(pa.table(rows, schema=scores_schema()), tmp)
     tmp.replace(path)
 
 

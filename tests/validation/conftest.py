@@ -98,6 +98,8 @@ def write_scores(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from mda_curate.influence.engine import scores_schema
+
     start, end = seed_spec.window
     indices = list(indices if indices is not None else range(start * batch_size, end * batch_size))
     scores = [float((g * 7) % 11) for g in indices]  # deterministic, with ties
@@ -111,23 +113,7 @@ def write_scores(
         "n_tokens": [17] * len(indices),
         "skipped": [None] * len(indices),
     }
-    pq.write_table(
-        pa.table(
-            table,
-            schema=pa.schema(
-                [
-                    ("sample_index", pa.int64()),
-                    ("doc_id", pa.string()),
-                    ("domain", pa.string()),
-                    ("score", pa.float64()),
-                    ("loss", pa.float64()),
-                    ("n_tokens", pa.int64()),
-                    ("skipped", pa.string()),
-                ]
-            ),
-        ),
-        seed_spec.scores,
-    )
+    pq.write_table(pa.table(table, schema=scores_schema()), seed_spec.scores)
     work = seed_spec.scores.with_name(seed_spec.scores.stem + ".influence")
     work.mkdir(exist_ok=True)
     default = f"{seed_spec.run.resolve()} steps {start}:{end}"
