@@ -35,6 +35,7 @@ DOCS = [
     "benchmarks/pipeline_overhead/README.md",
     "benchmarks/trainer_throughput/README.md",
     "benchmarks/natural_formation/README.md",
+    "benchmarks/natural_catalysts/README.md",
 ]
 BLOCK = re.compile(r"(<!-- results: ([\w./-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 FORMER_RULE = (
@@ -450,6 +451,118 @@ def natural_copying_table() -> str:
     )
 
 
+# --------------------------------------------------------------------------------------- natural catalysts
+
+NATURAL_REPORTS = ("natural_catalysts/induction_report/report.json", "natural_catalysts/seed4_report/report.json")
+
+
+def natural_reports() -> list[tuple[str, dict]]:
+    """Every scores file's section of the natural catalyst reports, as (column label, section)."""
+    sections = []
+    for path in NATURAL_REPORTS:
+        for report in load(path)["reports"]:
+            seed = json.loads((ROOT / report["provenance"]["run"] / "config.json").read_text())["train"]["seed"]
+            sections.append((f"seed {seed}: `{report['name']}`", report))
+    return sections
+
+
+def natural_domain_table() -> str:
+    """Mean influence percentile per domain [95% t-interval over samples] and lift in the top 10%, per report."""
+    sections = natural_reports()
+    domains = sorted({row["group"] for _, report in sections for row in report["by_domain"]})
+    rows = []
+    for domain in domains:
+        cells = []
+        for _, report in sections:
+            row = next(r for r in report["by_domain"] if r["group"] == domain)
+            cells.append(
+                f"{row['mean_percentile']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] (n={row['n']:,}); "
+                f"lift {row['lift']:.2f}"
+            )
+        rows.append([domain, *cells])
+    header = ["domain", *(label for label, _ in sections)]
+    return table(header, rows) + "\n\n" + natural_report_notes(sections)
+
+
+def natural_report_notes(sections: list[tuple[str, dict]]) -> str:
+    """What each column scored, its held-out R² from features, and the reports' agreements over shared samples."""
+    lines = []
+    for label, report in sections:
+        p, r2 = report["provenance"], report["feature_model"]["r2"]
+        lines.append(
+            f"- {label}: unit {p['unit']} ({p['probe']['probe']} probe) at `{Path(p['checkpoint']).name}`, window steps "
+            f"{p['window'][0]}:{p['window'][1]}, {report['samples']:,} samples; held-out R² of the percentile from "
+            f"the features {r2['ridge']:+.3f} (ridge), {r2['hist_gradient_boosting']:+.3f} (boosting), from the "
+            f"domain alone {r2['domain_only_ridge']:+.3f}"
+        )
+    for path in NATURAL_REPORTS:
+        for pair in load(path)["agreement"]:
+            if pair["spearman"] is not None:
+                lines.append(
+                    f"- Spearman of `{pair['a']}` and `{pair['b']}` over their {pair['shared_samples']:,} shared "
+                    f"samples: {pair['spearman']:+.3f}"
+                )
+    return "\n".join(lines)
+
+
+def natural_cross_seed_table() -> str:
+    """Influence labels of one seed's window checked on another seed's: AUROC of ours and fastText, docs/s."""
+    rows = []
+    for name in ("cross_seed.json", "cross_seed_s4_to_s3.json"):
+        d = load(f"natural_catalysts/{name}")
+        seeds = [
+            json.loads((ROOT / d["labels"][w]["run"] / "config.json").read_text())["train"]["seed"]
+            for w in ("label_window", "check_window")
+        ]
+        ours = d["ours"]["classifier"] if d["ours"]["classifier"] != "trained here" else d["ours"]["model"]
+        for subset, label in (("all", "all"), ("unseen_documents", "documents unseen in the label window")):
+            a = d["heldout_auroc"][subset]
+            rows.append(
+                [
+                    f"seed {seeds[0]} → seed {seeds[1]}",
+                    f"`{ours}`",
+                    f"{label}: {a['n']:,} ({a['documents']} documents)",
+                    *(
+                        f"{a[m]['auroc']:+.3f} [{a[m]['interval'][0]:+.3f}, {a[m]['interval'][1]:+.3f}]"
+                        if m == "ours_minus_fasttext"
+                        else f"{a[m]['auroc']:.3f} [{a[m]['interval'][0]:.3f}, {a[m]['interval'][1]:.3f}]"
+                        for m in ("ours", "fasttext", "ours_minus_fasttext")
+                    ),
+                    f"{d['throughput']['ratio_ours_over_fasttext']:.1f}x" if subset == "all" else "",
+                    f"{d['heldout_corpus']['spearman_with_proxy']:+.3f}" if subset == "all" else "",
+                ]
+            )
+    return table(
+        [
+            "labels → checked on",
+            "ours",
+            "checked samples",
+            "AUROC ours [95% CI]",
+            "AUROC fastText [95% CI]",
+            "ours − fastText [95% CI]",
+            "docs/s ours / fastText",
+            "Spearman with the proxy (held-out corpus)",
+        ],
+        rows,
+    )
+
+
+def natural_heldout_table() -> str:
+    """How the default classifier ranks the held-out corpus by domain, beside the proxy classifier."""
+    h = load("natural_catalysts/cross_seed.json")["heldout_corpus"]
+    rows = [
+        [
+            domain,
+            f"{h['per_domain'][domain]['n']}",
+            f"{h['per_domain'][domain]['mean']:.3f}",
+            f"{h['per_domain'][domain]['catalyst_rate']:.2f}",
+            f"{h['proxy_per_domain'][domain]['mean']:.3f}",
+        ]
+        for domain in h["domains_by_mean_score"]
+    ]
+    return table(["domain", "documents", "default: mean score", "default: catalyst rate", "proxy: mean score"], rows)
+
+
 # -------------------------------------------------------------------------------------------- other benchmarks
 
 
@@ -603,6 +716,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "natural-formation": natural_run_table,
     "natural-repetition": natural_repetition_table,
     "natural-copying": natural_copying_table,
+    "natural-catalyst-domains": natural_domain_table,
+    "natural-cross-seed": natural_cross_seed_table,
+    "natural-heldout-ranking": natural_heldout_table,
 }
 
 

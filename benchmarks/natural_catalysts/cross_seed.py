@@ -5,7 +5,7 @@ influence = 1, the bottom --fraction = 0. The catalyst classifier (trained here 
 --classifier given, e.g. one trained by that command) and a fastText bigram classifier trained on the same
 labelled samples are scored on the --check window's labelled samples: held-out AUROC for all of them and for
 those whose source document does not occur in the --label window, and docs/s of both on the check window's
-texts (one thread, best of --repeats, timed alternately). Then how the classifier ranks the held-out corpus by
+texts (one thread, best of --repeats, timed alternately); AUROC intervals are bootstrapped over source documents. Then how the classifier ranks the held-out corpus by
 domain, and its Spearman agreement with the proxy classifier (classifiers/catalyst-proxy) there.
 
     OMP_NUM_THREADS=1 python benchmarks/natural_catalysts/cross_seed.py --label RUN_A SCORES_A.parquet \\
@@ -37,13 +37,15 @@ from mda_curate.data.documents import Document, read_documents
 from mda_curate.influence.window import scored_window
 from mda_curate.resources import sample_corpus_dir
 
+CONFIDENCE = 0.95
+
 
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
     label_window, check_window = scored_window(*args.label), scored_window(*args.check)
     label_samples, label_labels, label_groups = window_labels(label_window, args.fraction)
-    check_samples, check_labels, _ = window_labels(check_window, args.fraction)
+    check_samples, check_labels, check_groups = window_labels(check_window, args.fraction)
     if args.classifier:
         ours, trained = load_classifier(args.classifier), {"classifier": args.classifier}
     else:
@@ -81,8 +83,10 @@ def main() -> None:
             "check_unseen_documents": int(unseen.sum()),
         },
         "heldout_auroc": {
-            "all": aurocs(scores, check_labels),
-            "unseen_documents": aurocs(scores, check_labels, unseen),
+            "interval": f"{CONFIDENCE:.0%} percentile bootstrap over the check window's source documents "
+            f"({args.bootstrap} resamples, seed {args.seed}); ours_minus_fasttext is paired on the same resamples",
+            "all": aurocs(scores, check_labels, check_groups, args.bootstrap, args.seed),
+            "unseen_documents": aurocs(scores, check_labels, check_groups, args.bootstrap, args.seed, unseen),
         },
         "throughput": throughput({"ours": ours, "fasttext": fast}, texts, args.repeats),
         "heldout_corpus": heldout_ranking(ours, args.heldout),
@@ -108,20 +112,46 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heldout", default=str(sample_corpus_dir() / "heldout.parquet"), help="the held-out corpus")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=5, help="throughput: best of this many timed runs each")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the AUROC intervals")
     parser.add_argument("--out", required=True, help="output JSON")
     return parser.parse_args()
 
 
-def aurocs(scores: dict, labels: np.ndarray, mask: np.ndarray | None = None) -> dict:
+def aurocs(
+    scores: dict, labels: np.ndarray, groups: list[str], resamples: int, seed: int, mask: np.ndarray | None = None
+) -> dict:
+    """AUROC of each scorer on the masked samples, with a bootstrap interval over source documents (samples of one
+    document are not independent), and the paired difference ours - fasttext on the same resamples."""
     from sklearn.metrics import roc_auc_score
 
     mask = np.ones(len(labels), dtype=bool) if mask is None else mask
-    if len(set(labels[mask].tolist())) < 2:
+    labels, groups = labels[mask], np.asarray(groups)[mask]
+    scores = {name: s[mask] for name, s in scores.items()}
+    if len(set(labels.tolist())) < 2:
         return {"n": int(mask.sum()), "note": "one label only: no AUROC"}
+    documents = np.unique(groups)
+    members = [np.flatnonzero(groups == d) for d in documents]
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {name: [] for name in [*scores, "ours_minus_fasttext"]}
+    for _ in range(resamples):
+        rows = np.concatenate([members[i] for i in rng.integers(len(documents), size=len(documents))])
+        if len(set(labels[rows].tolist())) < 2:
+            continue
+        values = {name: roc_auc_score(labels[rows], s[rows]) for name, s in scores.items()}
+        for name, value in values.items():
+            draws[name].append(value)
+        draws["ours_minus_fasttext"].append(values["ours"] - values["fasttext"])
+    point = {name: float(roc_auc_score(labels, s)) for name, s in scores.items()}
+    point["ours_minus_fasttext"] = point["ours"] - point["fasttext"]
+    tail = (1 - CONFIDENCE) / 2 * 100
     return {
         "n": int(mask.sum()),
-        "positives": int(labels[mask].sum()),
-        **{name: float(roc_auc_score(labels[mask], s[mask])) for name, s in scores.items()},
+        "positives": int(labels.sum()),
+        "documents": len(documents),
+        **{
+            name: {"auroc": value, "interval": np.percentile(draws[name], [tail, 100 - tail]).tolist()}
+            for name, value in point.items()
+        },
     }
 
 

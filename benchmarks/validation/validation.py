@@ -15,7 +15,7 @@ repository root; each spec's header repeats its own):
     python benchmarks/validation/validation.py --workers 5 --spec examples/validation/cpu-wide-window.toml \
         --work runs/validation/cpu-wide-window
     python benchmarks/validation/validation.py --workers 2 --spec examples/validation/cpu-wide-window.toml \
-        --arms classifier_upsampling --default-classifier --work runs/validation/cpu-wide-window-classifier \
+        --arms classifier_upsampling --classifier classifiers/catalyst-proxy --work runs/validation/cpu-wide-window-classifier \
         --out benchmarks/validation/cpu-wide-window-classifier
     python benchmarks/validation/validation.py --workers 2 --spec examples/validation/SPEC.toml \
         --work runs/validation/SPEC    # SPEC: cpu-wide-window-synthetic, -spread, -influence-classifier,
@@ -51,9 +51,9 @@ def main() -> None:
     parser.add_argument("--arms", help="a,b,...: only these arms (default: the spec's)")
     parser.add_argument("--out", help="output folder (default: benchmarks/validation/<the spec file's name>)")
     parser.add_argument(
-        "--default-classifier",
-        action="store_true",
-        help="the classifier arm uses the package's current default classifier, not the spec's (arms or seeds)",
+        "--classifier",
+        metavar="DIR",
+        help="the classifier arm uses this classifier folder for every seed, not the spec's (arms or seeds)",
     )
     args = parser.parse_args()
 
@@ -64,9 +64,9 @@ def main() -> None:
     from mda_curate.validation.spec import parse_arms
 
     spec = load_spec(args.spec)
-    if args.default_classifier:
+    if args.classifier:
         seeds = tuple(replace(seed, classifier=None) for seed in spec.seeds)
-        spec = replace(spec, arms=replace(spec.arms, classifier=None), seeds=seeds)
+        spec = replace(spec, arms=replace(spec.arms, classifier=Path(args.classifier).resolve()), seeds=seeds)
     arms = parse_arms(args.arms) if args.arms else spec.arms.run
     make_inserted_files(spec, arms)
     started = time.perf_counter()

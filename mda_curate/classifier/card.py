@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 
+def _purpose(card: dict) -> str:
+    influence = card.get("influence")
+    if influence and influence.get("window"):
+        probe = (influence.get("probe") or {}).get("probe", "its")
+        start, end = influence["window"]
+        what = (
+            f"the training samples with the highest influence on the unit {influence.get('unit')} ({probe} probe) "
+            f"over steps {start}:{end} of the run `{influence.get('run')}`"
+        )
+    else:
+        what = "the documents its labels mark as catalyst (see Labels)"
+    return (
+        f"Scores a document by how much it resembles {what}. Higher = more catalyst; scores are calibrated "
+        "probabilities."
+    )
+
+
 def render_markdown(card: dict) -> str:
     """A human-readable card: purpose, command, data, label rule, features, model, metrics, versions."""
-    lines = [f"# Catalyst classifier: {card.get('name', 'unnamed')}", ""]
-    lines += [
-        "Scores a document by how much it resembles the training samples that build induction heads "
-        "(repetitive structure: LaTeX, markup, code, records, repeated strings). Higher = more catalyst; "
-        "scores are calibrated probabilities.",
-        "",
-    ]
+    lines = [f"# Catalyst classifier: {card.get('name', 'unnamed')}", "", _purpose(card), ""]
     if card.get("command"):
         lines += ["## Command", "", "```bash", card["command"], "```", ""]
     label = card.get("label_rule")

@@ -62,6 +62,8 @@ def test_cross_seed_benchmark_on_planted_influence(small_run, tmp_path, monkeypa
         "0.3",
         "--repeats",
         "1",
+        "--bootstrap",
+        "200",
         "--out",
         str(out),
     ]
@@ -74,7 +76,12 @@ def test_cross_seed_benchmark_on_planted_influence(small_run, tmp_path, monkeypa
         "check_positives": 24,
         "check_unseen_documents": result["heldout_auroc"]["unseen_documents"]["n"],
     }
-    assert result["heldout_auroc"]["all"]["ours"] > 0.95 and 0 <= result["heldout_auroc"]["all"]["fasttext"] <= 1
+    auroc = result["heldout_auroc"]["all"]
+    assert auroc["ours"]["auroc"] > 0.95 and 0 <= auroc["fasttext"]["auroc"] <= 1
+    for name in ("ours", "fasttext", "ours_minus_fasttext"):
+        low, high = auroc[name]["interval"]
+        assert low <= auroc[name]["auroc"] <= high and low < high, name
+    assert auroc["ours_minus_fasttext"]["auroc"] == auroc["ours"]["auroc"] - auroc["fasttext"]["auroc"]
     assert set(result["throughput"]["docs_per_s"]) == {"ours", "fasttext"}
     corpus = result["heldout_corpus"]
     assert corpus["documents"] == 192

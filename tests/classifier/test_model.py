@@ -76,10 +76,18 @@ def test_missing_classifier_is_a_user_error(tmp_path):
         load_classifier(tmp_path / "none")
 
 
-def test_default_classifier_loads():
+def test_default_classifier_is_taught_by_the_natural_runs_influence():
+    """The default's labels are the influence of the natural induction head over its committed scores' window."""
+    import json
+
     classifier = load_classifier()
     assert isinstance(classifier, CatalystClassifier) and DEFAULT_CLASSIFIER.name == "catalyst-default"
-    assert classifier.card["name"] == "catalyst-default"
+    card = classifier.card
+    assert card["name"] == "catalyst-default" and card["label_rule"]["source"] == "influence"
+    scores = DEFAULT_CLASSIFIER.parents[1] / card["influence"]["scores"]
+    arguments = json.loads(scores.with_suffix(".influence").joinpath("arguments.json").read_text())
+    assert card["influence"]["unit"] == "2.0" and card["influence"]["window"] == [5500, 5750]
+    assert card["influence"]["checkpoint"] == arguments["model"]
 
 
 def test_proxy_classifier_is_taught_by_domains_and_ranks_structure_above_prose():

@@ -84,9 +84,10 @@ def test_config_round_trips_and_reports_differences():
         TrainConfig.from_dict({"learning_rate": 1.0})
 
 
-def test_the_natural_formation_recipe_is_the_committed_run_whose_head_formed():
-    """The recipe reproduces the committed natural-only run, and that run's scores form a head by the rule."""
+def test_the_natural_formation_recipe_is_the_committed_runs_whose_heads_formed():
+    """The recipe reproduces the committed natural-only runs of two seeds, and each run's scores form a head."""
     import json
+    from dataclasses import replace
     from pathlib import Path
 
     import pyarrow.parquet as pq
@@ -94,9 +95,13 @@ def test_the_natural_formation_recipe_is_the_committed_run_whose_head_formed():
     from mda_curate.training.config import RECIPES, TrainConfig
     from mda_curate.units.formation import formation, summarize_steps
 
-    run = Path(__file__).resolve().parents[2] / "benchmarks/natural_formation/runs/3l-ctx256-b32-lr3e-3-s3"
+    runs = Path(__file__).resolve().parents[2] / "benchmarks/natural_formation/runs"
     recipe = RECIPES["natural-formation"]
-    assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())["train"]).differences(recipe) == []
     assert recipe.catalyst_share == 0 and recipe.preset == "cpu-tiny-3l"
-    formed = formation(summarize_steps(pq.read_table(run / "unit_scores.parquet").to_pylist()))
-    assert formed.checkpoint == 6000 and 5750 < formed.step < 6000 and not formed.left_censored
+    for seed, checkpoint in ((3, 6000), (4, 5000)):
+        run = runs / f"3l-ctx256-b32-lr3e-3-s{seed}"
+        config = TrainConfig.from_dict(json.loads((run / "config.json").read_text())["train"])
+        assert config.differences(replace(recipe, seed=seed)) == [], seed
+        formed = formation(summarize_steps(pq.read_table(run / "unit_scores.parquet").to_pylist()))
+        assert formed.checkpoint == checkpoint and checkpoint - 250 < formed.step < checkpoint, seed
+        assert not formed.left_censored

@@ -41,12 +41,13 @@ def test_the_wide_window_example_specs_branch_at_step_3000_with_a_30_percent_bud
         load_spec(EXAMPLES / "cpu-wide-window-synthetic.toml"),
     )
     spread = load_spec(EXAMPLES / "cpu-wide-window-spread.toml")
-    assert spread.arms.spread and not wide.arms.spread and spread.arms.classifier is None  # today's default classifier
+    assert (
+        spread.arms.spread and not wide.arms.spread and spread.arms.classifier == REPO / "classifiers/catalyst-proxy"
+    )
     assert [(s.run, s.unit, s.scores) for s in spread.seeds] == [(s.run, s.unit, s.scores) for s in wide.seeds]
     influence = load_spec(EXAMPLES / "cpu-wide-window-influence-classifier.toml")
-    assert influence.arms == spread.arms and [replace(s, classifier=None) for s in influence.seeds] == list(
-        spread.seeds
-    )
+    assert influence.arms == replace(spread.arms, classifier=None)
+    assert [replace(s, classifier=None) for s in influence.seeds] == list(spread.seeds)
     # each seed is curated by a classifier trained on another seed's influence labels
     assert [s.classifier for s in influence.seeds] == [REPO / f"runs/classifier/wide_s{i}" for i in (1, 2, 0)]
     assert wide.arms.run == PAPER_ARMS
@@ -75,7 +76,9 @@ def test_the_displace_example_specs_are_the_spread_experiment_at_a_fixed_budget(
         load_spec(EXAMPLES / "cpu-wide-window-displace.toml"),
     )
     assert displace.arms.displace and not spread.arms.displace and displace.arms.stop_after_formation == 100
-    assert replace(displace.arms, displace=False, stop_after_formation=None, run=spread.arms.run) == spread.arms
+    assert replace(displace.arms, displace=False, stop_after_formation=None, run=spread.arms.run) == replace(
+        spread.arms, classifier=None
+    )
     assert displace.seeds == spread.seeds and displace.train == spread.train
     one_copy = load_spec(EXAMPLES / "cpu-wide-window-displace-1copy.toml")  # reuses the displace baselines
     assert one_copy.arms.copies == 1 and replace(one_copy.arms, copies=2) == displace.arms
