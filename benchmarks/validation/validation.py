@@ -105,57 +105,23 @@ def describe_classifiers(spec) -> dict:
 
 
 def make_inserted_files(spec, arms) -> None:
-    """Generate the synthetic documents, then the random-document control, where the spec names a missing file
-    that one of ``arms`` inserts."""
-    from mda_curate.cli import main as cli
+    """Generate the synthetic documents, then the controls (random natural documents, generic copy data) with
+    their token count, where the spec names a missing file that one of ``arms`` inserts."""
+    from mda_curate.augment.settings import GenerationSettings
+    from mda_curate.augment.stages import draw_control, draw_generic_control, generate_documents
     from mda_curate.validation.arms import INSERTED_FILES
 
-    commands = []
     inserting = set(INSERTED_FILES) & set(arms)
-    if inserting and spec.arms.synthetic is not None and not spec.arms.synthetic.exists():
+    synthetic, tokenizer = spec.arms.synthetic, str(spec.tokenizer)
+    if inserting and synthetic is not None and not synthetic.exists():
         profile = ROOT / "examples" / "augment" / "window_s1_profile.json"
-        commands.append(
-            [
-                "augment",
-                "generate",
-                "--profile",
-                str(profile),
-                "--tokens",
-                str(synthetic_tokens(spec)),
-                "--tokenizer",
-                str(spec.tokenizer),
-                "--seed",
-                "0",
-                "--out",
-                str(spec.arms.synthetic),
-            ]
-        )
-    if (
-        "random_insertion" in arms
-        and spec.arms.random_documents is not None
-        and not spec.arms.random_documents.exists()
-    ):
-        domains = ["--domains", *spec.train.mix] if spec.train.mix else []
-        commands.append(
-            [
-                "augment",
-                "control",
-                "--synthetic",
-                str(spec.arms.synthetic),
-                "--corpus",
-                *map(str, spec.data),
-                *domains,
-                "--tokenizer",
-                str(spec.tokenizer),
-                "--seed",
-                "0",
-                "--out",
-                str(spec.arms.random_documents),
-            ]
-        )
-    for argv in commands:
-        if cli(argv) != 0:
-            sys.exit(f"`mda-curate {' '.join(argv[:2])}` failed (see above)")
+        generate_documents(profile, synthetic, GenerationSettings(tokens=synthetic_tokens(spec), seed=0), tokenizer)
+    random_documents, generic_documents = spec.arms.random_documents, spec.arms.generic_documents
+    if "random_insertion" in arms and random_documents is not None and not random_documents.exists():
+        domains = list(spec.train.mix) if spec.train.mix else None
+        draw_control(synthetic, list(map(str, spec.data)), random_documents, 0, tokenizer, domains=domains)
+    if "generic_insertion" in arms and generic_documents is not None and not generic_documents.exists():
+        draw_generic_control(synthetic, generic_documents, 0, tokenizer)
 
 
 def synthetic_tokens(spec) -> int:

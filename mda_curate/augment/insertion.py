@@ -127,6 +127,33 @@ def random_documents(
         )
 
 
+def generic_copy_documents(tokens: int, seed: int, counter: TokenCounter, doc_tokens: int) -> Iterator[dict]:
+    """Generic copy data, ``tokens`` tokens in all (the last document cut): documents of random words (the
+    generators' word pool) in spans of 10-60 words, each written 2-3 times back to back, the shape of the
+    training recipe's synthetic catalyst (``training.data.repeated_spans``) as text. No mined motif shapes
+    it, so an arm inserting it shows what copying alone does, beside synthetic data built from mined motifs."""
+    from mda_curate.augment.generators import word_pool
+    from mda_curate.training.data import SPAN_COPIES, SPAN_LENGTHS
+
+    words, rng = word_pool(counter.tokenizer), named_rng(seed, "generic-copy-control")
+    remaining, number = tokens, 0
+    while remaining > 0:
+        pieces: list[str] = []
+        while len(pieces) < doc_tokens:
+            span = [words[i] for i in rng.integers(0, len(words), rng.integers(SPAN_LENGTHS[0], SPAN_LENGTHS[1] + 1))]
+            pieces += span * int(rng.integers(SPAN_COPIES[0], SPAN_COPIES[1] + 1))
+        text = " " + " ".join(pieces[:doc_tokens])
+        n = counter(text)
+        if n > remaining:
+            text = _cut(text, remaining, counter)
+            n = counter(text)
+        if n == 0:
+            raise UserError(f"generic copy data: cannot cut a document to the last {remaining} tokens")
+        remaining -= n
+        yield {"id": f"generic-copy/{number}", "text": text, "domain": "generic_copy", "n_tokens": n}
+        number += 1
+
+
 def _cut(text: str, n: int, counter: TokenCounter) -> str:
     """The start of ``text`` holding at most ``n`` tokens."""
     if counter.tokenizer is None:

@@ -3,7 +3,8 @@
 
 * :func:`mine_profile`: the motif profile of the top- against the bottom-influence samples of a scores file;
 * :func:`generate_documents`: synthetic documents with a profile's motifs, to a token budget;
-* :func:`draw_control`: random natural documents with as many tokens as a synthetic set.
+* :func:`draw_control`: random natural documents with as many tokens as a synthetic set;
+  :func:`draw_generic_control`: generic copy data with as many.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from mda_curate.augment.generators import GenerationSettings
 from mda_curate.augment.profile import MiningSettings, MotifProfile
+from mda_curate.augment.settings import DEFAULT_DOC_TOKENS
 from mda_curate.errors import FieldError, UserError
 
 
@@ -127,6 +129,30 @@ def draw_control(
         docs, written = write_documents(random_documents(corpus, tokens, seed, counter, domains), out)
     console.print(
         f"wrote {out}: {docs} random documents, {written} tokens (synthetic: {synthetic_docs} documents, "
+        f"{tokens} tokens; {counter.describe()})"
+    )
+    return docs, written
+
+
+def draw_generic_control(
+    synthetic: str | Path,
+    out: str | Path,
+    seed: int = 0,
+    tokenizer: str | None = None,
+    chars_per_token: float = 4.0,
+    doc_tokens: int = DEFAULT_DOC_TOKENS,
+) -> tuple[int, int]:
+    """Write to ``out`` generic copy data (repeated random-word spans) with as many tokens as ``synthetic``;
+    returns (documents, tokens)."""
+    from mda_curate.augment.generators import TokenCounter
+    from mda_curate.augment.insertion import count_tokens, generic_copy_documents, write_documents
+    from mda_curate.console import console
+
+    counter = TokenCounter(load_tokenizer(tokenizer), chars_per_token)
+    synthetic_docs, tokens = count_tokens(synthetic, counter)
+    docs, written = write_documents(generic_copy_documents(tokens, seed, counter, doc_tokens), out)
+    console.print(
+        f"wrote {out}: {docs} generic copy documents, {written} tokens (synthetic: {synthetic_docs} documents, "
         f"{tokens} tokens; {counter.describe()})"
     )
     return docs, written

@@ -9,7 +9,8 @@ from dataclasses import fields
 from functools import partial
 from pathlib import Path
 
-from mda_curate.augment.settings import GenerationSettings, MiningSettings
+from mda_curate.augment.settings import DEFAULT_DOC_TOKENS, MIN_DOC_TOKENS, GenerationSettings, MiningSettings
+from mda_curate.errors import UserError
 from mda_curate.flags import add_setting
 
 
@@ -110,12 +111,19 @@ def _register_schedule(actions) -> None:
 def _register_control(actions) -> None:
     control = actions.add_parser(
         "control",
-        help="draw random natural documents with the same token count as a synthetic set (the control arm)",
+        help="draw random natural documents, or generic copy data, with the same token count as a synthetic set "
+        "(the control arms)",
         description="Count the tokens of --synthetic, then draw documents of --corpus in a seeded random order until "
-        "they hold as many (the last one cut to fit), counted the same way (--tokenizer, or the characters estimate).",
+        "they hold as many (the last one cut to fit), counted the same way (--tokenizer, or the characters estimate); "
+        "or, with --generic, write as many tokens of generic copy data: random words in spans of 10-60, each written "
+        "2-3 times back to back (the training recipe's synthetic catalyst as text), with no mined motif.",
     )
     control.add_argument("--synthetic", required=True, metavar="FILE", help="the synthetic set to match")
-    control.add_argument("--corpus", required=True, nargs="+", metavar="FILE", help="natural JSONL/parquet documents")
+    source = control.add_mutually_exclusive_group(required=True)
+    source.add_argument("--corpus", nargs="+", metavar="FILE", help="natural JSONL/parquet documents")
+    source.add_argument(
+        "--generic", action="store_true", help="generic copy data (repeated random-word spans) instead of --corpus"
+    )
     control.add_argument("--out", required=True, metavar="FILE", help="output .jsonl, .jsonl.gz or .parquet")
     control.add_argument(
         "--domains",
@@ -126,6 +134,13 @@ def _register_control(actions) -> None:
     control.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
     control.add_argument("--tokenizer", metavar="DIR", help="count tokens with this tokenizer")
     add_setting(control, GenerationSettings, "chars_per_token", metavar="C")
+    add_setting(
+        control,
+        GenerationSettings,
+        "doc_tokens",
+        metavar="N",
+        help=f"with --generic: tokens per document (default {DEFAULT_DOC_TOKENS})",
+    )
     control.set_defaults(func=run_control)
 
 
@@ -173,7 +188,17 @@ def run_schedule(args: argparse.Namespace) -> int:
 
 
 def run_control(args: argparse.Namespace) -> int:
-    from mda_curate.augment.stages import draw_control
+    from mda_curate.augment.stages import draw_control, draw_generic_control
 
-    draw_control(args.synthetic, args.corpus, args.out, args.seed, args.tokenizer, args.chars_per_token, args.domains)
+    if args.generic:
+        if args.domains:
+            raise UserError("--domains applies to --corpus, not to --generic")
+        doc_tokens = DEFAULT_DOC_TOKENS if args.doc_tokens is None else args.doc_tokens
+        if doc_tokens < MIN_DOC_TOKENS:
+            raise UserError(f"--doc-tokens must be at least {MIN_DOC_TOKENS} (got {doc_tokens})")
+        draw_generic_control(args.synthetic, args.out, args.seed, args.tokenizer, args.chars_per_token, doc_tokens)
+    else:
+        draw_control(
+            args.synthetic, args.corpus, args.out, args.seed, args.tokenizer, args.chars_per_token, args.domains
+        )
     return 0

@@ -21,7 +21,11 @@ order; the arms differ only in their schedule (``mda_curate.training.schedule``)
   window, by default ``ceil(k * copies / window steps)`` per step (the augmentation arms' budget);
 * ``random_insertion``: the synthetic arm's control: natural documents from ``arms.random_documents``
   (``mda-curate augment control``: random documents with the synthetic set's token count) inserted with
-  the synthetic arm's schedule, so it adds the same rows and tokens.
+  the synthetic arm's schedule, so it adds the same rows and tokens;
+* ``generic_insertion``: the synthetic arm's second control: generic copy data from
+  ``arms.generic_documents`` (``mda-curate augment control --generic``: repeated random-word spans with the
+  synthetic set's token count, shaped by no mined motif) inserted with the same schedule, so the synthetic
+  arm is compared with copy data of the same size as well as with natural text.
 
 Random arms draw their k samples from ``(arms.random_seed, seed)``, so removal and augmentation use the
 same random set within a seed, and every seed its own.
@@ -45,6 +49,7 @@ DISPLACED_STREAM = 1  # random_k's stream for displaced samples (the random arms
 INSERTED_FILES = {
     "synthetic_augmentation": ("synthetic", "mda-curate augment generate"),
     "random_insertion": ("random_documents", "mda-curate augment control"),
+    "generic_insertion": ("generic_documents", "mda-curate augment control --generic"),
 }
 
 
@@ -210,6 +215,7 @@ def arm_schedules(
         "classifier_upsampling": lambda: duplicate(chosen["classifier"]),
         "synthetic_augmentation": lambda: inserted_documents(spec, seed, k, "synthetic_augmentation"),
         "random_insertion": lambda: inserted_documents(spec, seed, k, "random_insertion"),
+        "generic_insertion": lambda: inserted_documents(spec, seed, k, "generic_insertion"),
     }
     return {arm: builders[arm]() for arm in arms}
 

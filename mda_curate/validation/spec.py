@@ -28,6 +28,7 @@ itself relative to the spec file's folder (default: that folder)::
     classifier = "classifiers/catalyst-default"   # optional; default: the package's classifier
     synthetic = "runs/validation/synthetic.jsonl" # documents the synthetic arm inserts
     random_documents = "runs/validation/random.jsonl"  # natural documents the random_insertion arm inserts
+    generic_documents = "runs/validation/generic.jsonl"  # generic copy data the generic_insertion arm inserts
     synthetic_rows_per_step = 4              # both inserting arms; default: the k budget spread over the window
 
     [metrics]                                # all optional
@@ -74,6 +75,7 @@ ARMS = (
     "classifier_upsampling",
     "synthetic_augmentation",
     "random_insertion",
+    "generic_insertion",
 )
 TARGETED = ("targeted_removal", "targeted_augmentation")
 TOP_KEYS = {"name", "root", "recipe", "data", "tokenizer", "unit", "train", "arms", "metrics", "influence", "seeds"}
@@ -90,6 +92,7 @@ ARM_KEYS = {
     "synthetic",
     "synthetic_rows_per_step",
     "random_documents",
+    "generic_documents",
 }
 SEED_KEYS = {"seed", "run", "window", "until", "unit", "scores", "classifier", "influence_step"}
 INFLUENCE_KEYS = {"compute", "args"}
@@ -133,6 +136,7 @@ class ArmSettings:
     synthetic: Path | None = None
     synthetic_rows_per_step: int | None = None
     random_documents: Path | None = None
+    generic_documents: Path | None = None
 
     def count(self, window_samples: int) -> int:
         """The number of samples k for a window of ``window_samples``."""
@@ -326,6 +330,7 @@ def _arms(check: _Checker, table, root: Path) -> ArmSettings:
         synthetic=_optional_path(check, "arms.synthetic", table.get("synthetic"), root),
         synthetic_rows_per_step=None if rows is None else check.integer("arms.synthetic_rows_per_step", rows, 1),
         random_documents=_optional_path(check, "arms.random_documents", table.get("random_documents"), root),
+        generic_documents=_optional_path(check, "arms.generic_documents", table.get("generic_documents"), root),
     )
 
 

@@ -5,7 +5,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mda_curate.augment import MotifProfile, latex_table, mine_motifs, word_pool, write_documents, xml_records
+from mda_curate.augment import (
+    MotifProfile,
+    TokenCounter,
+    latex_table,
+    mine_motifs,
+    word_pool,
+    write_documents,
+    xml_records,
+)
+from mda_curate.augment.insertion import count_tokens
 from mda_curate.cli import main
 from mda_curate.data.documents import read_documents
 from mda_curate.training.schedule import Schedule
@@ -127,6 +136,13 @@ def test_mine_generate_schedule_control(scored, tmp_path, capsys):
         == 0
     )
     assert {d.domain for d in read_documents([latex])} == {"latex"}
+    generic = tmp_path / "generic.jsonl"
+    assert main(["augment", "control", "--synthetic", str(small), "--generic", "--out", str(generic)]) == 0
+    _, small_tokens = count_tokens(small, TokenCounter())
+    assert count_tokens(generic, TokenCounter()) == (len(list(read_documents([generic]))), small_tokens)
+    assert (
+        main(["augment", "control", "--synthetic", str(small), "--generic", "--domains", "latex", "--out", "x"]) == 2
+    )
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,25 @@ def test_random_control_matches_the_token_count_and_is_seeded(synthetic, tmp_pat
         list(random_documents([corpus], 10_000_000, seed=1, counter=TokenCounter()))
 
 
+def test_generic_control_is_repeated_spans_with_the_token_count_and_is_seeded(synthetic, bpe):
+    """Generic copy data: spans of 10-60 single-token words written 2-3 times back to back, to the token count."""
+    from mda_curate.augment.generators import encode
+    from mda_curate.augment.insertion import generic_copy_documents
+    from mda_curate.augment.repeats import find_motifs
+
+    path, _ = synthetic
+    counter = TokenCounter(bpe)
+    _, tokens = count_tokens(path, counter)
+    docs = list(generic_copy_documents(tokens, seed=1, counter=counter, doc_tokens=128))
+    assert sum(d["n_tokens"] for d in docs) == tokens and all(counter(d["text"]) == d["n_tokens"] for d in docs)
+    assert {d["domain"] for d in docs} == {"generic_copy"} and len({d["id"] for d in docs}) == len(docs)
+    assert all(d["n_tokens"] == 128 for d in docs[:-1])
+    motifs, _ = find_motifs(encode(bpe, docs[0]["text"]), min_length=10)
+    assert motifs and all(m.distance == m.length and 2 <= m.copies <= 3 for m in motifs[:-1])  # the last may be cut
+    assert docs == list(generic_copy_documents(tokens, seed=1, counter=counter, doc_tokens=128))
+    assert docs != list(generic_copy_documents(tokens, seed=2, counter=counter, doc_tokens=128))
+
+
 def test_random_control_draws_only_the_given_domains(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     write_documents(

@@ -33,7 +33,8 @@ def write_jsonl(path: Path, docs: list[dict]) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
-    """Folder with ``train.jsonl``, ``heldout.jsonl``, ``synthetic.jsonl``, ``random.jsonl`` and ``tokenizer/``."""
+    """Folder with ``train.jsonl``, ``heldout.jsonl``, ``synthetic.jsonl``, ``random.jsonl``, ``generic.jsonl``
+    and ``tokenizer/``."""
     from mda_curate.data.tokenizer import train_tokenizer
 
     root = tmp_path_factory.mktemp("corpus")
@@ -44,6 +45,9 @@ def corpus(tmp_path_factory):
         root / "synthetic.jsonl", [{"id": f"s{i}", "text": "x y z " * 40, "domain": "synthetic"} for i in range(20)]
     )
     write_jsonl(root / "random.jsonl", documents(20, offset=200))
+    write_jsonl(
+        root / "generic.jsonl", [{"id": f"g{i}", "text": "a b c a b c " * 20, "domain": "generic"} for i in range(20)]
+    )
     train_tokenizer([d["text"] for d in train], 300, root / "tokenizer")
     return root
 
@@ -71,6 +75,7 @@ def tiny_spec_data(corpus: Path, runs: Path, seeds=(0, 1), arms=None) -> dict:
             "checkpoint_every": 2,
             "synthetic": corpus / "synthetic.jsonl",
             "random_documents": corpus / "random.jsonl",
+            "generic_documents": corpus / "generic.jsonl",
         },
         "metrics": {
             "heldout": corpus / "heldout.jsonl",

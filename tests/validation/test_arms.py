@@ -83,7 +83,7 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
                 assert np.array_equal(row, baseline.order.sample(g))
             if not 4 <= step < 8:
                 assert np.array_equal(mine.tokens, base.tokens) and np.array_equal(mine.weights, base.weights)
-    inserting = {"synthetic_augmentation", "random_insertion"}
+    inserting = {"synthetic_augmentation", "random_insertion", "generic_insertion"}
     assert all(len(s) == 4 and set(s) <= set(window) for arm, s in chosen.items() if arm not in inserting)
     scores = {g: (g * 7) % 11 for g in window}  # conftest.write_scores
     top = top_k(np.array(list(scores)), np.array(list(scores.values()), float), 4)
@@ -92,8 +92,8 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
     texts = [tokenizer.decode(baseline.order.sample(g).tolist()).count("<") for g in window]
     assert chosen["classifier_upsampling"] == top_k(np.array(window), np.array(texts, float), 4)
     inserts = {run.arm: json.loads(run.schedule_path.read_text())["insert"] for run in runs if run.arm in inserting}
-    assert [i["rows_per_step"] for (i,) in inserts.values()] == [1, 1]  # ceil(4 / 4 steps): the same rows in both arms
-    assert [Path(i["path"]).name for (i,) in inserts.values()] == ["synthetic.jsonl", "random.jsonl"]
+    assert [i["rows_per_step"] for (i,) in inserts.values()] == [1, 1, 1]  # ceil(4 / 4 steps): the same in each arm
+    assert [Path(i["path"]).name for (i,) in inserts.values()] == ["synthetic.jsonl", "random.jsonl", "generic.jsonl"]
 
 
 def test_spread_augmentation_duplicates_the_same_samples_at_other_steps_of_the_window(tmp_path, corpus, base_runs):
@@ -230,6 +230,12 @@ def test_an_unavailable_classifier_or_inserted_file_fails_with_a_clear_error(tmp
         match=r"arms.random_documents: .*absent.jsonl: no such file \(make it with `mda-curate augment control`",
     ):
         plan(control, tmp_path / "out", ("baseline", "random_insertion"), show_progress=False)
+    generic = tiny_spec(tmp_path, corpus, base_runs, arms__generic_documents=tmp_path / "absent.jsonl")
+    with pytest.raises(
+        UserError,
+        match=r"arms.generic_documents: .*absent.jsonl: no such file \(make it with `mda-curate augment control --generic`",
+    ):
+        plan(generic, tmp_path / "out", ("baseline", "generic_insertion"), show_progress=False)
     monkeypatch.setitem(sys.modules, "mda_curate.classifier", None)  # as before the classifier package existed
     with pytest.raises(UserError, match="classifier_upsampling: the catalyst classifier is not available"):
         plan(spec, tmp_path / "out", ("baseline", "classifier_upsampling"), show_progress=False)
