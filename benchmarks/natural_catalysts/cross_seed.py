@@ -5,8 +5,9 @@ influence = 1, the bottom --fraction = 0. The catalyst classifier (trained here 
 --classifier given, e.g. one trained by that command) and a fastText bigram classifier trained on the same
 labelled samples are scored on the --check window's labelled samples: held-out AUROC for all of them and for
 those whose source document does not occur in the --label window, and docs/s of both on the check window's
-texts (one thread, best of --repeats, timed alternately); AUROC intervals are bootstrapped over source documents. Then how the classifier ranks the held-out corpus by
-domain, and its Spearman agreement with the proxy classifier (classifiers/catalyst-proxy) there.
+texts (one thread, best of --repeats, timed alternately); AUROC intervals are bootstrapped over source
+documents. Then how the classifier ranks the held-out corpus by domain, and its Spearman agreement with the
+proxy classifier (classifiers/catalyst-proxy) there.
 
     OMP_NUM_THREADS=1 python benchmarks/natural_catalysts/cross_seed.py --label RUN_A SCORES_A.parquet \\
         --check RUN_B SCORES_B.parquet --out benchmarks/natural_catalysts/cross_seed.json
