@@ -29,7 +29,7 @@ itself relative to the spec file's folder (default: that folder)::
     synthetic = "runs/validation/synthetic.jsonl" # documents the synthetic arm inserts
     random_documents = "runs/validation/random.jsonl"  # natural documents the random_insertion arm inserts
     generic_documents = "runs/validation/generic.jsonl"  # generic copy data the generic_insertion arm inserts
-    synthetic_rows_per_step = 4              # both inserting arms; default: the k budget spread over the window
+    synthetic_rows_per_step = 4              # the inserting arms; default: the k budget spread over the window
 
     [metrics]                                # all optional
     heldout = "examples/data/heldout.parquet"
