@@ -55,6 +55,7 @@ KEY_PAIRS = [
     ("targeted_augmentation", "random_augmentation"),
     ("classifier_upsampling", "targeted_augmentation"),
     ("classifier_upsampling", "random_augmentation"),
+    ("classifier_upsampling", "random_upsampling"),
     ("synthetic_augmentation", "random_insertion"),
 ]
 

@@ -68,12 +68,15 @@ def test_units_flags_default_to_probe_settings():
     assert from_args(ProbeSettings, args, band=tuple(args.band)) == ProbeSettings()
 
 
-def test_curate_threshold_is_the_upsample_recipe_default():
-    from mda_curate.commands.curate import THRESHOLD
-    from mda_curate.pipelines.recipes import upsample_plan
+def test_curate_threshold_is_the_upsample_recipe_default(tmp_path):
+    from mda_curate.commands.curate import THRESHOLD, _plan
+    from mda_curate.pipelines.recipes import Inputs, Layout, upsample_plan
 
     assert inspect.signature(upsample_plan).parameters["threshold"].default == THRESHOLD
-    assert parse("curate", "upsample", "x", "--output", "o", "--factor", "2").threshold == THRESHOLD
+    (tmp_path / "x.jsonl").write_text('{"id": "a", "text": "b"}\n')
+    args = parse("curate", "upsample", str(tmp_path / "x.jsonl"), "--output", "o", "--factor", "2")
+    plan = _plan(args, Inputs.find(args.inputs), Layout(str(tmp_path / "o")))
+    assert plan.settings["threshold"] == THRESHOLD and plan.settings["bands"] == [(THRESHOLD, 2.0)]
 
 
 def leaf_parsers(parser: argparse.ArgumentParser, path=()):

@@ -51,17 +51,27 @@ def register(subparsers) -> None:
         help="repeat documents scoring >= --threshold until they make S of the output's characters",
     )
     upsample.add_argument(
-        "--threshold",
-        type=_probability,
-        default=THRESHOLD,
-        metavar="X",
-        help="catalyst score boundary (default %(default)s)",
+        "--threshold", type=_probability, metavar="X", help=f"catalyst score boundary (default {THRESHOLD})"
+    )
+    upsample.add_argument(
+        "--top-fraction",
+        type=_fraction,
+        metavar="F",
+        help="with --factor K: repeat exactly the round(F x valid documents) best-scoring documents over all "
+        "ranks K times, instead of those scoring >= --threshold (a scan pass scores everything first; ties "
+        "broken by a hash of the id)",
+    )
+    upsample.add_argument(
+        "--random",
+        action="store_true",
+        help="score each document by a hash of (--seed, id) instead of a classifier: the random control of "
+        "the same pipeline (with --top-fraction, as many documents repeated as the classifier's run)",
     )
     upsample.add_argument(
         "--seed",
         type=int,
         default=0,
-        help="seed of the per-document rounding (default %(default)s)",
+        help="seed of the per-document rounding and of --random (default %(default)s)",
     )
     upsample.set_defaults(func=run)
     mix = _add(commands, "mix", "build a mix from several sources with weights", classifier=False)
@@ -123,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout(args.output.rstrip("/"), args.format, args.compression)
     if args.format == "parquet" and args.compression:
         raise UserError("--compression applies to JSONL output (parquet is compressed with snappy)")
-    if args.pipeline != "mix":
+    if getattr(args, "random", False) and args.classifier:
+        raise UserError("--random scores documents without a classifier; drop --classifier")
+    if args.pipeline != "mix" and not getattr(args, "random", False):
         load_scorer(args.classifier)  # once here, so that a bad path is a one-line error rather than a failed task
     plan = _plan(args, Inputs.find(args.inputs, tag_sources=args.pipeline == "mix"), layout)
     print_summary(plan.pipeline, args.output, run_plan(plan, launch))
@@ -139,9 +151,21 @@ def _plan(args, inputs, layout):
         threshold = THRESHOLD if args.threshold is None and args.top_fraction is None else args.threshold
         return recipes.filter_plan(inputs, layout, args.classifier, threshold, args.top_fraction, args.tasks)
     if args.pipeline == "upsample":
-        bands = [(args.threshold, args.factor)] if isinstance(args.factor, float) else args.factor
+        if args.top_fraction is not None and (not isinstance(args.factor, float) or args.threshold is not None):
+            raise UserError("--top-fraction takes one --factor K, and no --threshold, score bands or --target-share")
+        threshold = THRESHOLD if args.threshold is None else args.threshold
+        bands = [(threshold, args.factor)] if isinstance(args.factor, float) else args.factor
         return recipes.upsample_plan(
-            inputs, layout, args.classifier, bands, args.target_share, args.threshold, args.seed, args.tasks
+            inputs,
+            layout,
+            args.classifier,
+            bands,
+            args.target_share,
+            threshold,
+            args.seed,
+            args.tasks,
+            args.top_fraction,
+            args.random,
         )
     if len(args.weights) != len(args.inputs):
         raise UserError(f"--weights: got {len(args.weights)} weights for {len(args.inputs)} INPUTs")

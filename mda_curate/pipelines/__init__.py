@@ -1,8 +1,9 @@
 """datatrove steps and pipelines for catalyst curation: score, filter, upsample and mix.
 
 Steps (usable in any datatrove pipeline): :class:`AccountedReader` (JSONL/parquet; bad lines become
-rejections with reasons), :class:`CatalystScorer`, :class:`CatalystFilter`, :class:`CatalystUpsampler`,
-:class:`SourceMixer`. Plans and runner: :mod:`mda_curate.pipelines.recipes`, :mod:`mda_curate.pipelines.run`.
+rejections with reasons), :class:`CatalystScorer`, :class:`RandomScorer` (its random control),
+:class:`CatalystFilter`, :class:`CatalystUpsampler`, :class:`SourceMixer`. Plans and runner:
+:mod:`mda_curate.pipelines.recipes`, :mod:`mda_curate.pipelines.run`.
 The repository's top-level ``pipelines/`` folder holds runnable example scripts built on these.
 """
 
@@ -12,6 +13,7 @@ from mda_curate.pipelines.steps import (
     CatalystScorer,
     CatalystUpsampler,
     Deferred,
+    RandomScorer,
     Resampler,
     SourceMixer,
     load_scorer,
@@ -23,6 +25,7 @@ __all__ = [
     "CatalystScorer",
     "CatalystUpsampler",
     "Deferred",
+    "RandomScorer",
     "Resampler",
     "SourceMixer",
     "find_input_files",

@@ -26,12 +26,20 @@ import fsspec.compression
 
 from mda_curate.errors import UserError
 from mda_curate.pipelines.reader import LOCATION_KEY, AccountedReader, find_input_files
-from mda_curate.pipelines.scan import Reduce, ScanLog, mix_rates, target_share_bands, top_fraction_cutoff
+from mda_curate.pipelines.scan import (
+    Reduce,
+    ScanLog,
+    mix_rates,
+    target_share_bands,
+    top_fraction_bands,
+    top_fraction_cutoff,
+)
 from mda_curate.pipelines.steps import (
     CatalystFilter,
     CatalystScorer,
     CatalystUpsampler,
     Deferred,
+    RandomScorer,
     SourceMixer,
     classifier_fingerprint,
 )
@@ -186,12 +194,12 @@ def filter_plan(
     dropped = layout.excluded("dropped")
     if top_fraction is None:
         step = CatalystFilter(threshold, exclusion_writer=dropped)
-        main = _main(inputs, layout, classifier, step, tasks)
+        main = _main(inputs, layout, CatalystScorer(classifier), step, tasks)
         return Plan("filter", layout, [main], settings, _content(inputs, classifier))
     step = CatalystFilter(Deferred(layout.reduced, "threshold"), Deferred(layout.reduced, "tie_key"), dropped)
     scorer = CatalystScorer(classifier)
     passes = _scan_and_reduce(inputs, layout, [scorer], tasks, top_fraction_cutoff, fraction=top_fraction)
-    main = _main(inputs, layout, classifier, step, tasks)
+    main = _main(inputs, layout, scorer, step, tasks)
     return Plan("filter", layout, passes + [main], settings, _content(inputs, classifier))
 
 
@@ -204,23 +212,34 @@ def upsample_plan(
     threshold: float = 0.5,
     seed: int = 0,
     tasks: int | None = None,
+    top_fraction: float | None = None,
+    random: bool = False,
 ) -> Plan:
-    """Repeat documents by score band (``bands = [(min_score, factor), ...]``), or repeat the documents
-    scoring at least ``threshold`` until they make ``target_share`` of the output's characters."""
+    """Repeat documents by score band (``bands = [(min_score, factor), ...]``); or repeat the documents
+    scoring at least ``threshold`` until they make ``target_share`` of the output's characters; or repeat
+    exactly the ``top_fraction`` best-scoring documents by the one band's factor. ``random`` scores each
+    document by a hash of (``seed``, id) instead of the classifier: the pipeline's random control."""
     tasks = tasks or len(inputs.files)
-    settings = {"classifier": classifier, "bands": bands, "target_share": target_share, "threshold": threshold}
-    settings["seed"] = seed
+    settings = {"classifier": None if random else classifier, "bands": bands, "target_share": target_share}
+    settings |= {"threshold": threshold, "seed": seed}
+    settings |= {"top_fraction": top_fraction} if top_fraction is not None else {}  # absent: older plans resume
+    settings |= {"random": True} if random else {}
+    scorer = RandomScorer(seed) if random else CatalystScorer(classifier)
+    content = {"inputs": inputs.fingerprint(), "classifier": "random"} if random else _content(inputs, classifier)
     dropped = layout.excluded("dropped")
-    if target_share is None:
+    if target_share is None and top_fraction is None:
         step = CatalystUpsampler(bands, seed=seed, exclusion_writer=dropped)
-        main = _main(inputs, layout, classifier, step, tasks)
-        return Plan("upsample", layout, [main], settings, _content(inputs, classifier))
-    step = CatalystUpsampler(Deferred(layout.reduced, "bands"), seed=seed, exclusion_writer=dropped)
-    scorer = CatalystScorer(classifier)
-    reduce = dict(share=target_share, threshold=threshold)
-    passes = _scan_and_reduce(inputs, layout, [scorer], tasks, target_share_bands, **reduce)
-    main = _main(inputs, layout, classifier, step, tasks)
-    return Plan("upsample", layout, passes + [main], settings, _content(inputs, classifier))
+        return Plan("upsample", layout, [_main(inputs, layout, scorer, step, tasks)], settings, content)
+    if top_fraction is None:
+        reduce, reduce_settings = target_share_bands, dict(share=target_share, threshold=threshold)
+    else:
+        if bands is None or len(bands) != 1:
+            raise UserError(f"upsample with a top fraction takes one factor (got the bands {bands})")
+        reduce, reduce_settings = top_fraction_bands, dict(fraction=top_fraction, factor=bands[0][1])
+    deferred = Deferred(layout.reduced, "bands"), Deferred(layout.reduced, "tie_key")
+    step = CatalystUpsampler(deferred[0], seed=seed, exclusion_writer=dropped, tie_key=deferred[1])
+    passes = _scan_and_reduce(inputs, layout, [scorer], tasks, reduce, **reduce_settings)
+    return Plan("upsample", layout, passes + [_main(inputs, layout, scorer, step, tasks)], settings, content)
 
 
 def mix_plan(
@@ -245,8 +264,8 @@ def _content(inputs: Inputs, classifier: str | None) -> dict:
     return {"inputs": inputs.fingerprint(), "classifier": classifier_fingerprint(classifier)}
 
 
-def _main(inputs: Inputs, layout: Layout, classifier: str | None, step, tasks: int) -> Pass:
-    return Pass(MAIN, [inputs.reader(layout), CatalystScorer(classifier), step, layout.writer()], tasks)
+def _main(inputs: Inputs, layout: Layout, scorer, step, tasks: int) -> Pass:
+    return Pass(MAIN, [inputs.reader(layout), scorer, step, layout.writer()], tasks)
 
 
 def _scan_and_reduce(inputs: Inputs, layout: Layout, steps: list, tasks: int, function, **settings) -> list[Pass]:

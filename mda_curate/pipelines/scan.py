@@ -112,6 +112,13 @@ def top_fraction_cutoff(records: Mapping[str, np.ndarray], fraction: float) -> d
     }
 
 
+def top_fraction_bands(records: Mapping[str, np.ndarray], fraction: float, factor: float) -> dict:
+    """The band repeating exactly ``round(fraction * N)`` best-scoring documents ``factor`` times
+    (:func:`top_fraction_cutoff`'s threshold and tie key)."""
+    cutoff = top_fraction_cutoff(records, fraction)
+    return {"bands": [[cutoff["threshold"], factor]], **cutoff}
+
+
 def target_share_bands(records: Mapping[str, np.ndarray], share: float, threshold: float) -> dict:
     """The factor k for documents scoring at least ``threshold`` (the catalysts) that makes their share
     of characters ``share``: k·C / (k·C + T − C) = share, i.e. k = share·(T − C) / ((1 − share)·C)."""
@@ -125,6 +132,7 @@ def target_share_bands(records: Mapping[str, np.ndarray], share: float, threshol
         raise UserError(f"the catalyst share is already {catalyst / total:.4g} >= {share}: nothing to upsample")
     return {
         "bands": [[threshold, factor]],
+        "tie_key": None,
         "catalyst_chars": catalyst,
         "total_chars": total,
         "share_before": catalyst / total,

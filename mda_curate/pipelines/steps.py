@@ -116,6 +116,25 @@ class CatalystScorer(PipelineStep):
                 yield doc
 
 
+class RandomScorer(PipelineStep):
+    """Annotate ``metadata["catalyst_score"]`` with a uniform draw in [0, 1) from a hash of (``seed``, id):
+    the random control of a catalyst pipeline, which then selects documents exactly as it would by the
+    classifier's scores (the same number under a top fraction), but regardless of their text."""
+
+    name = "🎲 Random scorer"
+    type = "🔢 - ANNOTATOR"
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.seed = seed
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            self.stat_update(StatHints.total, StatHints.forwarded)
+            doc.metadata[SCORE_KEY] = unit_hash("random", self.seed, doc.id) / 2**64
+            yield doc
+
+
 def catalyst_score(doc: Document) -> float:
     try:
         return doc.metadata[SCORE_KEY]
@@ -147,11 +166,14 @@ class CatalystFilter(BaseFilter):
         yield from super().run(data, rank, world_size)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        score = catalyst_score(doc)
-        keep = score > self.threshold or (
-            score == self.threshold and (self.tie_key is None or unit_hash(doc.id) <= self.tie_key)
-        )
-        return True if keep else (False, "below_threshold")
+        return True if reaches(doc, self.threshold, self.tie_key) else (False, "below_threshold")
+
+
+def reaches(doc: Document, threshold: float, tie_key: int | None = None) -> bool:
+    """Whether ``doc``'s catalyst score is at least ``threshold``; with ``tie_key``, a score equal to it
+    counts only when the id hash is at most ``tie_key`` (an exact top-fraction cutoff)."""
+    score = catalyst_score(doc)
+    return score > threshold or (score == threshold and (tie_key is None or unit_hash(doc.id) <= tie_key))
 
 
 class Resampler(PipelineStep):
@@ -211,7 +233,9 @@ def _repeat(doc: Document, k: int) -> Document:
 class CatalystUpsampler(Resampler):
     """Repeat documents by catalyst-score band: ``bands = [(min_score, factor), ...]``; a document takes
     the factor of the highest band whose ``min_score`` its score reaches, else 1. Factors below 1
-    subsample; fractional factors are rounded per document (see :class:`Resampler`).
+    subsample; fractional factors are rounded per document (see :class:`Resampler`). With ``tie_key``
+    (a top-fraction cutoff, one band), a score equal to the band's ``min_score`` reaches it only when the
+    id hash is at most ``tie_key``, as in :class:`CatalystFilter`.
     """
 
     name = "🧪 Catalyst upsampler"
@@ -221,16 +245,18 @@ class CatalystUpsampler(Resampler):
         bands: Sequence[tuple[float, float]] | Deferred,
         seed: int = 0,
         exclusion_writer: DiskWriter | None = None,
+        tie_key: int | Deferred | None = None,
     ):
         super().__init__(seed, exclusion_writer)
         self.bands = bands
+        self.tie_key = tie_key
 
     def resolve_settings(self) -> None:
         self.bands = sorted(map(tuple, resolve(self.bands)))
+        self.tie_key = resolve(self.tie_key)
 
     def rate(self, doc: Document) -> float:
-        score = catalyst_score(doc)
-        return next((factor for low, factor in reversed(self.bands) if score >= low), 1.0)
+        return next((factor for low, factor in reversed(self.bands) if reaches(doc, low, self.tie_key)), 1.0)
 
 
 class SourceMixer(Resampler):

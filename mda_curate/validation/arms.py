@@ -9,10 +9,12 @@ order; the arms differ only in their schedule (``mda_curate.training.schedule``)
 * ``targeted_augmentation`` / ``random_augmentation``: the same k samples are duplicated (``copies``
   extra rows each), in their own step, or with ``arms.spread`` at steps spaced evenly across the window
   (:func:`spread_duplicates`);
-* ``classifier_upsampling``: the k window samples whose decoded text the catalyst classifier (the seed's
-  ``classifier``, else ``arms.classifier``) scores highest are duplicated (no influence needed at curation
-  time);
-* with ``arms.displace``, each duplicating arm (the augmentation arms and ``classifier_upsampling``) also
+* ``classifier_upsampling`` / ``random_upsampling``: the curator's path. The window's samples, as a
+  shard of documents, go through ``mda-curate curate upsample --top-fraction --factor 1+copies``, scored by
+  the catalyst classifier (the seed's ``classifier``, else ``arms.classifier``; no influence needed at
+  curation time) or, for the random control, with ``--random`` (the same pipeline and count, documents
+  picked by a seeded hash); each copy the pipeline writes is duplicated (:func:`upsampled_samples`);
+* with ``arms.displace``, each duplicating arm (the augmentation and upsampling arms) also
   masks ``k * copies`` window samples drawn uniformly from those it does not duplicate (:func:`displaced`):
   over the window it trains on as many rows as the baseline, so augmentation changes which data the
   window holds, not how much, as a curator with a fixed token budget would (without it, random
@@ -36,7 +38,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,9 @@ import numpy as np
 from mda_curate.errors import UserError
 from mda_curate.validation.spec import ExperimentSpec, SeedSpec
 
+UPSAMPLING = ("classifier_upsampling", "random_upsampling")  # the arms curated by `mda-curate curate upsample`
 DISPLACED_STREAM = 1  # random_k's stream for displaced samples (the random arms' k use none)
+UPSAMPLING_STREAM = 2  # the stream of random_upsampling's hash seed
 # the arms that insert documents: arm -> (the arms.<field> naming their file, the command that makes it)
 INSERTED_FILES = {
     "synthetic_augmentation": ("synthetic", "mda-curate augment generate"),
@@ -160,29 +164,78 @@ def sample_texts(order, tokenizer, indices: Sequence[int]) -> list[str]:
     return [tokenizer.decode(order.sample(int(g)).tolist()) for g in indices]
 
 
-def classifier_top_k(
-    texts: Sequence[str], indices: np.ndarray, k: int, score: Callable[[list[str]], np.ndarray]
+def upsampled_samples(
+    spec: ExperimentSpec, seed: SeedSpec, arm: str, window: np.ndarray, k: int, texts: Sequence[str], folder: Path
 ) -> list[int]:
-    """The ``k`` indices whose texts ``score`` rates highest."""
-    return top_k(indices, score(list(texts)), k)
+    """The window samples ``mda-curate curate upsample`` repeats, run as a curator would on a shard of the
+    window: ``folder/window.parquet`` holds one document per sample (id ``g``, its decoded text);
+    ``classifier_upsampling`` keeps the top ``k`` by the catalyst classifier, ``random_upsampling`` the
+    ``k`` a seeded hash of the id picks (``curate upsample --random``), each repeated ``1 + copies`` times
+    into ``folder/<arm>/``. Every copy ``g#j`` it writes becomes a duplicate row of sample ``g``."""
+    from mda_curate.pipelines.recipes import Inputs, Layout, upsample_plan
+    from mda_curate.pipelines.run import Launch, run_plan
+
+    shard = write_window_shard(folder / "window.parquet", window, texts)
+    random = arm == "random_upsampling"
+    classifier = None if random else check_classifier(spec.classifier(seed))
+    factor = 1 + spec.arms.copies
+    layout = Layout(str(folder / arm), "parquet")
+    hash_seed = int(np.random.default_rng([spec.arms.random_seed, seed.seed, UPSAMPLING_STREAM]).integers(2**31))
+    settings = dict(top_fraction=k / len(window), seed=hash_seed, random=random, tasks=1)
+    plan = upsample_plan(Inputs.find([str(shard)]), layout, classifier, [(0.0, factor)], **settings)
+    run_plan(plan, Launch(workers=1, show_progress=False))
+    return repeated_samples(folder / arm, window, spec.arms.copies)
 
 
-def catalyst_scorer(path: Path | None) -> Callable[[list[str]], np.ndarray]:
-    """The catalyst classifier's ``score`` (None: the package's classifier)."""
+def write_window_shard(path: Path, window: np.ndarray, texts: Sequence[str]) -> Path:
+    """The window as a parquet shard of documents (``id`` = the sample index, ``text``); rewritten with
+    the same bytes when nothing changed, so the curation pipeline's resume sees the same content."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"id": [str(int(g)) for g in window], "text": list(texts)})
+    partial = path.with_suffix(".partial")
+    pq.write_table(table, partial)
+    partial.replace(path)
+    return path
+
+
+def repeated_samples(output: Path, window: np.ndarray, copies: int) -> list[int]:
+    """The samples the upsampled shard in ``output`` repeats, after checking it holds every window sample
+    once and each repeated one ``copies`` more times."""
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    ids = [
+        i for path in sorted(output.glob("*.parquet")) for i in pq.read_table(path, columns=["id"])["id"].to_pylist()
+    ]
+    originals = sorted(int(i) for i in ids if "#" not in i)
+    extra = Counter(int(i.split("#")[0]) for i in ids if "#" in i)
+    if originals != window.tolist() or any(n != copies for n in extra.values()):
+        raise UserError(f"{output}: the upsampled shard does not hold the window once plus {copies} copies per repeat")
+    return sorted(extra)
+
+
+def check_classifier(path: Path | None) -> str | None:
+    """``path`` as the pipeline takes it, after loading the classifier once (a one-line error here, not a
+    failed pipeline task)."""
     try:
         from mda_curate.classifier import load_classifier
     except ImportError as err:
         raise UserError(f"classifier_upsampling: the catalyst classifier is not available ({err})") from None
-    return load_classifier(path).score
+    load_classifier(path)
+    return None if path is None else str(path)
 
 
 def arm_schedules(
-    spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], order=None, tokenizer=None
+    spec: ExperimentSpec, seed: SeedSpec, arms: Sequence[str], order=None, tokenizer=None, curation=None
 ) -> dict[str, dict]:
     """The schedule (as a dict for ``Schedule.from_dict``) of every arm in ``arms`` for one seed.
 
-    ``order`` and ``tokenizer`` (the base run's data order and tokenizer) are needed only by
-    ``classifier_upsampling``."""
+    ``order`` and ``tokenizer`` (the base run's data order and tokenizer) and ``curation`` (the folder of
+    the upsampling pipeline's shards) are needed only by the arms in :data:`UPSAMPLING`."""
     settings, batch_size = spec.arms, spec.train.batch_size
     window = window_indices(seed, batch_size)
     k = settings.count(len(window))
@@ -193,9 +246,10 @@ def arm_schedules(
         chosen["targeted"] = influence_top_k(spec, seed, k)
     if set(arms) & {"random_removal", "random_augmentation"}:
         chosen["random"] = random_k(window, k, settings.random_seed, seed.seed)
-    if "classifier_upsampling" in arms:
-        score = catalyst_scorer(spec.classifier(seed))
-        chosen["classifier"] = classifier_top_k(sample_texts(order, tokenizer, window), window, k, score)
+    if upsampling := [arm for arm in UPSAMPLING if arm in arms]:
+        texts = sample_texts(order, tokenizer, window)
+        for arm in upsampling:
+            chosen[arm] = upsampled_samples(spec, seed, arm, window, k, texts, Path(curation))
 
     def duplicate(samples: list[int]) -> dict:
         if settings.spread:
@@ -212,7 +266,8 @@ def arm_schedules(
         "random_removal": lambda: {"mask": chosen["random"]},
         "targeted_augmentation": lambda: duplicate(chosen["targeted"]),
         "random_augmentation": lambda: duplicate(chosen["random"]),
-        "classifier_upsampling": lambda: duplicate(chosen["classifier"]),
+        "classifier_upsampling": lambda: duplicate(chosen["classifier_upsampling"]),
+        "random_upsampling": lambda: duplicate(chosen["random_upsampling"]),
         "synthetic_augmentation": lambda: inserted_documents(spec, seed, k, "synthetic_augmentation"),
         "random_insertion": lambda: inserted_documents(spec, seed, k, "random_insertion"),
         "generic_insertion": lambda: inserted_documents(spec, seed, k, "generic_insertion"),

@@ -158,7 +158,7 @@ def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: 
     arm's schedule; returns the arm-runs in seed, arm order."""
     from mda_curate.models import load_tokenizer
     from mda_curate.training.data import DataOrder
-    from mda_curate.validation.arms import arm_schedules
+    from mda_curate.validation.arms import UPSAMPLING, arm_schedules
 
     tokenizer = load_tokenizer(str(spec.tokenizer))
     runs = []
@@ -166,8 +166,9 @@ def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: 
         prepare_base_run(spec, seed, f"seeds[{i}]", tokenizer, show_progress)
         if set(arms) & set(TARGETED):
             ensure_scores(spec, seed, f"seeds[{i}]")
-        order = DataOrder.load(seed.run) if "classifier_upsampling" in arms else None
-        for arm, schedule in arm_schedules(spec, seed, arms, order, tokenizer).items():
+        order = DataOrder.load(seed.run) if set(arms) & set(UPSAMPLING) else None
+        curation = out / f"seed{seed.seed}" / "curation"
+        for arm, schedule in arm_schedules(spec, seed, arms, order, tokenizer, curation).items():
             runs.append(write_schedule(ArmRun(seed, arm, out / f"seed{seed.seed}" / arm), schedule, spec))
     return runs
 

@@ -73,6 +73,7 @@ ARMS = (
     "targeted_augmentation",
     "random_augmentation",
     "classifier_upsampling",
+    "random_upsampling",
     "synthetic_augmentation",
     "random_insertion",
     "generic_insertion",

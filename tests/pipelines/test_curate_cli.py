@@ -90,6 +90,40 @@ def test_upsample_by_factor_repeats_exactly_the_catalysts(corpus, classifier, tm
     assert stats["kept"] == len(corpus.docs) and stats["written"] == len(corpus.docs) + stats["upsampled"]
 
 
+def test_upsample_of_a_top_fraction_repeats_exactly_the_best_documents(corpus, classifier, tmp_path, read_jsonl):
+    from mda_curate.pipelines.steps import unit_hash
+
+    scores = classifier.scores(corpus)
+    out = tmp_path / "out"
+    assert curate_corpus("upsample", corpus, out, classifier, "--top-fraction", 0.3, "--factor", 3) == 0
+    ranked = sorted(scores, key=lambda i: (-scores[i], unit_hash(i)))
+    best = set(ranked[: round(0.3 * len(scores))])
+    written = Counter(d["id"].split("#")[0] for d in read_jsonl(out))
+    assert written == {i: 3 if i in best else 1 for i in scores}
+    assert load_stats(out)["upsampled"] == 2 * len(best)
+
+
+def test_random_upsampling_repeats_as_many_documents_chosen_by_id_alone(corpus, classifier, tmp_path, read_jsonl):
+    """The random control: the same pipeline and count as the classifier's top fraction, its choice a
+    seeded hash of the id (so it does not follow the scores, and another seed chooses another set)."""
+    keep = round(0.3 * len(corpus.docs))
+    chosen = {}
+    for seed in (0, 1):
+        out = tmp_path / f"random{seed}"
+        args = ["--output", out, "--workers", 1, "--random", "--seed", seed, "--top-fraction", 0.3, "--factor", 2]
+        assert curate("upsample", corpus.folder, *args) == 0
+        chosen[seed] = {d["id"].split("#")[0] for d in read_jsonl(out) if "#" in d["id"]}
+        assert len(chosen[seed]) == keep and load_stats(out)["upsampled"] == keep
+    scores = classifier.scores(corpus)
+    best = set(sorted(scores, key=scores.get, reverse=True)[:keep])
+    assert chosen[0] != chosen[1] and chosen[0] != best
+
+
+def test_random_upsampling_refuses_a_classifier(corpus, classifier, tmp_path, capsys):
+    assert curate_corpus("upsample", corpus, tmp_path / "out", classifier, "--random", "--factor", 2) == 2
+    assert "--random" in capsys.readouterr().err
+
+
 def test_upsample_to_a_target_share(corpus, classifier, tmp_path, read_jsonl):
     scores = classifier.scores(corpus)
     threshold = sorted(scores.values())[len(scores) * 3 // 4]

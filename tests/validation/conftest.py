@@ -142,14 +142,3 @@ def base_runs(tmp_path_factory, corpus):
         prepare_base_run(spec, seed, f"seeds[{i}]", tokenizer, show_progress=False)
         write_scores(seed)
     return runs
-
-
-def fake_classifier(monkeypatch):
-    """Stand in for the catalyst classifier: texts with more '<' score higher."""
-    import numpy as np
-
-    from mda_curate.validation import arms
-
-    monkeypatch.setattr(
-        arms, "catalyst_scorer", lambda path: lambda texts: np.array([t.count("<") for t in texts], float)
-    )

@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mda_curate.classifier import load_classifier
 from mda_curate.errors import UserError
 from mda_curate.validation.arms import random_k, spread_duplicates, top_k
 from mda_curate.validation.runner import base_run_data, plan, save_spec
 from mda_curate.validation.spec import ARMS, load_spec
 
-from .conftest import fake_classifier, tiny_spec_data, write_scores, write_spec
+from .conftest import tiny_spec_data, write_scores, write_spec
 
 
 def tiny_spec(tmp_path, corpus, base_runs, arms=None, **changes):
@@ -44,12 +45,11 @@ def test_spread_copies_come_back_evenly_spaced_within_the_window_never_in_their_
     )
 
 
-def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpus, base_runs, monkeypatch):
+def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpus, base_runs):
     from mda_curate.models import load_tokenizer
     from mda_curate.training.schedule import INSERTED, Schedule
     from mda_curate.training.trainer import Trainer
 
-    fake_classifier(monkeypatch)
     spec = tiny_spec(tmp_path, corpus, base_runs, arms=ARMS)
     (seed,) = spec.seeds
     runs = plan(spec, tmp_path / "out", ARMS, show_progress=False)
@@ -89,8 +89,9 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
     top = top_k(np.array(list(scores)), np.array(list(scores.values()), float), 4)
     assert chosen["targeted_removal"] == chosen["targeted_augmentation"] == top
     assert chosen["random_removal"] == chosen["random_augmentation"] != chosen["targeted_removal"]
-    texts = [tokenizer.decode(baseline.order.sample(g).tolist()).count("<") for g in window]
-    assert chosen["classifier_upsampling"] == top_k(np.array(window), np.array(texts, float), 4)
+    texts = [tokenizer.decode(baseline.order.sample(g).tolist()) for g in window]
+    assert chosen["classifier_upsampling"] == pipeline_top_k(window, load_classifier(None).score(texts), 4)
+    assert chosen["random_upsampling"] != chosen["classifier_upsampling"]
     inserts = {run.arm: json.loads(run.schedule_path.read_text())["insert"] for run in runs if run.arm in inserting}
     assert [i["rows_per_step"] for (i,) in inserts.values()] == [1, 1, 1]  # ceil(4 / 4 steps): the same in each arm
     assert [Path(i["path"]).name for (i,) in inserts.values()] == ["synthetic.jsonl", "random.jsonl", "generic.jsonl"]
@@ -138,30 +139,38 @@ def test_displacing_augmentation_masks_as_many_other_window_samples_as_it_adds_r
         plan(too_many, tmp_path / "big" / "out", ("targeted_augmentation",), show_progress=False)
 
 
-def test_a_seeds_own_classifier_replaces_the_arms_classifier(tmp_path, corpus, base_runs, monkeypatch):
+def pipeline_top_k(window, scores, k: int) -> list[int]:
+    """Brute force of ``curate upsample --top-fraction``: the best scores, ties by the id's hash."""
+    from mda_curate.pipelines.steps import unit_hash
+
+    ranked = sorted(zip(window, scores), key=lambda pair: (-pair[1], unit_hash(str(pair[0]))))
+    return sorted(int(g) for g, _ in ranked[:k])
+
+
+def test_a_seeds_own_classifier_replaces_the_arms_classifier(tmp_path, corpus, base_runs):
     import mda_curate.validation.arms as arms
     from mda_curate.models import load_tokenizer
     from mda_curate.training.data import DataOrder
 
-    marks = {"markup": "<", "code": "("}  # each stand-in classifier counts its own character
-
-    def scorer(path):
-        return lambda texts: np.array([t.count(marks[path.name]) for t in texts], float)
-
-    monkeypatch.setattr(arms, "catalyst_scorer", scorer)
+    shipped = Path(arms.__file__).resolve().parents[2] / "classifiers"
     data = tiny_spec_data(corpus, base_runs, seeds=(0,), arms=["classifier_upsampling"])
-    data["arms"]["classifier"] = tmp_path / "markup"
+    data["arms"]["classifier"] = shipped / "catalyst-proxy"
     shared = load_spec(write_spec(tmp_path / "shared.toml", data))
-    data["seeds"][0]["classifier"] = tmp_path / "code"
+    data["seeds"][0]["classifier"] = shipped / "catalyst-default"
     own = load_spec(write_spec(tmp_path / "own.toml", data))
     order, tokenizer = DataOrder.load(own.seeds[0].run), load_tokenizer(str(own.tokenizer))
     window = list(range(4 * 4, 8 * 4))
     texts = arms.sample_texts(order, tokenizer, window)
-    for spec, mark in ((shared, "<"), (own, "(")):
-        (schedule,) = arms.arm_schedules(spec, spec.seeds[0], ["classifier_upsampling"], order, tokenizer).values()
-        expected = top_k(np.array(window), np.array([t.count(mark) for t in texts], float), 4)
-        assert schedule["duplicate"][0]["samples"] == expected
-    assert own.seeds[0].classifier == tmp_path / "code" and shared.seeds[0].classifier is None
+    chosen = {}
+    for spec, name in ((shared, "catalyst-proxy"), (own, "catalyst-default")):
+        curation = tmp_path / name
+        (schedule,) = arms.arm_schedules(
+            spec, spec.seeds[0], ["classifier_upsampling"], order, tokenizer, curation
+        ).values()
+        chosen[name] = schedule["duplicate"][0]["samples"]
+        assert chosen[name] == pipeline_top_k(window, load_classifier(shipped / name).score(texts), 4)
+    assert chosen["catalyst-proxy"] != chosen["catalyst-default"]
+    assert own.seeds[0].classifier == shipped / "catalyst-default" and shared.seeds[0].classifier is None
 
 
 def test_influence_scores_of_another_run_window_or_unit_are_refused(tmp_path, corpus, base_runs):

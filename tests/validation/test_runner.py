@@ -12,13 +12,12 @@ from mda_curate.training.trainer import Trainer
 from mda_curate.validation.runner import run_experiment
 from mda_curate.validation.spec import ARMS, load_spec
 
-from .conftest import fake_classifier, tiny_spec_data, write_spec
+from .conftest import tiny_spec_data, write_spec
 
 PNG = b"\x89PNG"
 
 
-def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, base_runs, monkeypatch):
-    fake_classifier(monkeypatch)
+def test_every_arm_runs_and_the_summary_keeps_its_contract(tmp_path, corpus, base_runs):
     data = tiny_spec_data(corpus, base_runs, arms=ARMS)
     data["arms"]["checkpoint_every"] = 4
     for seed in data["seeds"]:
