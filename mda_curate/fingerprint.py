@@ -52,6 +52,12 @@ def fingerprint(paths: Iterable[str]) -> dict[str, dict]:
     return identities
 
 
+def unplaced(content: dict[str, dict[str, dict]]) -> dict[str, list[dict]]:
+    """``{section: {path: identity}}`` without the paths: each section's identities in order, so that the same
+    files read from another folder (a moved checkout) compare equal."""
+    return {section: list(identities.values()) for section, identities in content.items()}
+
+
 def first_difference(saved, current, prefix: str = "") -> str | None:
     """Where two JSON values first differ, as a key path (``a.b``), or ``None`` when they are equal."""
     if isinstance(saved, dict) and isinstance(current, dict):

@@ -20,7 +20,7 @@ repository root; each spec's header repeats its own):
     python benchmarks/validation/validation.py --workers 2 --spec examples/validation/SPEC.toml \
         --work runs/validation/SPEC    # SPEC: cpu-wide-window-synthetic, -spread, -influence-classifier,
                                        # -displace, -displace-1copy, -displace-top10, cpu-3l-small-share(-window-start),
-                                       # natural-removal-pilot
+                                       # natural-removal-pilot, natural-removal, natural-upsampling
 
 (the influence-classifier one after ``benchmarks/classifier/window_classifiers.py``, which trains its
 classifiers; the 1-copy one reuses the displace experiment's baseline arm-runs when copied into its

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mda_curate.errors import UserError
-from mda_curate.fingerprint import file_identity, fingerprint, first_difference
+from mda_curate.fingerprint import file_identity, fingerprint, first_difference, unplaced
 from mda_curate.training.config import TrainConfig
 from mda_curate.training.data import DataOrder, PackedSource, open_corpora
 from mda_curate.training.schedule import NO_SCHEDULE, Schedule, StepBatch, StepBatches
@@ -105,7 +105,7 @@ class Trainer:
             "tokenizer": str(tokenizer.name_or_path),
             "schedule": schedule.to_dict(),
             "init_from": str(Path(init_from).resolve()) if init_from else None,
-            "content": run_content(data, tokenizer, schedule),
+            "content": run_content(data, tokenizer.name_or_path, schedule),
         }
         self._check_run_dir(run_args, resume)
         corpora = open_corpora(data, tokenizer, self.run_dir / "tokenized")
@@ -277,11 +277,14 @@ class Trainer:
             return
         if not config_path.is_file():
             raise UserError(f"{self.run_dir}: nothing to resume (no config.json)")
-        saved = {"content": run_args["content"], **json.loads(config_path.read_text())}  # older runs: no content
+        saved = json.loads(config_path.read_text())
         changes = TrainConfig.from_dict(saved["train"]).differences(self.config)
-        paths = {k: v for k, v in run_args.items() if k not in ("train", "content")}
+        # data and tokenizer are compared by content where the run recorded it (so a moved checkout resumes);
+        # older runs recorded only their paths
+        by_content = ("data", "tokenizer") if "content" in saved else ()
+        paths = {k: v for k, v in run_args.items() if k not in ("train", "content", *by_content)}
         changes += [f"{k}: {saved[k]!r} -> {v!r}" for k, v in paths.items() if saved[k] != v]
-        if change := first_difference(saved["content"], run_args["content"]):
+        if by_content and (change := first_difference(unplaced(saved["content"]), unplaced(run_args["content"]))):
             changes.append(f"content of {change} (the data or tokenizer files changed)")
         if changes:
             raise UserError(f"{self.run_dir}: resuming needs the run's own settings; changed {changes[0]}")
@@ -321,11 +324,11 @@ class Trainer:
         return source
 
 
-def run_content(data: list[str | Path], tokenizer, schedule: Schedule) -> dict:
-    """Fingerprints of what a run reads: its data and insert files and its tokenizer's files."""
+def run_content(data: list[str | Path], tokenizer: str | Path, schedule: Schedule) -> dict:
+    """Fingerprints of what a run reads: its data and insert files and the files of its tokenizer folder."""
     from mda_curate.models import TOKENIZER_FILES
 
-    folder = Path(str(tokenizer.name_or_path))
+    folder = Path(str(tokenizer))
     tokenizer_files = [folder / name for name in TOKENIZER_FILES if (folder / name).is_file()]
     return {
         "data": fingerprint([*data, *(insert.path for insert in schedule.insert)]),

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from mda_curate.console import console, progress
 from mda_curate.errors import FieldError, UserError
-from mda_curate.fingerprint import fingerprint, first_difference
+from mda_curate.fingerprint import first_difference, unplaced
 from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, MetricSettings, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
@@ -174,12 +174,16 @@ def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: 
 
 
 def prepare_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str, tokenizer, show_progress: bool = True) -> None:
-    """Check the base run was trained with the spec's recipe and data; train it up to the window start
-    when it has no checkpoint (with optimizer state) there, and on to ``influence_step`` when that is later."""
+    """Check the base run was trained with the spec's recipe and data; rebuild its data order when it was
+    copied with its checkpoints only (as the committed runs are); train it up to the window start when it has
+    no checkpoint (with optimizer state) there, and on to ``influence_step`` when that is later."""
     from mda_curate.training.trainer import Trainer
 
     if (seed.run / "config.json").is_file():
         check_base_run(spec, seed, name)
+    if _checkpoint_steps(seed.run) and not (seed.run / "order.npy").is_file():
+        console.print(f"seed {seed.seed}: rebuilding the data order of {seed.run} (a run copied without it)")
+        Trainer(spec.config(seed), seed.run, tokenizer, list(spec.data), resume=True)
     for step, field, weights_only in (
         (seed.window[0], "window", False),
         (seed.attributed_step, "influence_step", True),
@@ -198,16 +202,20 @@ def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
     """The base run must be a plain run of the spec's recipe (with this seed), data and tokenizer: no schedule
     (it may start from a checkpoint, ``init_from``, as the quick demo's run does; its arms branch from its own)."""
     from mda_curate.training.config import TrainConfig
+    from mda_curate.training.schedule import Schedule
+    from mda_curate.training.trainer import run_content
 
     saved = json.loads((seed.run / "config.json").read_text())
     differences = TrainConfig.from_dict(saved["train"]).differences(spec.config(seed))
     if differences:
         raise UserError(f"{name}.run: {seed.run} was trained with another config than the spec's ({differences[0]})")
-    if [Path(p).resolve() for p in saved["data"]] != [p.resolve() for p in spec.data]:
+    if "content" in saved:  # by content, so that a base run committed in another checkout is accepted
+        content = run_content(list(spec.data), spec.tokenizer, Schedule())
+        if change := first_difference(unplaced(saved["content"]), unplaced(content)):
+            raise UserError(f"{name}.run: {seed.run} was trained on other {change} files than the spec's")
+    elif [Path(p).resolve() for p in saved["data"]] != [p.resolve() for p in spec.data]:  # older runs: paths only
         raise UserError(f"{name}.run: {seed.run} was trained on {saved['data']}, not the spec's data")
-    if "content" in saved and (change := first_difference(saved["content"]["data"], fingerprint(spec.data))):
-        raise UserError(f"{name}.run: {seed.run} was trained on other content of the spec's data (changed: {change})")
-    if Path(saved["tokenizer"]).resolve() != spec.tokenizer.resolve():
+    elif Path(saved["tokenizer"]).resolve() != spec.tokenizer.resolve():
         raise UserError(
             f"{name}.run: {seed.run} was trained with the tokenizer {saved['tokenizer']}, not {spec.tokenizer}"
         )

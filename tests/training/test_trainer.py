@@ -103,6 +103,19 @@ def test_run_folder_misuse_is_a_user_error(tmp_path, tokenizer, corpus_dir):
         Trainer(tiny_config(steps=1), tmp_path / "run", tokenizer, [corpus_dir], schedule, resume=True)
 
 
+def test_a_run_resumes_on_the_same_data_in_another_folder_but_not_on_changed_data(tmp_path, tokenizer, corpus_dir):
+    import shutil
+
+    Trainer(tiny_config(steps=4), tmp_path / "run", tokenizer, [corpus_dir]).train(show_progress=False, until=2)
+    moved = shutil.copytree(corpus_dir, tmp_path / "moved")  # a checkout cloned to another folder
+    resumed = Trainer(tiny_config(steps=4), tmp_path / "run", tokenizer, [moved], resume=True)
+    assert resumed.step == 2
+    edited = next(path for path in sorted(moved.rglob("*")) if path.is_file())
+    edited.write_bytes(edited.read_bytes() + b"\n")
+    with pytest.raises(UserError, match="changed content of data"):
+        Trainer(tiny_config(steps=4), tmp_path / "run", tokenizer, [moved], resume=True)
+
+
 def test_weights_only_checkpoint_starts_a_fresh_optimizer_at_step_0(tmp_path, tokenizer, corpus_dir):
     base = Trainer(tiny_config(steps=2), tmp_path / "base", tokenizer, [corpus_dir])
     base.train(show_progress=False)

@@ -250,6 +250,32 @@ def test_an_unavailable_classifier_or_inserted_file_fails_with_a_clear_error(tmp
         plan(spec, tmp_path / "out", ("baseline", "classifier_upsampling"), show_progress=False)
 
 
+def test_a_base_run_is_checked_by_the_content_of_its_data_not_the_folder_it_was_read_from(tmp_path, corpus, base_runs):
+    from mda_curate.validation.runner import check_base_run
+
+    moved = shutil.copytree(corpus, tmp_path / "moved")  # the spec's data in another checkout
+    data = tiny_spec_data(moved, base_runs, seeds=(0,))
+    spec = load_spec(write_spec(tmp_path / "moved.toml", data))
+    check_base_run(spec, spec.seeds[0], "seeds[0]")
+    (moved / "train.jsonl").write_text((moved / "train.jsonl").read_text().replace("a", "b", 1))
+    with pytest.raises(UserError, match=r"seeds\[0\].run: .*base0 was trained on other data files than the spec's"):
+        check_base_run(spec, spec.seeds[0], "seeds[0]")
+
+
+def test_a_base_run_copied_with_its_checkpoints_only_gets_its_data_order_back(tmp_path, corpus, base_runs):
+    from mda_curate.training.data import DataOrder
+
+    copied = tmp_path / "runs"
+    shutil.copytree(
+        base_runs, copied, ignore=shutil.ignore_patterns("order.npy", "sources.json", "streams.npz", "tokenized")
+    )
+    spec = tiny_spec(tmp_path, corpus, copied)
+    plan(spec, tmp_path / "out", ("baseline", "random_removal"), show_progress=False)
+    rebuilt, original = DataOrder.load(copied / "base0"), DataOrder.load(base_runs / "base0")
+    assert np.array_equal(rebuilt.order, original.order)
+    assert all(np.array_equal(rebuilt.sample(g), original.sample(g)) for g in range(0, 48, 7))
+
+
 def test_a_base_run_of_another_recipe_and_an_output_of_another_spec_are_refused(tmp_path, corpus, base_runs):
     spec = tiny_spec(tmp_path, corpus, base_runs, train__lr=0.01)
     with pytest.raises(

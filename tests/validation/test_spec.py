@@ -12,7 +12,8 @@ from .conftest import tiny_spec_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "validation"
 REPO = EXAMPLES.parents[1]
-PAPER_ARMS = tuple(arm for arm in ARMS if not arm.endswith("_insertion"))  # the example specs without the controls
+CONTROLS = ("random_upsampling", "random_insertion", "generic_insertion")
+PAPER_ARMS = tuple(arm for arm in ARMS if arm not in CONTROLS)  # the example specs' arms: no controls added later
 
 
 def test_the_cpu_formation_example_spec_covers_both_formation_runs_and_every_arm():
@@ -172,3 +173,26 @@ def test_arm_lists_from_the_command_line_are_checked():
     assert parse_arms("baseline, random_removal") == ("baseline", "random_removal")
     with pytest.raises(UserError, match="--arms: unknown arm 'random'"):
         parse_arms("baseline,random")
+
+
+def test_the_natural_specs_windows_follow_their_rule_from_the_committed_formation_steps():
+    """Each seed's window is the 1,000 steps ending at the last 250-step checkpoint at least 250 steps before
+    its committed run's formation step, scored at its end, on the head that formed."""
+    import pyarrow.parquet as pq
+
+    from mda_curate.units.formation import formation, summarize_steps
+
+    removal, upsampling = (load_spec(EXAMPLES / f"natural-{name}.toml") for name in ("removal", "upsampling"))
+    assert [(s.seed, s.window, s.unit) for s in removal.seeds] == [
+        (s.seed, s.window, s.unit) for s in upsampling.seeds
+    ]
+    runs = REPO / "benchmarks/natural_formation/runs"
+    for seed in removal.seeds:
+        summaries = summarize_steps(
+            pq.read_table(runs / f"3l-ctx256-b32-lr3e-3-s{seed.seed}/unit_scores.parquet").to_pylist()
+        )
+        formed = formation(summaries)
+        end = int(formed.step - 250) // 250 * 250
+        assert seed.window == (end - 1000, end) and seed.influence_step == end, seed.seed
+        head = next(s.best_induction_head for s in summaries if s.step == formed.checkpoint)
+        assert seed.unit == f"{head[0]}.{head[1]}", seed.seed
