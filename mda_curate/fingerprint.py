@@ -52,10 +52,18 @@ def fingerprint(paths: Iterable[str]) -> dict[str, dict]:
     return identities
 
 
-def unplaced(content: dict[str, dict[str, dict]]) -> dict[str, list[dict]]:
-    """``{section: {path: identity}}`` without the paths: each section's identities in order, so that the same
-    files read from another folder (a moved checkout) compare equal."""
-    return {section: list(identities.values()) for section, identities in content.items()}
+def content_change(saved: dict[str, dict[str, dict]], current: dict[str, dict[str, dict]]) -> str | None:
+    """Where two content records (``{section: {path: identity}}``) first differ, comparing each section's files
+    in order by identity alone, so that the same files read from another folder (a moved checkout) agree:
+    ``section.<current path>.<field>``, or the section when it lists another number of files."""
+    for section in sorted(set(saved) | set(current)):
+        before, now = list(saved.get(section, {}).values()), list(current.get(section, {}).items())
+        if len(before) != len(now):
+            return section
+        for identity, (path, current_identity) in zip(before, now):
+            if found := first_difference(identity, current_identity, f"{section}.{path}"):
+                return found
+    return None
 
 
 def first_difference(saved, current, prefix: str = "") -> str | None:

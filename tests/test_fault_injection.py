@@ -330,7 +330,7 @@ def test_train_resume_and_validate_refuse_changed_data(tokenizer_dir, tmp_path, 
     data.write_bytes(jsonl(words(20, seed=3)))
     code, message = train(capsys, tokenizer_dir, data, run, "--resume")
     assert code == 2 and f"changed content of data.{data}.sha256 (the data or tokenizer files changed)" in message
-    with pytest.raises(UserError, match=f"other content of the spec's data \\(changed: {data}.s"):
+    with pytest.raises(UserError, match=f"other content than the spec's \\(changed: data.{data}.sha256"):
         check_base_run(spec, seed, "seeds[0]")
 
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mda_curate.errors import UserError
-from mda_curate.fingerprint import file_identity, fingerprint, first_difference, unplaced
+from mda_curate.fingerprint import content_change, file_identity, fingerprint
 from mda_curate.training.config import TrainConfig
 from mda_curate.training.data import DataOrder, PackedSource, open_corpora
 from mda_curate.training.schedule import NO_SCHEDULE, Schedule, StepBatch, StepBatches
@@ -284,7 +284,7 @@ class Trainer:
         by_content = ("data", "tokenizer") if "content" in saved else ()
         paths = {k: v for k, v in run_args.items() if k not in ("train", "content", *by_content)}
         changes += [f"{k}: {saved[k]!r} -> {v!r}" for k, v in paths.items() if saved[k] != v]
-        if by_content and (change := first_difference(unplaced(saved["content"]), unplaced(run_args["content"]))):
+        if by_content and (change := content_change(saved["content"], run_args["content"])):
             changes.append(f"content of {change} (the data or tokenizer files changed)")
         if changes:
             raise UserError(f"{self.run_dir}: resuming needs the run's own settings; changed {changes[0]}")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from mda_curate.console import console, progress
 from mda_curate.errors import FieldError, UserError
-from mda_curate.fingerprint import first_difference, unplaced
+from mda_curate.fingerprint import content_change, first_difference
 from mda_curate.validation.spec import ARMS, TARGETED, ArmSettings, ExperimentSpec, MetricSettings, SeedSpec
 
 STATE_FILE = "trainer_state.pt"  # as mda_curate.training.trainer, without importing torch here
@@ -211,8 +211,8 @@ def check_base_run(spec: ExperimentSpec, seed: SeedSpec, name: str) -> None:
         raise UserError(f"{name}.run: {seed.run} was trained with another config than the spec's ({differences[0]})")
     if "content" in saved:  # by content, so that a base run committed in another checkout is accepted
         content = run_content(list(spec.data), spec.tokenizer, Schedule())
-        if change := first_difference(unplaced(saved["content"]), unplaced(content)):
-            raise UserError(f"{name}.run: {seed.run} was trained on other {change} files than the spec's")
+        if change := content_change(saved["content"], content):
+            raise UserError(f"{name}.run: {seed.run} was trained on other content than the spec's (changed: {change})")
     elif [Path(p).resolve() for p in saved["data"]] != [p.resolve() for p in spec.data]:  # older runs: paths only
         raise UserError(f"{name}.run: {seed.run} was trained on {saved['data']}, not the spec's data")
     elif Path(saved["tokenizer"]).resolve() != spec.tokenizer.resolve():

@@ -258,7 +258,10 @@ def test_a_base_run_is_checked_by_the_content_of_its_data_not_the_folder_it_was_
     spec = load_spec(write_spec(tmp_path / "moved.toml", data))
     check_base_run(spec, spec.seeds[0], "seeds[0]")
     (moved / "train.jsonl").write_text((moved / "train.jsonl").read_text().replace("a", "b", 1))
-    with pytest.raises(UserError, match=r"seeds\[0\].run: .*base0 was trained on other data files than the spec's"):
+    with pytest.raises(
+        UserError,
+        match=r"seeds\[0\].run: .*base0 was trained on other content than the spec's \(changed: data\..*train.jsonl",
+    ):
         check_base_run(spec, spec.seeds[0], "seeds[0]")
 
 
