@@ -165,17 +165,17 @@ def sample_texts(order, tokenizer, indices: Sequence[int]) -> list[str]:
 
 
 def upsampled_samples(
-    spec: ExperimentSpec, seed: SeedSpec, arm: str, window: np.ndarray, k: int, texts: Sequence[str], folder: Path
+    spec: ExperimentSpec, seed: SeedSpec, arm: str, window: np.ndarray, k: int, shard: Path
 ) -> list[int]:
-    """The window samples ``mda-curate curate upsample`` repeats, run as a curator would on a shard of the
-    window: ``folder/window.parquet`` holds one document per sample (id ``g``, its decoded text);
-    ``classifier_upsampling`` keeps the top ``k`` by the catalyst classifier, ``random_upsampling`` the
-    ``k`` a seeded hash of the id picks (``curate upsample --random``), each repeated ``1 + copies`` times
-    into ``folder/<arm>/``. Every copy ``g#j`` it writes becomes a duplicate row of sample ``g``."""
+    """The window samples ``mda-curate curate upsample`` repeats, run as a curator would on ``shard``, the
+    window as documents (:func:`write_window_shard`): ``classifier_upsampling`` keeps the top ``k`` by the
+    catalyst classifier, ``random_upsampling`` the ``k`` a seeded hash of the id picks (``curate upsample
+    --random``), each repeated ``1 + copies`` times into ``<shard's folder>/<arm>/``. Every copy ``g#j`` it
+    writes becomes a duplicate row of sample ``g``."""
     from mda_curate.pipelines.recipes import Inputs, Layout, upsample_plan
     from mda_curate.pipelines.run import Launch, run_plan
 
-    shard = write_window_shard(folder / "window.parquet", window, texts)
+    folder = shard.parent
     random = arm == "random_upsampling"
     classifier = None if random else check_classifier(spec.classifier(seed))
     factor = 1 + spec.arms.copies
@@ -247,9 +247,9 @@ def arm_schedules(
     if set(arms) & {"random_removal", "random_augmentation"}:
         chosen["random"] = random_k(window, k, settings.random_seed, seed.seed)
     if upsampling := [arm for arm in UPSAMPLING if arm in arms]:
-        texts = sample_texts(order, tokenizer, window)
+        shard = write_window_shard(Path(curation) / "window.parquet", window, sample_texts(order, tokenizer, window))
         for arm in upsampling:
-            chosen[arm] = upsampled_samples(spec, seed, arm, window, k, texts, Path(curation))
+            chosen[arm] = upsampled_samples(spec, seed, arm, window, k, shard)
 
     def duplicate(samples: list[int]) -> dict:
         if settings.spread:
