@@ -10,6 +10,13 @@ this script scores every checkpoint of it (``mda_curate.units``), applies the fo
         --data examples/data/train.parquet --tokenizer examples/tokenizer --out runs/llama-formation
     python benchmarks/llama_tiny_formation/llama_tiny_formation.py --run runs/llama-formation
 
+and behind ``llama_tiny_formation_lr3e-3.json``, the same at the learning rate that formed the natural head:
+
+    mda-curate train --recipe cpu-formation --preset llama-tiny --lr 3e-3 --catalyst-share 0.75 --threads 1 \
+        --data examples/data/train.parquet --tokenizer examples/tokenizer --out runs/llama-formation-lr3e-3 --until 6000
+    python benchmarks/llama_tiny_formation/llama_tiny_formation.py --run runs/llama-formation-lr3e-3 \
+        --out benchmarks/llama_tiny_formation/llama_tiny_formation_lr3e-3
+
 (training may be stopped early; the steps trained are recorded).
 """
 
@@ -52,7 +59,8 @@ def main() -> None:
     result = run_result(config.catalyst_share, config.seed, config, summarize_steps(rows), seconds, run)
     out = {
         "what": f"formation of the induction head in {config.preset}, recipe cpu-formation at catalyst share "
-        f"{config.catalyst_share}, seed {config.seed}; cpu-tiny's run with the same share and seed beside it",
+        f"{config.catalyst_share}, lr {config.lr}, seed {config.seed}; cpu-tiny's run with the same share and seed "
+        "beside it",
         "formation_rule": f"best head induction >= {SCORE_THRESHOLD} and induction-loss drop >= {DROP_THRESHOLD} "
         "nats, interpolated",
         "recipe": config.to_dict(),
@@ -67,6 +75,7 @@ def main() -> None:
     }
     Path(args.out + ".json").write_text(json.dumps(out, indent=2) + "\n")
     shutil.copyfile(plot, args.out + ".png")
+    shutil.copyfile(run / "unit_scores.parquet", args.out + "_units.parquet")  # every head at every checkpoint
     print(json.dumps({k: out["run"][k] for k in ("formation_step", "steps_trained")} | {"cpu_tiny": out["cpu_tiny"]}))
 
 
