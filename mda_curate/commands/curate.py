@@ -133,9 +133,10 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout(args.output.rstrip("/"), args.format, args.compression)
     if args.format == "parquet" and args.compression:
         raise UserError("--compression applies to JSONL output (parquet is compressed with snappy)")
-    if getattr(args, "random", False) and args.classifier:
+    random = getattr(args, "random", False)  # upsample only
+    if random and args.classifier:
         raise UserError("--random scores documents without a classifier; drop --classifier")
-    if args.pipeline != "mix" and not getattr(args, "random", False):
+    if args.pipeline != "mix" and not random:
         load_scorer(args.classifier)  # once here, so that a bad path is a one-line error rather than a failed task
     plan = _plan(args, Inputs.find(args.inputs, tag_sources=args.pipeline == "mix"), layout)
     print_summary(plan.pipeline, args.output, run_plan(plan, launch))

@@ -54,6 +54,9 @@ def test_arms_see_the_baseline_batches_except_their_intervention(tmp_path, corpu
     (seed,) = spec.seeds
     runs = plan(spec, tmp_path / "out", ARMS, show_progress=False)
     assert [r.arm for r in runs] == list(ARMS)
+    schedules = [r.schedule_path.read_text() for r in runs]
+    rerun = plan(spec, tmp_path / "out", ARMS, show_progress=False)  # the curation pipelines resume on the same shard
+    assert [r.schedule_path.read_text() for r in rerun] == schedules
     config, tokenizer = spec.arm_config(seed), load_tokenizer(str(spec.tokenizer))
     n, window = config.batch_size, range(4 * 4, 8 * 4)
 
