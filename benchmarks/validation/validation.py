@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--work", default="runs/validation/cpu-formation", help="the harness's output folder")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--arms", help="a,b,...: only these arms (default: the spec's)")
+    parser.add_argument("--seeds", help="s,s,...: only these seeds (default: the spec's); the report covers all done")
     parser.add_argument("--out", help="output folder (default: benchmarks/validation/<the spec file's name>)")
     parser.add_argument(
         "--classifier",
@@ -62,7 +63,7 @@ def main() -> None:
     import transformers
 
     from mda_curate.validation import load_spec, run_experiment
-    from mda_curate.validation.spec import parse_arms
+    from mda_curate.validation.spec import parse_arms, parse_seeds
 
     spec = load_spec(args.spec)
     if args.classifier:
@@ -71,7 +72,8 @@ def main() -> None:
     arms = parse_arms(args.arms) if args.arms else spec.arms.run
     make_inserted_files(spec, arms)
     started = time.perf_counter()
-    summary = run_experiment(spec, args.work, arms, args.workers)
+    seeds = parse_seeds(args.seeds, spec) if args.seeds else None
+    summary = run_experiment(spec, args.work, arms, args.workers, seeds=seeds)
     work = Path(args.work)
     result = {
         "what": "validation harness on the CPU formation-window runs: formation step, speed-up and unit induction per arm",

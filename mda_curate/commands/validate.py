@@ -36,6 +36,11 @@ def register(subparsers) -> None:
         "--arms", metavar="a,b,...", help="run only these arms (the baseline always runs); default: the spec's"
     )
     parser.add_argument(
+        "--seeds",
+        metavar="s,s,...",
+        help="run only these of the spec's seeds (a seed still training joins later); default: all",
+    )
+    parser.add_argument(
         "--executor",
         choices=("local", "ray", "slurm"),
         default="local",
@@ -64,14 +69,16 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mda_curate.validation.runner import run_experiment, run_one
-    from mda_curate.validation.spec import load_spec, parse_arms
+    from mda_curate.validation.spec import load_spec, parse_arms, parse_seeds
 
     executor = _executor(args)
     arms = parse_arms(args.arms) if args.arms else None
+    spec = load_spec(args.spec)
     if args.only:
-        run_one(load_spec(args.spec), args.out, args.only)
+        run_one(spec, args.out, args.only)
         return 0
-    run_experiment(load_spec(args.spec), args.out, arms, args.workers, executor=executor)
+    seeds = parse_seeds(args.seeds, spec) if args.seeds else None
+    run_experiment(spec, args.out, arms, args.workers, executor=executor, seeds=seeds)
     return 0
 
 

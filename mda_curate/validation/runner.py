@@ -13,7 +13,8 @@ A killed harness resumes: finished arm-runs (with ``metrics.parquet``) are skipp
 resumes from its last checkpoint (bit-identically, at the same thread count). Once an arm-run is scored,
 the optimizer states of its checkpoints but the last are deleted (the weights stay). Run one harness
 per output folder at a time (``--workers`` parallelises within it); arm-runs finished by an earlier
-``--arms`` selection stay in the report. Arm-runs may instead be dispatched through Ray or Slurm
+``--arms`` or ``--seeds`` selection stay in the report, and seeds added to the spec later join the same
+folder. Arm-runs may instead be dispatched through Ray or Slurm
 (``mda_curate.validation.executors``): every executor runs each arm-run with :func:`train_and_score`.
 """
 
@@ -78,11 +79,13 @@ def run_experiment(
     workers: int = 1,
     show_progress: bool = True,
     executor: Executor | None = None,
+    seeds: tuple[int, ...] | None = None,
 ) -> dict | None:
-    """Run (or resume) ``arms`` (default: the spec's; the baseline is always included) into ``out``;
-    write the report and return ``summary.json``'s content. ``executor`` dispatches the pending arm-runs
-    (default: :func:`execute` with ``workers`` processes); when it leaves some unfinished (Slurm jobs not
-    run yet), they are listed and no report is written (None): a rerun collects them."""
+    """Run (or resume) ``arms`` (default: the spec's; the baseline is always included) of ``seeds`` (default:
+    the spec's) into ``out``; write the report and return ``summary.json``'s content. ``executor``
+    dispatches the pending arm-runs (default: :func:`execute` with ``workers`` processes); when it leaves
+    some unfinished (Slurm jobs not run yet), they are listed and no report is written (None): a rerun
+    collects them."""
     from mda_curate.validation.report import write_report
 
     if workers < 1:
@@ -90,7 +93,7 @@ def run_experiment(
     out = Path(out)
     save_spec(spec, out)
     arms = tuple(a for a in ARMS if a == "baseline" or a in (arms or spec.arms.run))
-    runs = plan(spec, out, arms, show_progress)
+    runs = plan(spec, out, arms, show_progress, seeds)
     pending = [run for run in runs if not run.done]
     if len(pending) < len(runs):
         console.print(f"{len(runs) - len(pending)} of {len(runs)} arm-runs already done; skipping them")
@@ -106,25 +109,30 @@ def run_experiment(
         )
         return None
     everything = sorted(
-        runs + finished_elsewhere(spec, out, arms), key=lambda r: (spec.seeds.index(r.seed), ARMS.index(r.arm))
+        runs + finished_elsewhere(spec, out, runs), key=lambda r: (spec.seeds.index(r.seed), ARMS.index(r.arm))
     )
     return write_report(spec, out, everything)
 
 
-def finished_elsewhere(spec: ExperimentSpec, out: Path, arms: tuple[str, ...]) -> list[ArmRun]:
-    """Finished arm-runs of arms not run now (an earlier ``--arms``): the report covers them too."""
-    runs = [
-        ArmRun(seed, arm, out / f"seed{seed.seed}" / arm) for seed in spec.seeds for arm in ARMS if arm not in arms
-    ]
-    return [run for run in runs if run.done]
+def finished_elsewhere(spec: ExperimentSpec, out: Path, runs: list[ArmRun]) -> list[ArmRun]:
+    """Finished arm-runs of the spec not run now (an earlier ``--arms`` or ``--seeds``): the report covers them."""
+    now = {run.name for run in runs}
+    every = [ArmRun(seed, arm, out / f"seed{seed.seed}" / arm) for seed in spec.seeds for arm in ARMS]
+    return [run for run in every if run.name not in now and run.done]
 
 
 def save_spec(spec: ExperimentSpec, out: Path) -> None:
-    """Write ``spec.toml`` and ``spec.json``; refuse a folder holding another experiment."""
+    """Write ``spec.toml`` and ``spec.json``; refuse a folder holding another experiment. Seeds the spec has
+    left out keep their saved settings, so that they are checked again if they come back."""
     check_same_experiment(spec, out)
+    resolved = spec.to_dict()
+    if (out / "spec.json").is_file():
+        present = {seed["seed"] for seed in resolved["seeds"]}
+        saved = json.loads((out / "spec.json").read_text())["seeds"]
+        resolved["seeds"] += [seed for seed in saved if seed["seed"] not in present]
     out.mkdir(parents=True, exist_ok=True)
     partial = out / "spec.json.partial"
-    partial.write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    partial.write_text(json.dumps(resolved, indent=2) + "\n")
     partial.replace(out / "spec.json")  # atomic: a Slurm job of this experiment may be reading it
     shutil.copyfile(spec.source, out / "spec.toml")
 
@@ -134,28 +142,39 @@ def check_same_experiment(spec: ExperimentSpec, out: Path) -> bool:
     saved_path = out / "spec.json"
     if not saved_path.is_file():
         return False
-    changed = first_difference(_comparable(json.loads(saved_path.read_text())), _comparable(spec.to_dict()))
+    saved, current = json.loads(saved_path.read_text()), spec.to_dict()
+    common = {seed["seed"] for seed in saved["seeds"]} & {seed["seed"] for seed in current["seeds"]}
+    changed = first_difference(_comparable(saved, common), _comparable(current, common))
     if changed:
         raise UserError(f"{out}: holds an experiment with another spec (changed {changed}); use another output folder")
     return True
 
 
-def _comparable(resolved: dict) -> dict:
+def _comparable(resolved: dict, seeds: set[int]) -> dict:
     """A resolved spec without what may change between reruns of one experiment (the arm list, the spec's
-    path); arm and seed settings added since it was saved take their defaults."""
+    path, seeds added or left out: only ``seeds`` are compared); arm and seed settings added since it was
+    saved take their defaults."""
     arm_defaults = {f.name: f.default for f in fields(ArmSettings)}
     seed_defaults = {f.name: f.default for f in fields(SeedSpec) if f.default is not MISSING}
     return {
         **resolved,
         "arms": {**arm_defaults, **resolved["arms"], "run": None},
         "source": None,
-        "seeds": [{**seed_defaults, **seed} for seed in resolved["seeds"]],
+        "seeds": {
+            f"seed{seed['seed']}": {**seed_defaults, **seed} for seed in resolved["seeds"] if seed["seed"] in seeds
+        },
     }
 
 
-def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: bool = True) -> list[ArmRun]:
-    """Check (or train) each seed's base run, check (or compute) its influence scores, and write every
-    arm's schedule; returns the arm-runs in seed, arm order."""
+def plan(
+    spec: ExperimentSpec,
+    out: Path,
+    arms: tuple[str, ...],
+    show_progress: bool = True,
+    seeds: tuple[int, ...] | None = None,
+) -> list[ArmRun]:
+    """Check (or train) the base run of each of ``seeds`` (default: the spec's), check (or compute) its
+    influence scores, and write every arm's schedule; returns the arm-runs in seed, arm order."""
     from mda_curate.models import load_tokenizer
     from mda_curate.training.data import DataOrder
     from mda_curate.validation.arms import UPSAMPLING, arm_schedules
@@ -163,6 +182,8 @@ def plan(spec: ExperimentSpec, out: Path, arms: tuple[str, ...], show_progress: 
     tokenizer = load_tokenizer(str(spec.tokenizer))
     runs = []
     for i, seed in enumerate(spec.seeds):
+        if seeds is not None and seed.seed not in seeds:
+            continue
         prepare_base_run(spec, seed, f"seeds[{i}]", tokenizer, show_progress)
         if set(arms) & set(TARGETED):
             ensure_scores(spec, seed, f"seeds[{i}]")

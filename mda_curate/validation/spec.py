@@ -286,6 +286,19 @@ def parse_arms(text: str, option: str = "--arms") -> tuple[str, ...]:
     return names
 
 
+def parse_seeds(text: str, spec: ExperimentSpec, option: str = "--seeds") -> tuple[int, ...]:
+    """``s,s,...`` → seed numbers, each one of the spec's ``[[seeds]]``."""
+    known = [seed.seed for seed in spec.seeds]
+    numbers = []
+    for part in (part.strip() for part in text.split(",") if part.strip()):
+        if not part.lstrip("-").isdigit() or int(part) not in known:
+            raise UserError(f"{option}: {part!r} is not a seed of the spec (seeds: {', '.join(map(str, known))})")
+        numbers.append(int(part))
+    if not numbers:
+        raise UserError(f"{option}: name at least one seed")
+    return tuple(numbers)
+
+
 def _train_config(check: _Checker, data: dict) -> TrainConfig:
     recipe = data.get("recipe")
     if recipe is not None and recipe not in RECIPES:

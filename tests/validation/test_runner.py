@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from mda_curate.errors import UserError
 from mda_curate.training.trainer import Trainer
 from mda_curate.validation.runner import run_experiment
 from mda_curate.validation.spec import ARMS, load_spec
@@ -153,6 +154,38 @@ def test_a_killed_experiment_resumes_to_identical_results(tmp_path, corpus, base
     ]  # earlier arms stay reported
     states = sorted(p.parent.name for p in (seed0 / "random_augmentation" / "run").glob("step_*/trainer_state.pt"))
     assert states == ["step_12"]  # optimizer states pruned but the last
+
+
+def test_seeds_run_one_at_a_time_and_a_seed_added_later_joins_the_folder(tmp_path, corpus, base_runs):
+    from mda_curate.cli import main
+
+    both = tiny_spec_data(corpus, base_runs, arms=["random_removal"])
+    first = run_experiment(
+        load_spec(write_spec(tmp_path / "one.toml", {**both, "seeds": both["seeds"][:1]})),
+        tmp_path / "out",
+        show_progress=False,
+    )
+    assert first["arms"]["random_removal"]["seeds"] == 1 and not (tmp_path / "out" / "seed1").exists()
+    spec = load_spec(write_spec(tmp_path / "both.toml", both))  # seed 1 added to the spec later
+    assert main(["validate", str(tmp_path / "both.toml"), "--out", str(tmp_path / "out"), "--seeds", "1"]) == 0
+    joined = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert joined["arms"]["random_removal"]["seeds"] == 2  # the report covers the seed run earlier
+    run_experiment(spec, tmp_path / "together", show_progress=False)
+    assert pq.read_table(tmp_path / "out" / "results.parquet").equals(
+        pq.read_table(tmp_path / "together" / "results.parquet")
+    )
+
+    changed = {**both, "seeds": [both["seeds"][1], {**both["seeds"][0], "until": 10}]}
+    with pytest.raises(UserError, match=r"another spec \(changed seeds.seed0.until"):
+        run_experiment(load_spec(write_spec(tmp_path / "c.toml", changed)), tmp_path / "out", show_progress=False)
+    run_experiment(  # a seed left out of the spec keeps its saved settings: it is checked when it comes back
+        load_spec(write_spec(tmp_path / "only1.toml", {**both, "seeds": both["seeds"][1:]})),
+        tmp_path / "out",
+        show_progress=False,
+    )
+    with pytest.raises(UserError, match=r"another spec \(changed seeds.seed0.until"):
+        run_experiment(load_spec(write_spec(tmp_path / "c.toml", changed)), tmp_path / "out", show_progress=False)
+    assert main(["validate", str(tmp_path / "both.toml"), "--out", str(tmp_path / "out"), "--seeds", "1,7"]) == 2
 
 
 def test_the_cli_reports_spec_errors_in_one_line(tmp_path, capsys):
