@@ -4,7 +4,8 @@
 
 - a JSONL/parquet file of documents (``text``, optional ``id``/``domain``): tokenized with the model's
   tokenizer (no special tokens added) and truncated to ``max_length`` (only the first
-  ``64 * max_length`` characters are tokenized, so a huge document costs no more than a long one);
+  ``64 * max_length`` characters are tokenized, so a huge document costs no more than a long one), each
+  document once, its tokens kept in memory for the later passes (a tokenized folder is read from disk);
 - a tokenized folder (``mda-tokenized/1``): each document truncated to ``max_length``;
 - a training run folder of ``mda-curate train`` with ``steps=(a, b)``: the run's own samples of steps
   ``a .. b-1`` (global sample index ``step * batch_size + row``), exactly as the model saw them;
@@ -17,6 +18,7 @@ that resumed work is keyed on the data, not on its path.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +105,7 @@ def _document_samples(path: Path, tokenizer, max_length: int) -> Samples:
     if not docs:
         raise UserError(f"{path}: no documents")
 
+    @functools.cache  # every pass (curvature, scores) reads each document: it is tokenized once
     def get(i: int) -> Sample:
         doc = docs[i]
         ids = tokenizer(doc.text[: max_length * 64], add_special_tokens=False)["input_ids"][:max_length]
@@ -179,18 +182,17 @@ class Batches:
 
     def __iter__(self):
         positions: list[int] = []
+        chunk: list[Sample] = []
         for i in self.indices:
-            if self.samples[i].skipped is None:
+            sample = self.samples[i]
+            if sample.skipped is None:
                 positions.append(i)
+                chunk.append(sample)
             if len(positions) == self.batch_size:
-                yield self._batch(positions)
-                positions = []
+                yield Batch(positions, chunk, *self._pad(chunk))
+                positions, chunk = [], []
         if positions:
-            yield self._batch(positions)
-
-    def _batch(self, positions: list[int]) -> Batch:
-        chunk = [self.samples[i] for i in positions]
-        return Batch(positions, chunk, *self._pad(chunk))
+            yield Batch(positions, chunk, *self._pad(chunk))
 
     def _pad(self, chunk: list[Sample]):
         import torch

@@ -116,6 +116,29 @@ def test_run_folder_samples_are_what_the_trainer_fed(neox, tmp_path):
         open_samples(tmp_path / "run", steps=(9, 12))
 
 
+def test_document_samples_are_tokenized_once_over_every_pass_and_batches_skip_short_ones(neox, tmp_path):
+    from mda_curate.influence.samples import Batches
+
+    tokenizer = neox.make_tokenizer()
+    texts = ["w02 w03 w04 w05", "w06", "w07 w08", "w10 w11 w12"]
+    (tmp_path / "docs.jsonl").write_text("".join(f'{{"id": "d{i}", "text": "{t}"}}\n' for i, t in enumerate(texts)))
+    calls = []
+
+    def counting(text, **kwargs):
+        calls.append(text)
+        return tokenizer(text, **kwargs)
+
+    samples = open_samples(tmp_path / "docs.jsonl", counting, max_length=3)
+    batches = Batches(samples, range(4), batch_size=2, pad_id=0)
+    passes = [[(b.positions, b.input_ids.tolist(), b.attention_mask.tolist()) for b in batches] for _ in range(3)]
+    assert passes[0] == passes[1] == passes[2] and sorted(calls) == sorted(texts)  # one call per document
+    expected = [tokenizer(t, add_special_tokens=False)["input_ids"][:3] for t in texts]
+    assert [p for batch in passes[0] for p in batch[0]] == [0, 2, 3]  # "w06" is one token: skipped
+    assert [len(ids) for ids in expected] == [3, 1, 2, 3]
+    assert passes[0][0][1] == [expected[0], expected[2] + [0]] and passes[0][1][1] == [expected[3]]
+    assert passes[0][0][2] == [[1, 1, 1], [1, 1, 0]]  # right-padded
+
+
 def test_pythia_prefix_samples_are_the_rows_of_the_steps(tmp_path):
     from mda_curate.data.megatron import PythiaStream, write_indexed
 
