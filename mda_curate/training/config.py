@@ -96,6 +96,10 @@ PRESETS = {
         ModelPreset("pythia-160m", 12, 768, 12, 2048, rotary_pct=0.25, parallel_residual=True, vocab_size=50304),
         # cpu-tiny's size in Llama's architecture (RMSNorm, SwiGLU, full rotary), 4 query heads on 2 KV heads.
         ModelPreset("llama-tiny", 2, 128, 4, 128, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=2),
+        # llama-tiny with a third layer, as cpu-tiny-3l: room for a previous-token head below an induction head.
+        ModelPreset(
+            "llama-tiny-3l", 3, 128, 4, 128, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=2
+        ),
         # For a GPU. Pico-shaped: Llama blocks with 12 query heads sharing 4 KV heads, 12 layers, ctx 2048.
         *(
             ModelPreset(name, 12, width, 12, 2048, rotary_pct=1.0, parallel_residual=False, family="llama", kv_heads=4)

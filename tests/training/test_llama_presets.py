@@ -18,6 +18,7 @@ def parameters(model) -> dict[str, torch.Tensor]:
     ("name", "model_type", "layers", "heads", "kv_heads", "head_dim"),
     [
         ("llama-tiny", "llama", 2, 4, 2, 32),
+        ("llama-tiny-3l", "llama", 3, 4, 2, 32),
         ("pico-tiny", "llama", 12, 12, 4, 8),
         ("pico-small", "llama", 12, 12, 4, 32),
         ("olmo2-70m", "olmo2", 6, 8, 8, 64),
