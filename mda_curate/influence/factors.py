@@ -9,9 +9,11 @@ code fits ``Λ`` from batch-summed gradients divided by the batch size; that est
 mixes in cross-example terms, so mda-curate fits per example. Per-example gradients are formed only
 here, one batch at a time, never for scoring.
 
-Labels for ``g`` are sampled from the model (true Fisher) by default, or taken from the data
-(empirical Fisher). Padding positions are excluded from ``A``. The damping is ``0.1 * mean(Λ)`` per
-block unless given. ``precondition(G)`` returns ``(F + λI)⁻¹ G`` in the block's approximation.
+Covariances and eigenvalues accumulate in the model's precision, at least float32 (float32 for a float32
+model, as kronfluence's defaults); eigendecompositions run in float64. Labels for ``g`` are sampled from
+the model (true Fisher) by default, or taken from the data (empirical Fisher). Padding positions are
+excluded from ``A``. The damping is ``0.1 * mean(Λ)`` per block unless given. ``precondition(G)``
+returns ``(F + λI)⁻¹ G`` in the block's approximation.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def _covariances(
     model, blocks, batches, settings, generator, progress
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     sums = {block.name: [0.0, 0.0] for block in blocks}
-    tokens = 0
+    tokens, dtype = 0, accumulation_dtype(model)
     with Capture(model, blocks) as capture:
         for _, _, input_ids, attention_mask in _tracked(batches, progress, "curvature: covariances"):
             keep = attention_mask.bool()
@@ -129,7 +131,7 @@ def _covariances(
                 model, capture, input_ids, attention_mask, settings, generator
             ).items():
                 for x, g in terms:
-                    x, g = x[keep].double(), g[keep].double()
+                    x, g = x[keep].to(dtype), g[keep].to(dtype)
                     sums[name][0] = sums[name][0] + x.T @ x
                     sums[name][1] = sums[name][1] + g.T @ g
     return {name: (a / tokens, s / tokens) for name, (a, s) in sums.items()}
@@ -137,14 +139,14 @@ def _covariances(
 
 def _eigenvalues(model, blocks, factors, batches, settings, generator, progress) -> dict[str, torch.Tensor]:
     sums: dict[str, torch.Tensor] = {}
-    samples = 0
+    samples, dtype = 0, accumulation_dtype(model)
     with Capture(model, blocks) as capture:
         for _, _, input_ids, attention_mask in _tracked(batches, progress, "curvature: eigenvalues"):
             samples += len(input_ids)
             for name, terms in _objective_terms(
                 model, capture, input_ids, attention_mask, settings, generator
             ).items():
-                grads = per_sample_gradients(terms).double()
+                grads = per_sample_gradients(terms).to(dtype)
                 if "A_vectors" in factors[name]:
                     qa, qs = factors[name]["A_vectors"], factors[name]["S_vectors"]
                     grads = qs.T @ grads @ qa
@@ -158,8 +160,14 @@ def _eigh(matrix: torch.Tensor, block: str, which: str) -> tuple[torch.Tensor, t
         raise UserError(
             f"factors of block {block}: non-finite values in covariance {which} (check the model and data for NaN/inf)"
         )
-    values, vectors = torch.linalg.eigh(matrix)
-    return values.clamp_min(0), vectors
+    values, vectors = torch.linalg.eigh(matrix.double())
+    # contiguous: factors loaded from disk are, and float32 products depend on the memory layout
+    return values.clamp_min(0).to(matrix.dtype), vectors.to(matrix.dtype).contiguous()
+
+
+def accumulation_dtype(model) -> torch.dtype:
+    """The precision factors accumulate in: the model's, at least float32."""
+    return torch.promote_types(next(model.parameters()).dtype, torch.float32)
 
 
 def _tracked(batches, progress, description: str):

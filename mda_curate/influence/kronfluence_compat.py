@@ -35,10 +35,12 @@ def kronfluence_scores(
     strategy: str = "ekfac",
     empirical: bool = True,
     batch_size: int = 8,
+    factor_ids: torch.Tensor | None = None,
 ) -> PeerResult:
     """kronfluence's query-loss influence of each row of ``train_ids``, summed over ``query_ids`` rows, and timings.
 
-    Both are equal-length token batches (no padding); modules: every Linear of the transformer layers."""
+    All are equal-length token batches (no padding); the factors are fitted on ``factor_ids`` (default:
+    ``train_ids``); modules: every Linear of the transformer layers."""
     try:
         from kronfluence.analyzer import Analyzer, prepare_model
         from kronfluence.arguments import FactorArguments, ScoreArguments
@@ -73,7 +75,7 @@ def kronfluence_scores(
     started = time.perf_counter()
     analyzer.fit_all_factors(
         "factors",
-        train,
+        train if factor_ids is None else [{"input_ids": row} for row in factor_ids],
         per_device_batch_size=batch_size,
         factor_args=FactorArguments(strategy=strategy, use_empirical_fisher=empirical),
         overwrite_output_dir=True,
