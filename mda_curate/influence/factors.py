@@ -146,13 +146,24 @@ def _eigenvalues(model, blocks, factors, batches, settings, generator, progress)
             for name, terms in _objective_terms(
                 model, capture, input_ids, attention_mask, settings, generator
             ).items():
-                grads = per_sample_gradients(terms).to(dtype)
                 if "A_vectors" in factors[name]:
-                    qa, qs = factors[name]["A_vectors"], factors[name]["S_vectors"]
-                    grads = qs.T @ grads @ qa
+                    grads = rotated_gradients(terms, factors[name]["A_vectors"], factors[name]["S_vectors"])
+                else:
+                    grads = per_sample_gradients(terms).to(dtype)
                 squared = grads.square().sum(dim=0)
                 sums[name] = sums[name] + squared if name in sums else squared
     return {name: value / samples for name, value in sums.items()}
+
+
+def rotated_gradients(terms: list[tuple[torch.Tensor, torch.Tensor]], qa: torch.Tensor, qs: torch.Tensor):
+    """``Q_Sᵀ G_n Q_A`` for each sample, in the eigenvectors' dtype. The tokens' ``x`` and ``g`` are rotated
+    before their outer products where that takes fewer operations (samples shorter than about the block's
+    width), else the per-sample gradients are formed and rotated."""
+    tokens = sum(x.shape[1] for x, _ in terms)
+    out, inp = qs.shape[0], qa.shape[0]
+    if tokens * (out * out + inp * inp) < out * inp * (out + inp):
+        return sum(torch.einsum("bto,bti->boi", g.to(qs.dtype) @ qs, x.to(qa.dtype) @ qa) for x, g in terms)
+    return qs.T @ per_sample_gradients(terms).to(qs.dtype) @ qa
 
 
 def _eigh(matrix: torch.Tensor, block: str, which: str) -> tuple[torch.Tensor, torch.Tensor]:

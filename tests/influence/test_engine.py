@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 from mda_curate.influence.blocks import head_blocks, module_blocks
 from mda_curate.influence.capture import Capture
 from mda_curate.influence.engine import score_batch
-from mda_curate.influence.factors import fit_factors, precondition
+from mda_curate.influence.factors import fit_factors, precondition, rotated_gradients
 from mda_curate.influence.probes import (
     induction_probe,
     previous_token_probe,
@@ -135,6 +135,20 @@ def test_ekfac_eigenvalues_are_the_dense_fisher_in_the_kronecker_eigenbasis(tiny
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("tokens", "width"), [(3, 16), (40, 4)])  # rotated before (short) and after (long)
+def test_rotated_gradients_are_the_per_sample_gradients_in_the_eigenbases(tokens, width):
+    generator = torch.Generator().manual_seed(0)
+    terms = [  # a module called twice: (x, g) per call, (batch, tokens, features)
+        (torch.randn(2, tokens, width + 1, generator=generator), torch.randn(2, tokens, width, generator=generator))
+        for _ in range(2)
+    ]
+    qa = torch.linalg.qr(torch.randn(width + 1, width + 1, generator=generator)).Q
+    qs = torch.linalg.qr(torch.randn(width, width, generator=generator)).Q
+    for n in range(2):
+        gradient = sum(g[n].T @ x[n] for x, g in terms)  # sum over tokens of g_t x_t^T
+        assert torch.allclose(rotated_gradients(terms, qa, qs)[n], qs.T @ gradient @ qa, atol=1e-4)
+
+
 def test_ekfac_ranks_agree_with_a_dense_damped_fisher(tiny):
     """Per-block exact damped Fisher on one head's Q/K/V/O (1,024 parameters) vs EK-FAC: EK-FAC ranks alike
     (Spearman 0.79 here with 400 factor documents) and far closer than unpreconditioned gradients (0.06)."""
