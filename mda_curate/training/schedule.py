@@ -7,7 +7,8 @@ A schedule is a JSON file (every key optional)::
       "duplicate": [{"samples": [1500, 1600], "step": 40,    # sample indices added again (default step:
                      "copies": 1}],                           #   each sample's own step; copies default 1)
       "insert": [{"path": "extra.jsonl", "start": 30,         # extra documents (JSONL/parquet/tokenized
-                  "end": 60, "rows_per_step": 4}]             #   folder; relative to the schedule file)
+                  "end": 60, "rows_per_step": 4}],            #   folder; relative to the schedule file)
+      "shuffle": {"start": 20, "end": 40, "seed": 1}         # the samples of steps 20-39 in a seeded order
     }
 
 ``insert`` takes ``rows_per_step`` or ``share`` (extra rows as a share of ``batch_size``), from step
@@ -15,7 +16,10 @@ A schedule is a JSON file (every key optional)::
 file's documents are packed in file order and each window is used once.
 
 Every other sample stays exactly as in the baseline: step ``s`` always holds the ``batch_size`` rows
-``g = s * batch_size + row`` of the data order. A masked sample keeps its row with loss weight 0 (the
+``g = s * batch_size + row`` of the data order, unless ``shuffle`` permutes the samples of its steps
+among them (the same samples, another order: a retraining that differs only in order). Masks and
+duplicates name samples, wherever the shuffle puts them; a duplicate's default step is the sample's step
+in the data order. A masked sample keeps its row with loss weight 0 (the
 paper's deletion); duplicated and inserted samples are appended as extra rows of weight 1. The loss is
 normalised by the *nominal* token count ``batch_size * ctx``, not by the rows present, so masking or
 inserting never rescales the gradient of any other sample. (Gradient clipping and AdamW's
@@ -33,9 +37,10 @@ import numpy as np
 from mda_curate.errors import FieldChecker, UserError
 from mda_curate.training.data import DataOrder, PackedSource
 
-KEYS = {"mask", "duplicate", "insert"}
+KEYS = {"mask", "duplicate", "insert", "shuffle"}
 DUPLICATE_KEYS = {"samples", "step", "copies"}
 INSERT_KEYS = {"path", "start", "end", "rows_per_step", "share"}
+SHUFFLE_KEYS = {"start", "end", "seed"}
 INSERTED = -1  # sample id of an inserted row
 
 
@@ -55,12 +60,25 @@ class Insert:
 
 
 @dataclass(frozen=True)
+class Shuffle:
+    start: int
+    end: int  # exclusive
+    seed: int
+
+    def order(self, batch_size: int) -> np.ndarray:
+        """The samples of steps ``start .. end - 1``, in the order they are trained."""
+        first, last = self.start * batch_size, self.end * batch_size
+        return first + np.random.default_rng(self.seed).permutation(last - first)
+
+
+@dataclass(frozen=True)
 class Schedule:
     """A validated schedule (see the module docstring); the empty schedule is the baseline."""
 
     mask: frozenset[int] = frozenset()
     duplicate: tuple[Duplicate, ...] = ()
     insert: tuple[Insert, ...] = ()
+    shuffle: Shuffle | None = None
 
     @classmethod
     def load(cls, path: str | Path, steps: int, batch_size: int) -> Schedule:
@@ -93,21 +111,26 @@ class Schedule:
             check.insert(f"insert[{i}]", entry, steps, batch_size, base_dir)
             for i, entry in enumerate(check.list("insert", data))
         )
-        return cls(mask, duplicate, insert)
+        shuffle = check.shuffle("shuffle", data["shuffle"], steps) if data.get("shuffle") is not None else None
+        return cls(mask, duplicate, insert, shuffle)
 
     def first_step(self, batch_size: int) -> int | None:
         """The earliest step the schedule changes (``None`` for the empty schedule)."""
         steps = [g // batch_size for g in self.mask]
         steps += [d.step if d.step is not None else g // batch_size for d in self.duplicate for g in d.samples]
         steps += [i.start for i in self.insert]
+        steps += [self.shuffle.start] if self.shuffle else []
         return min(steps, default=None)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "mask": sorted(self.mask),
             "duplicate": [{"samples": list(d.samples), "step": d.step, "copies": d.copies} for d in self.duplicate],
             "insert": [vars(i) for i in self.insert],
         }
+        if self.shuffle is not None:  # only when set: schedules written before it existed read back equal
+            out["shuffle"] = vars(self.shuffle)
+        return out
 
 
 NO_SCHEDULE = Schedule()  # the baseline: nothing masked, duplicated or inserted
@@ -135,9 +158,10 @@ class StepBatches:
             for g in dup.samples:
                 step = g // batch_size if dup.step is None else dup.step
                 self.duplicates_at.setdefault(step, []).extend([g] * dup.copies)
+        self.shuffled = None if schedule.shuffle is None else schedule.shuffle.order(batch_size)
 
     def __call__(self, step: int) -> StepBatch:
-        base = list(range(step * self.batch_size, (step + 1) * self.batch_size))
+        base = self._base_samples(step)
         ids = base + self.duplicates_at.get(step, [])
         rows = [self.order.sample(g) for g in ids]
         weights = [0.0 if g in self.schedule.mask else 1.0 for g in base] + [1.0] * (len(ids) - len(base))
@@ -147,6 +171,13 @@ class StepBatches:
                 ids.append(INSERTED)
                 weights.append(1.0)
         return StepBatch(np.stack(rows), np.asarray(weights, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def _base_samples(self, step: int) -> list[int]:
+        shuffle = self.schedule.shuffle
+        if shuffle is None or not shuffle.start <= step < shuffle.end:
+            return list(range(step * self.batch_size, (step + 1) * self.batch_size))
+        first = (step - shuffle.start) * self.batch_size
+        return self.shuffled[first : first + self.batch_size].tolist()
 
     @staticmethod
     def _insert_windows(insert: Insert, source: PackedSource, step: int) -> range:
@@ -187,6 +218,15 @@ class _Checker(FieldChecker):
             step=None if step is None else self.integer(f"{name}.step", step, 0, steps),
             copies=self.integer(f"{name}.copies", entry.get("copies", 1), 1, None),
         )
+
+    def shuffle(self, name: str, entry, steps: int) -> Shuffle:
+        self.that(name, isinstance(entry, dict), "must be an object with 'start', 'end' and 'seed'")
+        self.keys(name, entry, SHUFFLE_KEYS)
+        for key in SHUFFLE_KEYS:
+            self.that(f"{name}.{key}", key in entry, "is required")
+        start = self.integer(f"{name}.start", entry["start"], 0, steps)
+        end = self.integer(f"{name}.end", entry["end"], start + 1, steps + 1)
+        return Shuffle(start, end, self.integer(f"{name}.seed", entry["seed"], 0, None))
 
     def insert(self, name: str, entry, steps: int, batch_size: int, base_dir: Path) -> Insert:
         self.that(name, isinstance(entry, dict), "must be an object with 'path' and 'start'")

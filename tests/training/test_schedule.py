@@ -92,6 +92,27 @@ def test_masking_a_sample_gives_the_gradient_of_the_batch_without_it(tokenizer):
     assert torch.allclose(masked, full - alone, rtol=1e-4, atol=1e-7)
 
 
+def test_a_shuffle_trains_the_same_samples_in_another_order_and_masks_follow_them(tmp_path, tokenizer, corpus_dir):
+    base = run(tmp_path, "base", tokenizer, corpus_dir)
+    schedule = {"mask": [9], "duplicate": [{"samples": [8]}], "shuffle": {"start": 2, "end": 5, "seed": 3}}
+    arm = run(tmp_path, "arm", tokenizer, corpus_dir, schedule)
+    placed = [g for step in (2, 3, 4) for g in arm[step]["sample_ids"][:BATCH].tolist()]
+    assert sorted(placed) == list(range(8, 20)) and placed != list(range(8, 20))
+    assert placed == Schedule.from_dict(schedule, STEPS, BATCH).shuffle.order(BATCH).tolist()
+    for step, (b, a) in enumerate(zip(base, arm)):
+        ids = a["sample_ids"][:BATCH].tolist()
+        if step not in (2, 3, 4):
+            assert ids == list(range(step * BATCH, (step + 1) * BATCH)) and torch.equal(a["input_ids"], b["input_ids"])
+        for row, g in enumerate(ids):  # each row is its sample's own tokens, weighted 0 only if masked
+            assert torch.equal(a["input_ids"][row], base[g // BATCH]["input_ids"][g % BATCH])
+            assert a["weights"][row] == (0.0 if g == 9 else 1.0)
+    assert arm[2]["sample_ids"][BATCH:].tolist() == [8]  # a duplicate's default step is its data-order step
+    again = run(tmp_path, "again", tokenizer, corpus_dir, schedule)
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(arm, again))  # seeded
+    assert Schedule.from_dict(schedule, STEPS, BATCH).to_dict()["shuffle"] == schedule["shuffle"]
+    assert "shuffle" not in Schedule.from_dict({"mask": [1]}, STEPS, BATCH).to_dict()
+
+
 @pytest.mark.parametrize(
     "schedule, message",
     [
@@ -111,6 +132,9 @@ def test_masking_a_sample_gives_the_gradient_of_the_batch_without_it(tokenizer):
             r"insert\[0\].share must give at least one row",
         ),
         ({"insert": [{"path": "x.jsonl", "start": 2, "end": 2, "rows_per_step": 1}]}, r"insert\[0\].end must be"),
+        ({"shuffle": {"start": 1, "end": 3}}, "shuffle.seed is required"),
+        ({"shuffle": {"start": 3, "end": 3, "seed": 0}}, r"shuffle.end must be an integer in \[4, 7\)"),
+        ({"shuffle": [1, 3]}, "shuffle must be an object"),
         (
             {"insert": [{"path": "missing.jsonl", "start": 0, "rows_per_step": 1}]},
             r"insert\[0\].path .*missing.jsonl: no such",
