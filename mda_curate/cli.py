@@ -27,6 +27,7 @@ COMMANDS = [
     "classifier",
     "curate",
     "validate",
+    "lds",
     "augment",
     "demo",
 ]

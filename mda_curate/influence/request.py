@@ -155,8 +155,7 @@ def build_job(request: InfluenceRequest):
     )
     unit = "modules:all-linear" if request.modules else request.unit or best_head(model, tokenizer, request)
     blocks = module_blocks(model) if request.modules else head_blocks(model, *parse_unit(unit), request.blocks)
-    probe = make_probe(request, model, tokenizer, unit)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    probe = make_probe(request, tokenizer, unit)
     if request.shard_size < 1:
         raise FieldError("shard_size", f"must be at least 1 (got {request.shard_size})")
     job = InfluenceJob(
@@ -168,7 +167,7 @@ def build_job(request: InfluenceRequest):
         train,
         factor_data,
         settings,
-        pad or 0,
+        pad_id(tokenizer),
         request.shard_size,
         model_content=fingerprint([request.model]) if Path(request.model).is_dir() else {},
     )
@@ -194,19 +193,42 @@ def best_head(model, tokenizer, request: InfluenceRequest) -> str:
     return f"{layer}.{head}"
 
 
-def make_probe(request: InfluenceRequest, model, tokenizer, unit: str):
+def make_probe(request: InfluenceRequest, tokenizer, unit: str):
+    """The request's probe."""
+    if request.probe == "query-loss":
+        info = {"probe": "query-loss", "query": request.query}
+    else:
+        info = {
+            "probe": request.probe,
+            "sequences": request.probe_sequences,
+            "length": request.probe_length,
+            "seed": request.settings.seed,
+        }
+    return probe_of(info, unit, tokenizer, request.settings.max_length, request.settings.batch_size)
+
+
+def rebuild_probe(arguments: dict, tokenizer):
+    """The probe a scores file was computed for, from its ``arguments.json`` (to measure it on other models)."""
+    return probe_of(arguments["probe"], arguments["unit"], tokenizer, arguments["max_length"], arguments["batch_size"])
+
+
+def probe_of(info: dict, unit: str, tokenizer, max_length: int, batch_size: int):
+    """The probe ``info`` describes (a probe's ``info``: its kind and settings, or its query file)."""
     from mda_curate.families import parse_unit
     from mda_curate.influence.probes import induction_probe, previous_token_probe, query_loss_probe
     from mda_curate.influence.samples import open_samples
 
-    seed = request.settings.seed
-    if request.probe == "induction":
-        return induction_probe(tokenizer, request.probe_sequences, request.probe_length, seed)
-    if request.probe == "previous_token":
-        return previous_token_probe(tokenizer, *parse_unit(unit), request.probe_sequences, request.probe_length, seed)
-    query = open_samples(request.query, tokenizer, request.settings.max_length)
+    if info["probe"] == "induction":
+        return induction_probe(tokenizer, info["sequences"], info["length"], info["seed"])
+    if info["probe"] == "previous_token":
+        return previous_token_probe(tokenizer, *parse_unit(unit), info["sequences"], info["length"], info["seed"])
+    return query_loss_probe(open_samples(info["query"], tokenizer, max_length), batch_size, pad_id(tokenizer))
+
+
+def pad_id(tokenizer) -> int:
+    """The tokenizer's padding id (its end-of-text id when it has none, else 0)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return query_loss_probe(query, request.settings.batch_size, pad or 0)
+    return pad or 0
 
 
 def show_summary(table, job, tokenizer, out: Path, top: int) -> None:
