@@ -22,11 +22,13 @@ import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mda_curate.errors import SETTINGS, UserError
 from mda_curate.fingerprint import fingerprint, first_difference
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CHANCE_DRAWS = 200  # random score vectors behind the chance level
 
@@ -105,6 +107,7 @@ def run_lds(
 
 def scored_window(scores: list[Path], batch_size: int) -> Window:
     """The samples every scores file scores (they must agree) and the steps they span."""
+    import numpy as np
     import pyarrow.parquet as pq
 
     found = None
@@ -132,6 +135,8 @@ def retrainings(settings: LdsSettings) -> list[tuple[float, int, int, int]]:
 
 def removed_samples(window: Window, alpha: float, subset: int, seed: int) -> np.ndarray:
     """The ``round(alpha * n)`` window samples subset ``subset`` of share ``alpha`` removes (sorted)."""
+    import numpy as np
+
     rng = np.random.default_rng([seed, round(alpha * 1_000_000), subset])
     return np.sort(rng.choice(window.samples, size=round(alpha * len(window.samples)), replace=False))
 
@@ -217,6 +222,7 @@ def _comparable(record: dict) -> dict:
 
 
 def summarize(out: Path, run: Path, scores: list[Path], window: Window, settings, end: int, arguments) -> dict:
+    import numpy as np
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(settings.seed)
@@ -261,6 +267,8 @@ def summarize(out: Path, run: Path, scores: list[Path], window: Window, settings
 
 def kept_matrix(window: Window, alpha: float, settings: LdsSettings) -> np.ndarray:
     """``(subsets, samples)``: 1 where the subset keeps the window's sample."""
+    import numpy as np
+
     kept = np.ones((settings.subsets, len(window.samples)))
     for j in range(settings.subsets):
         kept[j, np.searchsorted(window.samples, removed_samples(window, alpha, j, settings.seed))] = 0.0
@@ -269,6 +277,8 @@ def kept_matrix(window: Window, alpha: float, settings: LdsSettings) -> np.ndarr
 
 def spearman_interval(predicted: np.ndarray, measured: np.ndarray, draws: int, rng) -> dict:
     """Spearman of the two over subsets, with a percentile bootstrap 95% interval over subsets (n = subsets)."""
+    import numpy as np
+
     n = len(measured)
     values = [spearman(predicted[b], measured[b]) for b in rng.integers(0, n, (draws, n))]
     return {
