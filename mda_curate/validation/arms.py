@@ -116,15 +116,19 @@ def influence_top_k(spec: ExperimentSpec, seed: SeedSpec, k: int) -> list[int]:
 
 def check_scores_provenance(seed: SeedSpec, name: str) -> None:
     """The scores' ``arguments.json`` must name this run's samples of this window, this unit and the
-    checkpoint it attributes (``influence_step``)."""
+    checkpoint it attributes (``influence_step``): by content where the scores recorded it (so that a run
+    and its scores copied to another folder still match), else by path."""
     arguments_path = seed.scores.with_name(seed.scores.stem + ".influence") / "arguments.json"
     if not seed.scores.is_file():
         raise UserError(f"{name}: {seed.scores}: no such file (compute it: {shlex.join(influence_argv(seed))})")
     if not arguments_path.is_file():
         raise UserError(f"{name}: {arguments_path}: missing, so the scores' run and window cannot be checked")
     arguments = json.loads(arguments_path.read_text())
-    expected = f"{seed.run.resolve()} steps {seed.window[0]}:{seed.window[1]}"
-    if arguments.get("train") != expected:
+    window = f"steps {seed.window[0]}:{seed.window[1]}"
+    expected = f"{seed.run.resolve()} {window}"
+    model = seed.run / f"step_{seed.attributed_step}"
+    by_content = "train_content" in arguments and "model_content" in arguments
+    if not str(arguments.get("train")).endswith(f" {window}") or (not by_content and arguments["train"] != expected):
         raise UserError(
             f"{name}: {seed.scores} scores {arguments.get('train')!r}, not this seed's run and window {expected!r}"
         )
@@ -132,12 +136,28 @@ def check_scores_provenance(seed: SeedSpec, name: str) -> None:
         raise UserError(
             f"{name}: {seed.scores} scores unit {arguments.get('unit')!r}, not this seed's unit {seed.unit!r}"
         )
-    model = seed.run / f"step_{seed.attributed_step}"
-    if Path(arguments.get("model", "")).resolve() != model.resolve():
+    if by_content:
+        changed = scores_content_change(arguments, seed, model)
+        if changed:
+            raise UserError(
+                f"{name}: {seed.scores} was computed on other data or weights than this seed's run and window "
+                f"at {model} (changed {changed})"
+            )
+    elif Path(arguments.get("model", "")).resolve() != model.resolve():
         raise UserError(
             f"{name}: {seed.scores} attributes the checkpoint {arguments.get('model')!r}, not "
             f"{str(model)!r} (influence_step)"
         )
+
+
+def scores_content_change(arguments: dict, seed: SeedSpec, model: Path) -> str | None:
+    """Where the samples and weights the scores recorded differ from this seed's (None: the same)."""
+    from mda_curate.fingerprint import content_change, fingerprint
+    from mda_curate.influence.samples import open_samples
+
+    saved = {"train": arguments["train_content"], "model": arguments["model_content"]}
+    current = {"train": open_samples(seed.run, steps=seed.window).content, "model": fingerprint([model])}
+    return content_change(saved, current)
 
 
 def influence_argv(seed: SeedSpec) -> list[str]:

@@ -262,6 +262,30 @@ def test_missing_scores_are_computed_in_process_as_the_influence_command_compute
     assert summaries[0] == summaries[1]
 
 
+def test_computed_scores_follow_their_run_to_another_folder_and_changed_weights_are_refused(
+    tmp_path, corpus, base_runs
+):
+    import shutil
+
+    from mda_curate.errors import UserError
+    from mda_curate.validation.arms import check_scores_provenance
+    from mda_curate.validation.runner import ensure_scores
+
+    data = tiny_spec_data(corpus, base_runs, seeds=(0,))
+    data["seeds"][0]["scores"] = tmp_path / "a" / "scores.parquet"
+    data["influence"] = {"compute": True, "args": ["--factor-samples", "8", "--strategy", "identity"]}
+    ensure_scores(load_spec(write_spec(tmp_path / "spec.toml", data)), *load_spec(tmp_path / "spec.toml").seeds, "s")
+    shutil.copytree(base_runs / "base0", tmp_path / "moved" / "base0")  # a copy of the run and its scores
+    shutil.copytree(tmp_path / "a", tmp_path / "moved" / "a")
+    data["seeds"][0] |= {"run": tmp_path / "moved" / "base0", "scores": tmp_path / "moved" / "a" / "scores.parquet"}
+    (moved,) = load_spec(write_spec(tmp_path / "moved.toml", data)).seeds
+    check_scores_provenance(moved, "seeds[0]")  # the same content in another folder
+    weights = tmp_path / "moved" / "base0" / "step_4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(UserError, match=r"computed on other data or weights .*\(changed model\..*step_4/model"):
+        check_scores_provenance(moved, "seeds[0]")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
