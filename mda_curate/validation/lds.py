@@ -164,7 +164,7 @@ def retrain_and_measure(
     schedule = {"mask": removed.tolist()}
     if retrain_seed > 0:
         schedule["shuffle"] = {"start": window.start, "end": window.stop, "seed": retrain_seed}
-    tokenizer = load_tokenizer(saved["tokenizer"])
+    tokenizer = load_tokenizer(str(run / f"step_{window.start}"))  # checkpoints carry their tokenizer
     resume = any(work.glob("step_*/trainer_state.pt"))
     if not resume and work.exists():
         shutil.rmtree(work)
