@@ -592,6 +592,39 @@ def influence_speed_table() -> str:
     )
 
 
+def end_to_end_table() -> str:
+    d = load("influence/end_to_end.json")
+    rows = []
+    for name, r in d["results"].items():
+        ours, peer = (r["runs"][tool] for tool in ("mda-curate", "kronfluence"))
+        rows.append(
+            [
+                f"{r['documents']:,}",
+                "separate set" if "factors-data" in name else "the scored set",
+                " / ".join(f"{run['wall_s']:.1f}" for run in ours),
+                " / ".join(f"{run['wall_s']:.1f}" for run in peer),
+                f"{r['ratio']:.2f}×",
+                " / ".join(f"{run['cpu_s']:.1f}" for run in ours),
+                " / ".join(f"{run['cpu_s']:.1f}" for run in peer),
+                f"{r['spearman']:.4f}",
+            ]
+        )
+    columns = [
+        "documents",
+        "factors fitted on",
+        "mda-curate s (per round)",
+        "kronfluence s",
+        "speed-up (mean of rounds)",
+        "mda-curate CPU s",
+        "kronfluence CPU s",
+        "Spearman",
+    ]
+    return table(columns, rows) + (
+        f"\n{d['tokens_per_document']} tokens per document, {d['query_documents']} query documents, model "
+        f"`{d['model']}`, {d['rounds']} rounds; wall seconds of whole processes, start-up included.\n"
+    )
+
+
 def ground_truth_table() -> str:
     d = load("influence/influence_ground_truth.json")
     rows = []
@@ -710,6 +743,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "validation-index": lambda: overview_table("validation/"),
     "formation-window": formation_window_table,
     "influence-speed": influence_speed_table,
+    "influence-end-to-end": end_to_end_table,
     "influence-ground-truth": ground_truth_table,
     "influence-lds": lds_table,
     "classifier": classifier_table,
