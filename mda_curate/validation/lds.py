@@ -202,7 +202,6 @@ def save_settings(out: Path, run: Path, scores: list[Path], settings: LdsSetting
     record = {
         "run": fingerprint([run / name for name in ("config.json", "order.npy")]),
         "scores": fingerprint(scores),
-        "end": end,
         "settings": {**asdict(settings), "end": end, "alphas": list(settings.alphas)},
     }
     record = json.loads(json.dumps(record))
